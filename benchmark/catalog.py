@@ -1,0 +1,163 @@
+"""The catalog: every spec the loaded plugins registered, validated, with who registered what.
+
+Each ``register_*`` hook is called once per plugin (so one failing plugin is reported and skipped, not fatal).
+A returned item of the wrong type, a malformed name or a duplicate name is an error naming the plugin. Lookups of
+unknown names raise :class:`UnknownNameError` with "did you mean" suggestions and the command that lists them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .names import Requested, coerce_options, parse
+from .plugins import PluginError, PluginSet, make_plugin_manager
+from .specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, is_family
+
+KINDS: dict[str, tuple[str, type]] = {
+    "encoders": ("register_encoders", EncoderSpec),
+    "datasets": ("register_datasets", DatasetSpec),
+    "protocols": ("register_protocols", ProtocolSpec),
+    "methods": ("register_methods", MethodSpec),
+}
+
+S = TypeVar("S", EncoderSpec, DatasetSpec, ProtocolSpec, MethodSpec)
+
+
+class UnknownNameError(LookupError):
+    """An unknown spec name; the message suggests close matches and the listing command."""
+
+
+@dataclass(frozen=True)
+class Resolved(Generic[S]):
+    """A spec, the name as requested, and its fully resolved options (defaults + user values)."""
+
+    spec: S
+    name: str
+    options: Mapping[str, Any]
+    variant: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The canonical string for this choice: name plus every non-default option, sorted."""
+        changed = {k: v for k, v in sorted(self.options.items()) if self.spec.defaults.get(k) != v}
+        if not changed:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={_fmt(v)}' for k, v in changed.items())}]"
+
+    def load(self, **extra: Any) -> Any:
+        """Call the spec's ``load`` with the resolved options (and ``variant`` for families)."""
+        kwargs = dict(self.options, **extra)
+        if self.variant is not None:
+            kwargs["variant"] = self.variant
+        return self.spec.load(**kwargs)  # type: ignore[union-attr]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "+".join(_fmt(v) for v in value)
+    return str(value)
+
+
+@dataclass
+class Catalog:
+    plugins: PluginSet
+    specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    provider: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[PluginError]:
+        return self.plugins.errors
+
+    @classmethod
+    def load(cls, plugins: PluginSet | None = None) -> Catalog:
+        """Build the catalog from a plugin set (default: the installed plugins plus built-ins)."""
+        catalog = cls(plugins or make_plugin_manager())
+        for kind, (hook_name, _) in KINDS.items():
+            hook = getattr(catalog.plugins.pm.hook, hook_name)
+            # built-ins first, then plugins in registration order: a clash is blamed on the newcomer
+            impls = sorted(hook.get_hookimpls(), key=lambda i: not catalog._is_builtin(i.plugin_name))
+            for impl in impls:
+                catalog._collect(kind, impl.plugin_name, impl.function)
+        return catalog
+
+    def _is_builtin(self, plugin: str) -> bool:
+        info = self.plugins.infos.get(plugin)
+        return bool(info and info.builtin)
+
+    def _collect(self, kind: str, plugin: str, function: Any) -> None:
+        hook_name, spec_type = KINDS[kind]
+        info = self.plugins.infos.get(plugin)
+        dist, version = (info.distribution, info.version) if info else (None, None)
+
+        def fail(exc: BaseException) -> None:
+            self.plugins.errors.append(PluginError(plugin, dist, version, exc, stage=hook_name))
+
+        try:
+            items = function()
+        except Exception as exc:
+            fail(exc)
+            return
+        if items is None:
+            return
+        if not isinstance(items, (list, tuple)):
+            fail(TypeError(f"{hook_name}() must return a list of {spec_type.__name__}, got {type(items).__name__}"))
+            return
+        for item in items:
+            if not isinstance(item, spec_type):
+                fail(TypeError(f"{hook_name}() returned {item!r}, which is not a {spec_type.__name__}"))
+                continue
+            if item.name in self.specs[kind]:
+                first = self.provider[(kind, item.name)]
+                fail(ValueError(f"{kind[:-1]} name {item.name!r} is already registered by plugin {first!r}"))
+                continue
+            self.specs[kind][item.name] = item
+            self.provider[(kind, item.name)] = plugin
+
+    # --- lookups -------------------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.specs[kind])
+
+    def get(self, kind: str, name: str) -> tuple[Any, str | None]:
+        """The spec serving ``name`` and the family variant (None for an exact name)."""
+        table = self.specs[kind]
+        if name in table and not is_family(name):
+            return table[name], None
+        families = sorted((f for f in table if is_family(f) and name.startswith(f) and len(name) > len(f)), key=len)
+        if families:
+            family = families[-1]
+            return table[family], name[len(family) :]
+        raise UnknownNameError(self._unknown_message(kind, name))
+
+    def _unknown_message(self, kind: str, name: str) -> str:
+        known = self.names(kind)
+        shown = [n + "<name>" if is_family(n) else n for n in known]
+        close = difflib.get_close_matches(name, shown, n=3, cutoff=0.5)
+        prefix_hits = [s for s in shown if s.split("/")[0].split(":")[0] == name.split("/")[0].split(":")[0]]
+        suggestions = list(dict.fromkeys(close + prefix_hits))[:3]
+        msg = f"unknown {kind[:-1]} {name!r}."
+        if suggestions:
+            msg += f" Did you mean {' or '.join(repr(s) for s in suggestions)}?"
+        msg += f" Run `repbench list {kind}` to see them all."
+        return msg
+
+    def resolve(self, kind: str, requested: Requested | str) -> Resolved:
+        """Look up a spec string and resolve its options against the spec's defaults."""
+        req = parse(requested) if isinstance(requested, str) else requested
+        spec, variant = self.get(kind, req.name)
+        options = coerce_options(f"{kind[:-1]} {req.name!r}", req.options, spec.defaults)
+        return Resolved(spec, req.name, options, variant)
+
+    def plugin_of(self, kind: str, spec: Any) -> str | None:
+        return self.provider.get((kind, spec.name))
+
+    def registered_by(self, plugin: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for (kind, name), who in sorted(self.provider.items()):
+            if who == plugin:
+                out.setdefault(kind, []).append(name)
+        return out

@@ -1,0 +1,110 @@
+"""Building blocks for dataset plugins: an in-memory :class:`Dataset`, a seeded stratified split, images as PIL.
+
+Built-in and third-party dataset plugins use these; none of them is required by the Dataset protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .specs import Split
+
+
+class InMemoryDataset:
+    """A :class:`~benchmark.specs.Dataset` over splits built by a function, loaded on first use.
+
+    ``build()`` returns ``{"train": Split, "test": Split, ...}``; it runs once, the first time a split or the
+    sizes are needed. ``info`` merges the given ``info`` with the split sizes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        modality: str,
+        classes: Sequence[str],
+        build: Callable[[], Mapping[str, Split]],
+        info: Mapping[str, Any] | None = None,
+        splits: tuple[str, ...] = ("train", "test"),
+    ) -> None:
+        self.name = name
+        self.modality = modality
+        self.classes = list(classes)
+        self.splits = splits
+        self._build = build
+        self._data: Mapping[str, Split] | None = None
+        self._info = dict(info or {})
+
+    def _loaded(self) -> Mapping[str, Split]:
+        if self._data is None:
+            data = self._build()
+            missing = [s for s in self.splits if s not in data]
+            if missing:
+                raise ValueError(f"dataset {self.name!r}: build() gave no split(s) {missing}")
+            self._data = data
+        return self._data
+
+    def split(self, name: str) -> Split:
+        if name not in self.splits:
+            raise KeyError(f"dataset {self.name!r} has no split {name!r}; it has {', '.join(self.splits)}")
+        return self._loaded()[name]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        sizes = {s: len(self._loaded()[s]) for s in self.splits}
+        return {**self._info, "split_sizes": sizes, "num_classes": len(self.classes)}
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the samples or labels of any split could: hashes labels and a sample digest."""
+        h = hashlib.sha256(self.name.encode())
+        h.update(repr(sorted(self._info.items())).encode())
+        for s in self.splits:
+            split = self._loaded()[s]
+            h.update(s.encode())
+            h.update(split.labels.tobytes())
+            h.update(sample_digest(split.samples).encode())
+        return h.hexdigest()[:16]
+
+
+def sample_digest(samples: Sequence[Any], limit: int = 64) -> str:
+    """A cheap digest of a split's samples: the count plus the content of up to ``limit`` evenly spaced ones."""
+    h = hashlib.sha256(str(len(samples)).encode())
+    if len(samples):
+        for i in np.linspace(0, len(samples) - 1, num=min(limit, len(samples))).astype(int):
+            s = samples[int(i)]
+            if isinstance(s, Image.Image):
+                h.update(f"{s.mode}{s.size}".encode())
+                h.update(s.tobytes())
+            else:
+                h.update(str(s).encode())
+    return h.hexdigest()[:16]
+
+
+def stratified_split(
+    labels: np.ndarray, test_size: float | int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) of a seeded stratified split (scikit-learn's ``train_test_split``), each sorted."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels)
+    return np.sort(train), np.sort(test)
+
+
+def subsample(split: Split, n: int | None, seed: int) -> Split:
+    """A seeded stratified subsample of ``n`` samples (the whole split when ``n`` is None or too large)."""
+    if n is None or n >= len(split):
+        return split
+    _, keep = stratified_split(split.labels, test_size=n, seed=seed)
+    return Split([split.samples[i] for i in keep], split.labels[keep])
+
+
+def gray_images(array: np.ndarray, max_value: float = 255.0) -> list[Image.Image]:
+    """(N, H, W) numbers in [0, max_value] -> a list of 8-bit grayscale PIL images."""
+    scaled = np.clip(np.asarray(array, dtype=np.float64) * (255.0 / max_value), 0, 255).round().astype(np.uint8)
+    return [Image.fromarray(a) for a in scaled]

@@ -1,0 +1,104 @@
+"""Building blocks for encoder plugins: a torch image encoder around any backbone, and weight hashing.
+
+An encoder's ``fingerprint`` must change whenever its features could: it hashes the weights (every tensor in the
+state dict) and the preprocessing, so a changed model never reuses stale cached features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def weights_hash(module: torch.nn.Module) -> str:
+    """sha256 over the names, shapes, dtypes and bytes of every tensor in ``module.state_dict()`` (16 hex)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class TorchImageEncoder(torch.nn.Module):
+    """An image encoder: ``backbone(x) -> (B, D)`` pooled features, after a per-image ``transform`` to a tensor.
+
+    ``weights`` says which weights were used (``"random-init(seed=0)"``, ``"pretrained:<tag>"``); it goes into
+    every record. ``preprocess_config`` describes the transform (size, mean, std, ...) for records and the cache key.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        backbone: torch.nn.Module,
+        embed_dim: int,
+        transform: Callable[[Image.Image], torch.Tensor],
+        preprocess_config: Mapping[str, Any],
+        weights: str,
+        name: str,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone.eval()
+        self.embed_dim = int(embed_dim)
+        self.transform = transform
+        self.preprocess_config = dict(preprocess_config)
+        self.weights = weights
+        self.name = name
+        self._weights_hash: str | None = None
+
+    def preprocess(self, samples: Sequence[Image.Image]) -> torch.Tensor:
+        return torch.stack([self.transform(s.convert("RGB")) for s in samples])
+
+    def encode(self, batch: torch.Tensor) -> torch.Tensor:
+        out = self.backbone(batch)
+        return out.flatten(1)
+
+    @property
+    def weights_hash(self) -> str:
+        if self._weights_hash is None:
+            self._weights_hash = weights_hash(self.backbone)
+        return self._weights_hash
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {
+            "weights": self.weights,
+            "weights_hash": self.weights_hash,
+            "params": count_params(self.backbone),
+            "embed_dim": self.embed_dim,
+            "preprocess": self.preprocess_config,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        return config_hash({"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config})
+
+
+def pil_to_array(images: Sequence[Image.Image], size: int | None, mode: str) -> np.ndarray:
+    """Images -> float32 array (N, C, H, W) in [0, 1], optionally resized to ``size`` x ``size``."""
+    arrays = []
+    for img in images:
+        img = img.convert(mode)
+        if size is not None and img.size != (size, size):
+            img = img.resize((size, size), Image.BILINEAR)
+        a = np.asarray(img, dtype=np.float32) / 255.0
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"images have different sizes {sorted(shapes)[:3]}...; pass size=N to resize them all")
+    return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.float32)
