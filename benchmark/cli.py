@@ -1,0 +1,206 @@
+"""The ``repbench`` command: parses arguments, calls the library, prints tables. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
+
+
+def _catalog(args: argparse.Namespace):
+    from .catalog import Catalog
+
+    catalog = Catalog.load()
+    for err in catalog.errors:
+        print(err.message(), file=sys.stderr)
+    return catalog
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import leaderboard
+    from .names import parse_list
+    from .runner import RunConfig, make_plan, run_plan
+
+    catalog = _catalog(args)
+    plan = make_plan(catalog, parse_list(args.encoder), parse_list(args.dataset), parse_list(args.protocol),
+                     shard=args.shard)
+    for e, d, p in plan.skipped_modality:
+        print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
+    if not plan.cells:
+        print("nothing to run: no cell pairs an encoder with a dataset of the same modality", file=sys.stderr)
+        return EXIT_USAGE
+    config = RunConfig(results_dir=Path(args.results), cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                       device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
+                       force=args.force, quiet=args.quiet, shard=args.shard)
+    records = run_plan(catalog, plan, config)
+    print(leaderboard.to_markdown(leaderboard.to_frame(records)))
+    print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
+        return EXIT_FAILED_CELLS
+    return EXIT_OK
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .features import best_device, extract, place_encoder, save_npz
+
+    catalog = _catalog(args)
+    enc = catalog.resolve("encoders", args.encoder)
+    dset = catalog.resolve("datasets", args.dataset)
+    dataset = dset.load()
+    if args.split not in dataset.splits:
+        raise ValueError(f"dataset {dset.label!r} has no split {args.split!r}; it has {', '.join(dataset.splits)}")
+    encoder = enc.load()
+    if callable(getattr(encoder, "fit", None)):
+        encoder.fit(dataset.split("train").samples)
+    device = best_device(args.device)
+    data = dataset.split(args.split)
+    feats = extract(place_encoder(encoder, device), data.samples, device=device, batch_size=args.batch_size,
+                    precision=args.precision)
+    save_npz(args.out, feats, data.labels)
+    print(f"wrote {args.out}: features {feats.shape} float32, labels {data.labels.shape} int64")
+    return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from . import leaderboard
+    from .atomic import write_text
+    from .results import load_records
+
+    df = leaderboard.to_frame(load_records(*args.results))
+    text = {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[args.format](df)
+    if args.out:
+        write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    catalog = _catalog(args)
+    rows = []
+    for name, info in catalog.plugins.infos.items():
+        if info.builtin and not args.all:
+            continue
+        what = catalog.registered_by(name)
+        summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in what.items()) or "(nothing registered)"
+        rows.append([name, info.distribution or "-", info.version or "-", summary])
+    for err in catalog.errors:
+        rows.append([err.plugin, err.distribution or "-", err.version or "-", f"FAILED ({err.stage})"])
+    if not rows:
+        print("no third-party plugins installed (built-ins are hidden; use --all)")
+    else:
+        print(tabulate(rows, headers=["plugin", "distribution", "version", "registered"], tablefmt="github"))
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .specs import is_family
+
+    catalog = _catalog(args)
+    rows = []
+    for name in catalog.names(args.kind):
+        spec = catalog.specs[args.kind][name]
+        shown = name + "<name>" if is_family(name) else name
+        extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
+        defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+        rows.append([shown, extra, catalog.plugin_of(args.kind, spec), defaults, spec.description])
+    if not rows:
+        print(f"no {args.kind} registered")
+        return EXIT_OK
+    print(tabulate(rows, headers=["name", "modality", "plugin", "options (defaults)", "description"],
+                   tablefmt="github"))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repbench", description="Benchmark representation-learning encoders.")
+    parser.add_argument("--version", action="version", version=f"repbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def run_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when available)")
+        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                       help="autocast precision for extraction on CUDA (features are stored as float32)")
+
+    p = sub.add_parser("eval", help="evaluate encoders on datasets with protocols; prints a leaderboard")
+    p.add_argument("--encoder", "-e", action="append", required=True,
+                   help="comma-separated spec strings, e.g. 'pixels,timm/resnet18[pretrained=false]'")
+    p.add_argument("--dataset", "-d", action="append", required=True, help="e.g. digits")
+    p.add_argument("--protocol", "-p", action="append", default=None, help="e.g. 'knn,linear' (default: knn,linear)")
+    p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $REPBENCH_CACHE_DIR or ~/.cache/repbench/features)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
+    p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run_opts(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("features", help="export features and labels of one split to an .npz file")
+    p.add_argument("--encoder", "-e", required=True)
+    p.add_argument("--dataset", "-d", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True, help="output .npz (arrays 'features' float32 and 'labels' int64)")
+    run_opts(p)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("leaderboard", help="render result records as a table")
+    p.add_argument("--results", nargs="+", default=["results"], help="folders or files of records")
+    p.add_argument("--format", choices=["markdown", "csv", "html"], default="markdown")
+    p.add_argument("--out", default=None, help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("plugins", help="list installed plugins, their versions and what each registered")
+    p.add_argument("--all", action="store_true", help="include the built-in plugins")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("list", help="list the registered names of one kind")
+    p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods"])
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "eval" and args.protocol is None:
+        args.protocol = ["knn,linear"]
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (LookupError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback
+        if os.environ.get("REPBENCH_DEBUG"):
+            raise
+        print(f"repbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

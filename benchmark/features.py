@@ -1,0 +1,146 @@
+"""Feature extraction and the on-disk feature cache.
+
+Extraction batches raw samples through ``encoder.preprocess`` and ``encoder.encode`` under ``torch.inference_mode``
+on the chosen device (CUDA when present), optionally under bf16/fp16 autocast, in length-sorted order when the
+encoder defines ``sort_key``. Features are stored as float32.
+
+The cache key covers the encoder fingerprint (name, weights hash, preprocessing), the dataset fingerprint, the
+split and the precision, plus a format version, so a changed model or split never reuses stale features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path
+from .specs import Encoder
+
+CACHE_FORMAT = 1
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def best_device(requested: str | None = None) -> str:
+    """``requested`` if given, else "cuda" when a GPU is visible, else "cpu"."""
+    if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {requested!r} was requested but torch sees no CUDA GPU; use --device cpu")
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("REPBENCH_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "repbench" / "features"
+
+
+def to_device(batch: Any, device: str) -> Any:
+    """Move a tensor, or the tensors of a dict/list, to ``device``; anything else passes through."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def place_encoder(encoder: Encoder, device: str) -> Encoder:
+    """Move an ``nn.Module`` encoder to ``device`` in eval mode; other encoders are returned as they are."""
+    if isinstance(encoder, torch.nn.Module):
+        encoder.to(device).eval()
+    return encoder
+
+
+def extract(
+    encoder: Encoder,
+    samples: Sequence[Any],
+    *,
+    device: str = "cpu",
+    batch_size: int = 256,
+    precision: str = "fp32",
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Encode every sample; returns float32 features (N, D) in the order of ``samples``.
+
+    ``progress(n)`` is called after each batch with the number of samples just encoded.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    n = len(samples)
+    order = np.arange(n)
+    sort_key = getattr(encoder, "sort_key", None)
+    if sort_key is not None:
+        order = np.argsort([sort_key(samples[i]) for i in range(n)], kind="stable")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = dtype is not None and device.startswith("cuda")
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            batch = to_device(encoder.preprocess([samples[i] for i in idx]), device)
+            with torch.autocast("cuda", dtype=dtype) if autocast else contextlib.nullcontext():
+                out = encoder.encode(batch)
+            chunks.append(np.asarray(torch.as_tensor(out).float().cpu().numpy(), dtype=np.float32))
+            if progress:
+                progress(len(idx))
+    if not chunks:
+        return np.zeros((0, getattr(encoder, "embed_dim", 0) or 0), np.float32)
+    features = np.concatenate(chunks)
+    if features.ndim != 2 or features.shape[0] != n:
+        raise ValueError(f"encoder returned features of shape {features.shape}, expected ({n}, D)")
+    out = np.empty_like(features)
+    out[order] = features
+    if not np.isfinite(out).all():
+        raise FloatingPointError("encoder produced NaN or infinite features; try --precision fp32")
+    return out
+
+
+def cache_key(encoder_fingerprint: str, dataset_fingerprint: str, split: str, precision: str) -> str:
+    payload = {"v": CACHE_FORMAT, "enc": encoder_fingerprint, "data": dataset_fingerprint, "split": split,
+               "precision": precision}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class FeatureCache:
+    """npz files (arrays ``features`` float32, ``labels`` int64) under ``root``, one per cache key."""
+
+    def __init__(self, root: Path | str | None = None, enabled: bool = True) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.enabled = enabled
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.npz"
+
+    def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        if not self.enabled:
+            return None
+        p = self.path(key)
+        if not p.exists():
+            return None
+        try:
+            with np.load(p) as data:
+                return data["features"].astype(np.float32, copy=False), data["labels"].astype(np.int64)
+        except Exception:  # a corrupt entry (killed mid-write on a filesystem without atomic rename) is recomputed
+            return None
+
+    def put(self, key: str, features: np.ndarray, labels: np.ndarray) -> None:
+        if not self.enabled:
+            return
+        save_npz(self.path(key), features, labels)
+
+
+def save_npz(path: Path | str, features: np.ndarray, labels: np.ndarray) -> None:
+    """Write ``features`` (float32) and ``labels`` (int64) to ``path`` atomically."""
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, features=np.asarray(features, np.float32), labels=np.asarray(labels, np.int64))

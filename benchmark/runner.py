@@ -1,0 +1,302 @@
+"""Execute a plan (encoders x datasets x protocols): resumable, shardable, one record per cell.
+
+Names and options are resolved before any work, so a typo fails at once. Each (encoder, dataset) pair is loaded
+once and its features extracted once (and cached on disk); then every protocol runs on them. A cell that fails
+becomes an error record and the sweep goes on; a rerun skips finished cells unless ``force``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .catalog import Catalog, Resolved
+from .features import FeatureCache, best_device, cache_key, extract, place_encoder
+from .metrics import score
+from .names import Requested
+from .results import SCHEMA_VERSION, ResultStore, cell_id, environment, now_iso
+from .specs import Dataset, Encoder, ProtocolOutput
+
+
+@dataclass
+class RunConfig:
+    results_dir: Path = Path("results")
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    device: str | None = None
+    batch_size: int = 256
+    precision: str = "fp32"
+    seed: int = 0
+    force: bool = False
+    quiet: bool = False
+    shard: tuple[int, int] = (0, 1)
+
+
+@dataclass
+class Cell:
+    encoder: Resolved
+    dataset: Resolved
+    protocol: Resolved
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return self.encoder.label, self.dataset.label, self.protocol.label
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    skipped_modality: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: Sequence[Requested | str],
+              protocols: Sequence[Requested | str], shard: tuple[int, int] = (0, 1)) -> Plan:
+    """Resolve every name (raising on unknown names or options) and list the cells of this shard.
+
+    Cells whose encoder and dataset modalities differ (an image encoder on a text dataset) are left out and
+    listed in ``skipped_modality``. Sharding splits (encoder, dataset) pairs, so a pair's features are
+    extracted on one machine only.
+    """
+    encs = [catalog.resolve("encoders", e) for e in encoders]
+    dsets = [catalog.resolve("datasets", d) for d in datasets]
+    prots = [catalog.resolve("protocols", p) for p in protocols]
+    for kind, items in (("encoder", encs), ("dataset", dsets), ("protocol", prots)):
+        labels = [r.label for r in items]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"{kind} {dupes[0]!r} is listed twice")
+    index, count = shard
+    if not (0 <= index < count):
+        raise ValueError(f"shard {index}/{count} is invalid: use i/n with 0 <= i < n")
+    plan = Plan([])
+    for pair_no, (e, d) in enumerate(itertools.product(encs, dsets)):
+        if pair_no % count != index:
+            continue
+        for p in prots:
+            if e.spec.modality != d.spec.modality or d.spec.modality not in p.spec.modalities:
+                plan.skipped_modality.append((e.label, d.label, p.label))
+                continue
+            plan.cells.append(Cell(e, d, p))
+    return plan
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class HarnessTask:
+    """The :class:`~benchmark.specs.EvalTask` the harness hands to protocols: cached features of one pair."""
+
+    def __init__(self, encoder: Encoder, encoder_label: str, dataset: Dataset, config: RunConfig, device: str,
+                 cache: FeatureCache, log: Callable[[str], None]) -> None:
+        self.encoder = encoder
+        self.encoder_name = encoder_label
+        self.dataset = dataset
+        self.seed = config.seed
+        self.device = device
+        self.num_classes = len(dataset.classes)
+        self._config = config
+        self._cache = cache
+        self._log = log
+        self._features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.timings: dict[str, float] = {}
+        self.cached: dict[str, bool] = {}
+
+    def has_split(self, split: str) -> bool:
+        return split in self.dataset.splits
+
+    def features(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if split not in self._features:
+            self._features[split] = self._extract(split)
+        return self._features[split]
+
+    def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        data = self.dataset.split(split)
+        key = cache_key(self.encoder.fingerprint, self.dataset.fingerprint, split, self._config.precision)
+        hit = self._cache.get(key)
+        if hit is not None and len(hit[1]) == len(data) and np.array_equal(hit[1], data.labels):
+            self.cached[split], self.timings[split] = True, 0.0
+            return hit
+        start = time.perf_counter()
+        with progress_bar(len(data), f"{self.encoder_name} on {split}", self._config.quiet) as bar:
+            feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._config.batch_size,
+                            precision=self._config.precision, progress=bar.update)
+        self.timings[split] = time.perf_counter() - start
+        self.cached[split] = False
+        self._cache.put(key, feats, data.labels)
+        return feats, data.labels
+
+    @property
+    def embed_dim(self) -> int | None:
+        """The feature width actually extracted (None before any extraction)."""
+        return next((int(f.shape[1]) for f, _ in self._features.values()), None)
+
+    def load_encoder(self) -> Encoder:
+        """A private copy of the encoder on the device, so training it never changes later cells' features."""
+        return place_encoder(copy.deepcopy(self.encoder), self.device)
+
+
+def progress_bar(total: int, desc: str, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", disable=quiet or None, leave=False, file=sys.stderr)
+
+
+def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None = None
+             ) -> list[dict[str, Any]]:
+    """Run every cell of ``plan``; return the records (finished ones read back, new ones written)."""
+    log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
+    store = ResultStore(config.results_dir)
+    cache = FeatureCache(config.cache_dir, enabled=config.use_cache)
+    device = best_device(config.device)
+    plugin_versions = {name: info.version for name, info in catalog.plugins.infos.items()}
+    env = environment(device, plugin_versions)
+    records: list[dict[str, Any]] = []
+    todo: list[Cell] = []
+    for cell in plan.cells:
+        done = None if config.force else store.finished(*cell.labels, config.seed)
+        if done is not None:
+            records.append(done)
+        else:
+            todo.append(cell)
+    if len(todo) < len(plan.cells):
+        log(f"{len(plan.cells) - len(todo)} of {len(plan.cells)} cells already finished in {store.root} "
+            f"(skipped; --force reruns them)")
+    for (enc, dset), group in itertools.groupby(todo, key=lambda c: (c.encoder, c.dataset)):
+        cells = list(group)
+        start = time.perf_counter()
+        try:
+            dataset, encoder = _load_pair(enc, dset, device)
+        except Exception as exc:
+            for cell in cells:
+                rec = _record(catalog, cell, config, env, None, None, {}, exc)
+                store.write(rec)
+                records.append(rec)
+                log(f"[{len(records)}/{len(plan.cells)}] {' x '.join(cell.labels)}: ERROR {type(exc).__name__}: {exc}")
+            continue
+        load_s = time.perf_counter() - start
+        task = HarnessTask(encoder, enc.label, dataset, config, device, cache, log)
+        for cell in cells:
+            rec = _run_cell(catalog, cell, task, config, env, load_s)
+            store.write(rec)
+            records.append(rec)
+            log(_summary(len(records), len(plan.cells), rec))
+    return records
+
+
+def _load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
+    dataset = dset.load()
+    encoder = enc.load()
+    fit = getattr(encoder, "fit", None)
+    if callable(fit):
+        fit(dataset.split("train").samples)
+    return dataset, place_encoder(encoder, device)
+
+
+def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig, env: dict[str, Any],
+              load_s: float) -> dict[str, Any]:
+    start = time.perf_counter()
+    before = dict(task.timings)
+    try:
+        _seed_everything(config.seed)
+        output = cell.protocol.spec.evaluate(task, **cell.protocol.options)
+        if not isinstance(output, ProtocolOutput):
+            raise TypeError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not ProtocolOutput")
+        error = None
+    except Exception as exc:
+        output, error = None, exc
+    features_s = {k: v for k, v in task.timings.items() if k not in before}
+    protocol_s = time.perf_counter() - start - sum(features_s.values())
+    timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
+               "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
+    return _record(catalog, cell, config, env, task, output, timings, error)
+
+
+def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], task: HarnessTask | None,
+            output: ProtocolOutput | None, timings: dict[str, Any], error: BaseException | None
+            ) -> dict[str, Any]:
+    e, d, p = cell.encoder, cell.dataset, cell.protocol
+    metrics: dict[str, Any] = {}
+    if output is not None and error is None:
+        try:
+            metrics = _metrics(output, config.seed)
+        except Exception as exc:
+            error = exc
+    enc_block: dict[str, Any] = {"name": e.name, "label": e.label, "options": dict(e.options),
+                                 "plugin": catalog.plugin_of("encoders", e.spec), "modality": e.spec.modality}
+    dset_block: dict[str, Any] = {"name": d.name, "label": d.label, "options": dict(d.options),
+                                  "plugin": catalog.plugin_of("datasets", d.spec), "modality": d.spec.modality}
+    if task is not None:
+        enc_block.update(task.encoder.info)
+        if task.embed_dim is not None:
+            enc_block["embed_dim"] = task.embed_dim
+        dset_block.update(task.dataset.info)
+        dset_block["classes"] = list(task.dataset.classes)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": cell_id(e.label, d.label, p.label, config.seed),
+        "created_at": now_iso(),
+        "status": "ok" if error is None else "error",
+        "encoder": enc_block,
+        "dataset": dset_block,
+        "protocol": {"name": p.name, "label": p.label, "hyperparameters": _jsonable(dict(p.options)),
+                     "chosen": _jsonable(output.chosen) if output is not None else {},
+                     "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,
+                     "plugin": catalog.plugin_of("protocols", p.spec)},
+        "metrics": metrics,
+        "seed": config.seed,
+        "precision": config.precision,
+        "timings": timings,
+        "environment": env,
+        "error": None if error is None else {
+            "type": type(error).__name__, "message": str(error),
+            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:],
+        },
+    }
+
+
+def _metrics(output: ProtocolOutput, seed: int) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    if output.predictions is not None:
+        if output.labels is None:
+            raise ValueError("protocol returned predictions without labels")
+        metrics.update(score(output.predictions, output.labels, seed=seed))
+    metrics.update(_jsonable(output.metrics))
+    return metrics
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _summary(i: int, n: int, rec: dict[str, Any]) -> str:
+    head = f"[{i}/{n}] {rec['encoder']['label']} x {rec['dataset']['label']} x {rec['protocol']['label']}"
+    if rec["status"] == "error":
+        return f"{head}: ERROR {rec['error']['type']}: {rec['error']['message']}"
+    metric = rec["protocol"]["primary_metric"]
+    value = rec["metrics"].get(metric)
+    shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+    return f"{head}: {metric} {shown} ({rec['timings']['total_s']:.1f}s)"
