@@ -1,0 +1,20 @@
+"""Shared fixtures. Tests never touch the network or the user's caches."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory, monkeypatch):
+    """Keep feature caches and downloaded data out of the home folder, and plugin allow/deny lists unset."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("REPBENCH_CACHE_DIR", str(base / "feature-cache"))
+    monkeypatch.setenv("REPBENCH_DATA", str(base / "data"))
+    monkeypatch.delenv("REPBENCH_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("REPBENCH_DISABLE_PLUGINS", raising=False)

@@ -1,0 +1,88 @@
+"""Extraction and the feature cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from benchmark.features import FeatureCache, cache_key, extract
+from benchmark.testing import catalog_with
+
+from helpers import tiny_images
+
+
+class LengthEncoder:
+    """A text encoder whose output depends on the batch only through padding: checks order restoration."""
+
+    modality = "text"
+    embed_dim = 3
+    info: dict = {}
+    fingerprint = "len"
+
+    def __init__(self, sort: bool):
+        if sort:
+            self.sort_key = len
+        self.batches: list[list[str]] = []
+
+    def preprocess(self, samples):
+        self.batches.append(list(samples))
+        return [len(s) for s in samples]
+
+    def encode(self, batch):
+        return torch.tensor([[n, n * 2, 1.0] for n in batch], dtype=torch.float32)
+
+
+def test_length_sorted_extraction_returns_features_in_input_order():
+    texts = ["a" * n for n in (5, 1, 9, 3, 7, 2)]
+    sorted_enc, plain_enc = LengthEncoder(sort=True), LengthEncoder(sort=False)
+    a = extract(sorted_enc, texts, batch_size=2)
+    b = extract(plain_enc, texts, batch_size=2)
+    np.testing.assert_array_equal(a, b)
+    assert [len(s) for s in sorted_enc.batches[0]] == [1, 2]  # shortest first: less padding per batch
+    assert a.dtype == np.float32 and a.shape == (6, 3)
+
+
+def test_pixels_features_are_the_raw_pixels():
+    ds = tiny_images()
+    enc = catalog_with().resolve("encoders", "pixels").load()
+    feats = extract(enc, ds.split("train").samples, batch_size=7)
+    ref = np.stack([np.asarray(im, np.float32).ravel() / 255 for im in ds.split("train").samples])
+    np.testing.assert_allclose(feats, ref, atol=1e-7)
+
+
+def test_cache_key_changes_with_every_input():
+    base = cache_key("enc", "data", "train", "fp32")
+    variants = [cache_key("enc2", "data", "train", "fp32"), cache_key("enc", "data2", "train", "fp32"),
+                cache_key("enc", "data", "test", "fp32"), cache_key("enc", "data", "train", "bf16")]
+    assert base == cache_key("enc", "data", "train", "fp32")
+    assert len({base, *variants}) == 5
+
+
+def test_encoder_fingerprint_covers_weights_and_preprocessing():
+    catalog = catalog_with()
+    a = catalog.resolve("encoders", "timm/resnet18[pretrained=false,img_size=32]").load()
+    same = catalog.resolve("encoders", "timm/resnet18[pretrained=false,img_size=32]").load()
+    other_seed = catalog.resolve("encoders", "timm/resnet18[pretrained=false,img_size=32,seed=1]").load()
+    other_size = catalog.resolve("encoders", "timm/resnet18[pretrained=false,img_size=48]").load()
+    assert a.fingerprint == same.fingerprint
+    assert len({a.fingerprint, other_seed.fingerprint, other_size.fingerprint}) == 3
+    assert a.info["weights"] == "random-init(seed=0)"
+    with torch.no_grad():
+        next(a.backbone.parameters()).add_(1e-3)  # a changed model never reuses stale features
+    a._weights_hash = None
+    assert a.fingerprint != same.fingerprint
+
+
+def test_dataset_fingerprint_changes_with_its_split_seed():
+    assert tiny_images(seed=0).fingerprint == tiny_images(seed=0).fingerprint
+    assert tiny_images(seed=0).fingerprint != tiny_images(seed=1).fingerprint
+
+
+def test_cache_round_trip_is_float32_and_ignores_corrupt_files(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.put("k", np.ones((3, 2), np.float64), np.arange(3))
+    feats, labels = cache.get("k")
+    assert feats.dtype == np.float32 and labels.dtype == np.int64
+    cache.path("bad").write_bytes(b"not an npz")
+    assert cache.get("bad") is None
+    assert FeatureCache(tmp_path, enabled=False).get("k") is None

@@ -1,0 +1,219 @@
+"""The plugin system: discovery by entry point, load order, isolation of broken plugins, validation."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import benchmark
+from benchmark import hookimpl, hookspecs
+from benchmark.catalog import Catalog, UnknownNameError
+from benchmark.plugins import ALLOW_ENV, BUILTIN_MODULES, DENY_ENV, make_plugin_manager
+from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolOutput, ProtocolSpec
+from benchmark.testing import catalog_with
+
+
+class FakeDist:
+    def __init__(self, name: str, version: str) -> None:
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+class FakeEntryPoint:
+    """What importlib.metadata gives for `[project.entry-points.repbench] name = "value"`, without installing."""
+
+    group = "repbench"
+
+    def __init__(self, name: str, target: object | Exception, dist: str = "fake-dist", version: str = "1.2.3"):
+        self.name = name
+        self.value = f"{dist.replace('-', '_')}.plugin"
+        self.dist = FakeDist(dist, version)
+        self._target = target
+
+    def load(self) -> object:
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+def _encoder(name: str, modality: str = "image") -> EncoderSpec:
+    return EncoderSpec(name, modality, load=lambda **o: None)
+
+
+def plugin_module(name: str, **hooks: object) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    for hook_name, fn in hooks.items():
+        setattr(mod, hook_name, hookimpl(fn))
+    return mod
+
+
+def test_entry_point_plugins_load_first_then_builtins_by_the_same_register():
+    third = plugin_module("third", register_encoders=lambda: [_encoder("third/enc")])
+    pset = make_plugin_manager(entry_points=[FakeEntryPoint("third", third)])
+    names = list(pset.infos)
+    assert names[0] == "third"
+    assert names[1:] == ["builtin:" + m.rsplit(".", 1)[-1] for m in BUILTIN_MODULES if "builtin:" + m.rsplit(".", 1)[-1] in pset.infos]
+    assert all(pset.infos[n].builtin for n in names[1:])
+    assert pset.infos["third"].distribution == "fake-dist" and pset.infos["third"].version == "1.2.3"
+    catalog = Catalog.load(pset)
+    assert catalog.plugin_of("encoders", catalog.specs["encoders"]["third/enc"]) == "third"
+    assert catalog.plugin_of("encoders", catalog.specs["encoders"]["pixels"]) == "builtin:vision_encoders"
+
+
+def test_broken_plugin_import_is_reported_and_the_others_still_load():
+    good = plugin_module("good", register_encoders=lambda: [_encoder("good/enc")])
+    cause = ImportError("No module named 'missing_dependency'")
+    pset = make_plugin_manager(entry_points=[FakeEntryPoint("broken", cause, dist="broken-dist", version="0.9"),
+                                             FakeEntryPoint("good", good)])
+    catalog = Catalog.load(pset)
+    assert "good/enc" in catalog.specs["encoders"] and "pixels" in catalog.specs["encoders"]
+    [err] = pset.errors
+    assert err.plugin == "broken" and err.distribution == "broken-dist" and err.version == "0.9"
+    assert err.error is cause  # the original exception (and its traceback) is kept
+    msg = err.message()
+    assert '"broken"' in msg and "broken-dist 0.9" in msg and "missing_dependency" in msg
+    assert DENY_ENV in msg and ALLOW_ENV in msg
+
+
+def test_hook_that_raises_or_returns_garbage_is_isolated_per_plugin():
+    def boom():
+        raise RuntimeError("weights server down")
+
+    raising = plugin_module("raising", register_encoders=boom, register_datasets=lambda: [
+        DatasetSpec("raising/data", "image", load=lambda **o: None)])
+    garbage = plugin_module("garbage", register_encoders=lambda: ["not a spec", _encoder("garbage/ok")])
+    notalist = plugin_module("notalist", register_protocols=lambda: ProtocolSpec("x", evaluate=lambda t: None))
+    catalog = catalog_with(("raising", raising), ("garbage", garbage), ("notalist", notalist))
+    by_plugin = {e.plugin: e for e in catalog.errors}
+    assert set(by_plugin) == {"raising", "garbage", "notalist"}
+    assert by_plugin["raising"].stage == "register_encoders"
+    assert "weights server down" in by_plugin["raising"].message()
+    assert "not a spec" in str(by_plugin["garbage"].error)
+    assert "must return a list" in str(by_plugin["notalist"].error)
+    # the parts that were fine are kept
+    assert "raising/data" in catalog.specs["datasets"] and "garbage/ok" in catalog.specs["encoders"]
+
+
+def test_duplicate_names_are_errors_blamed_on_the_newcomer_not_silent_overrides():
+    clash = plugin_module("clash", register_encoders=lambda: [_encoder("pixels"), _encoder("clash/own")])
+    catalog = catalog_with(("clash", clash))
+    assert catalog.plugin_of("encoders", catalog.specs["encoders"]["pixels"]) == "builtin:vision_encoders"
+    [err] = catalog.errors
+    assert err.plugin == "clash" and "already registered by plugin 'builtin:vision_encoders'" in str(err.error)
+    assert "clash/own" in catalog.specs["encoders"]
+
+
+def test_misspelt_hook_fails_loudly_for_that_plugin_only():
+    typo = plugin_module("typo", register_encoder=lambda: [_encoder("typo/enc")])
+    fine = plugin_module("fine", register_encoders=lambda: [_encoder("fine/enc")])
+    catalog = catalog_with(("typo", typo), ("fine", fine))
+    [err] = catalog.errors
+    assert err.plugin == "typo" and err.stage == "validation"
+    assert "register_encoder" in str(err.error) and "register_encoders" in str(err.error)
+    assert "fine/enc" in catalog.specs["encoders"] and "typo" not in catalog.plugins.infos
+
+
+def test_allowlist_and_denylist(monkeypatch):
+    a = plugin_module("a", register_encoders=lambda: [_encoder("a/enc")])
+    b = plugin_module("b", register_encoders=lambda: [_encoder("b/enc")])
+    eps = [FakeEntryPoint("a", a, dist="a-dist"), FakeEntryPoint("b", b, dist="b-dist")]
+    monkeypatch.setenv(ALLOW_ENV, "b")
+    assert "a" not in make_plugin_manager(entry_points=eps).infos
+    monkeypatch.setenv(ALLOW_ENV, "")
+    assert not {"a", "b"} & set(make_plugin_manager(entry_points=eps).infos)
+    monkeypatch.delenv(ALLOW_ENV)
+    monkeypatch.setenv(DENY_ENV, "a,builtin:vision_datasets")
+    infos = make_plugin_manager(entry_points=eps).infos
+    assert "a" not in infos and "b" in infos and "builtin:vision_datasets" not in infos
+
+
+def test_malformed_specs_are_rejected_at_construction():
+    with pytest.raises(ValueError, match="malformed"):
+        EncoderSpec("has space", "image", load=lambda: None)
+    with pytest.raises(ValueError, match="modality"):
+        DatasetSpec("d", "audio", load=lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        ProtocolSpec("p", evaluate=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="families"):
+        MethodSpec("m/", pretrain=lambda *a, **k: None)
+
+
+def test_malformed_spec_raised_inside_a_hook_is_reported_with_the_plugin():
+    bad = plugin_module("bad", register_datasets=lambda: [DatasetSpec("a b", "image", load=lambda: None)])
+    catalog = catalog_with(("bad", bad))
+    [err] = catalog.errors
+    assert err.plugin == "bad" and "malformed" in str(err.error)
+
+
+def test_unknown_names_suggest_close_matches_and_the_listing_command():
+    catalog = catalog_with()
+    with pytest.raises(UnknownNameError) as info:
+        catalog.resolve("encoders", "pixel")
+    assert "'pixels'" in str(info.value) and "repbench list encoders" in str(info.value)
+    with pytest.raises(UnknownNameError, match="timm/<name>"):
+        catalog.resolve("encoders", "timm")
+
+
+def test_families_serve_every_name_under_their_prefix():
+    catalog = catalog_with()
+    resolved = catalog.resolve("encoders", "timm/resnet18[pretrained=false]")
+    assert resolved.spec.name == "timm/" and resolved.variant == "resnet18"
+    assert resolved.options["pretrained"] is False
+    assert resolved.label == "timm/resnet18[pretrained=false]"
+
+
+# --- every hook has a contract, an example and a test (datasette's rule) -----------------------------------
+HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_an_example(hook):
+    doc = getattr(hookspecs, hook).__doc__ or ""
+    assert "Example::" in doc and "@hookimpl" in doc
+
+
+def test_every_hook_has_a_test_named_after_it():
+    names = set(globals())
+    missing = [h for h in HOOKS if f"test_hook_{h}" not in names]
+    assert not missing, f"hooks without a test_hook_<name> test: {missing}"
+
+
+def test_hook_register_encoders():
+    spec = _encoder("t/enc")
+    catalog = catalog_with(("t", plugin_module("t", register_encoders=lambda: [spec])), builtins=False)
+    assert catalog.specs["encoders"] == {"t/enc": spec}
+
+
+def test_hook_register_datasets():
+    spec = DatasetSpec("t/data", "text", load=lambda **o: None)
+    catalog = catalog_with(("t", plugin_module("t", register_datasets=lambda: [spec])), builtins=False)
+    assert catalog.specs["datasets"] == {"t/data": spec}
+
+
+def test_hook_register_protocols():
+    spec = ProtocolSpec("t-proto", evaluate=lambda task: ProtocolOutput(), primary_metric="f1")
+    catalog = catalog_with(("t", plugin_module("t", register_protocols=lambda: [spec])), builtins=False)
+    assert catalog.resolve("protocols", "t-proto").spec.primary_metric == "f1"
+
+
+def test_hook_register_methods(tmp_path):
+    """The method contract with a fake plugin: pretrain(backbone, data, budget, seed, workdir) -> EncoderSpec."""
+    import numpy as np
+
+    calls = {}
+
+    def pretrain(backbone, data, *, budget, seed, workdir, **options):
+        calls.update(backbone=backbone.name, n=len(data), budget=budget, seed=seed, options=options)
+        return EncoderSpec(f"{backbone.name}+noop", backbone.modality, load=backbone.load)
+
+    method = MethodSpec("noop", pretrain=pretrain, defaults={"lr": 0.1})
+    catalog = catalog_with(("m", plugin_module("m", register_methods=lambda: [method])))
+    resolved = catalog.resolve("methods", "noop[lr=0.5]")
+    backbone = catalog.resolve("encoders", "pixels").spec
+    data = benchmark.Split(["a", "b"], np.zeros(2))
+    out = resolved.spec.pretrain(backbone, data, budget=benchmark.Budget(steps=3), seed=1, workdir=tmp_path,
+                                 **resolved.options)
+    assert isinstance(out, EncoderSpec) and out.name == "pixels+noop"
+    assert calls == {"backbone": "pixels", "n": 2, "budget": benchmark.Budget(steps=3), "seed": 1,
+                     "options": {"lr": 0.5}}
