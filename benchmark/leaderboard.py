@@ -69,7 +69,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame()
     cells = df.groupby(["encoder", "dataset", "protocol"], sort=True).apply(_cell_text, include_groups=False)
-    wide = cells.unstack(["dataset", "protocol"])
+    wide = cells.unstack(["dataset", "protocol"]).sort_index(axis=1)
     wide.columns = [f"{d} / {p}" for d, p in wide.columns]
     ok = df[df["status"] == "ok"]
     means = ok.groupby(["encoder", "dataset", "protocol"])["value"].mean().groupby("encoder").mean()
