@@ -1,0 +1,167 @@
+"""The example repbench plugin: one image encoder and one image dataset, registered through repbench's hooks.
+
+This module is what the entry point names (``example = "repbench_example.plugin"`` in pyproject.toml). It only
+uses repbench's public API (``benchmark``) and the helper modules documented for plugin authors
+(``benchmark.data``, ``benchmark.encoders``). Copy it and replace the two ``load_*`` functions with your own.
+
+- ``example/random-conv``: a small CNN with seeded random weights. Random convolutional features are a real
+  baseline: a learned encoder that does not beat them has learned little.
+- ``example/shapes``: procedurally generated grayscale images of circles, squares, triangles and plus signs,
+  with seeded position, size, brightness and noise, and a fixed seeded stratified train/test split.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmark import DatasetSpec, EncoderSpec, Split, hookimpl
+from benchmark.data import InMemoryDataset, gray_images, stratified_split
+from benchmark.encoders import TorchImageEncoder
+
+SHAPES = ("circle", "square", "triangle", "plus")
+SHAPES_TEST_FRACTION = 0.25
+SHAPES_VERSION = 1  # bump when the generator changes, so cached features of old images are never reused
+MEAN, STD = 0.5, 0.5
+
+
+# --- the encoder --------------------------------------------------------------------------------------------
+
+def random_conv_backbone(width: int) -> torch.nn.Sequential:
+    """Three conv-ReLU stages (width, 2*width, 4*width channels), then global average pooling.
+
+    (B, 3, H, W) -> (B, 4 * width).
+    """
+    layers: list[torch.nn.Module] = []
+    channels = [3, width, 2 * width, 4 * width]
+    for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:], strict=True)):
+        layers += [torch.nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), torch.nn.ReLU()]
+        if i < len(channels) - 2:
+            layers.append(torch.nn.MaxPool2d(2))
+    layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()]
+    return torch.nn.Sequential(*layers)
+
+
+def to_tensor(image: Image.Image, img_size: int) -> torch.Tensor:
+    """An RGB PIL image -> normalised float tensor (3, img_size, img_size)."""
+    if image.size != (img_size, img_size):
+        image = image.resize((img_size, img_size), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy((array.transpose(2, 0, 1) - MEAN) / STD)
+
+
+def load_random_conv(width: int = 16, img_size: int = 32, seed: int = 0) -> TorchImageEncoder:
+    """A seeded random-weight CNN as an image encoder with ``embed_dim = 4 * width``.
+
+    The same seed always gives the same weights (so the same features); the global torch RNG is left
+    untouched. ``TorchImageEncoder`` supplies ``preprocess``/``encode``, ``info`` (weights, weights_hash,
+    params) and a ``fingerprint`` over the weights and the preprocessing configuration.
+    """
+    if width < 1 or img_size < 4:
+        raise ValueError(
+            f"encoder 'example/random-conv': need width >= 1 and img_size >= 4, "
+            f"got width={width}, img_size={img_size}"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        backbone = random_conv_backbone(width)
+    preprocess = {"img_size": img_size, "mode": "RGB", "resize": "bilinear", "mean": MEAN, "std": STD}
+    return TorchImageEncoder(
+        backbone,
+        embed_dim=4 * width,
+        transform=partial(to_tensor, img_size=img_size),
+        preprocess_config=preprocess,
+        weights=f"random-init(seed={seed})",
+        name="example/random-conv",
+    )
+
+
+# --- the dataset --------------------------------------------------------------------------------------------
+
+def draw_shape(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One (size, size) float image in [0, 1]: a shape at a random position, scale and brightness."""
+    radius = rng.uniform(0.2, 0.35) * size
+    cx, cy = rng.uniform(radius, size - radius, size=2)
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    dx, dy = x - cx, y - cy
+    if shape == "circle":
+        mask = dx**2 + dy**2 <= radius**2
+    elif shape == "square":
+        mask = np.maximum(abs(dx), abs(dy)) <= 0.8 * radius
+    elif shape == "triangle":  # pointing up: inside the three half-planes of its edges
+        mask = (dy <= radius / 2) & (np.sqrt(3) * dx - dy <= radius) & (-np.sqrt(3) * dx - dy <= radius)
+    elif shape == "plus":
+        bar = radius / 3
+        mask = ((abs(dx) <= bar) & (abs(dy) <= radius)) | ((abs(dy) <= bar) & (abs(dx) <= radius))
+    else:
+        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
+    return mask * rng.uniform(0.6, 1.0)
+
+
+def make_shapes(n_per_class: int, size: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images float (N, size, size) in [0, 1], labels int64 (N,)): ``n_per_class`` of each shape."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(SHAPES)), n_per_class).astype(np.int64)
+    images = np.stack([draw_shape(SHAPES[c], size, rng) for c in labels])
+    images = images + noise * rng.standard_normal(images.shape)
+    return np.clip(images, 0.0, 1.0), labels
+
+
+def load_shapes(n_per_class: int = 100, size: int = 32, noise: float = 0.1, seed: int = 0) -> InMemoryDataset:
+    """Procedural shapes as 8-bit grayscale PIL images, with a seeded stratified 75/25 train/test split.
+
+    ``seed`` fixes both the images and the split; all options are recorded in ``info`` (so in every result).
+    Nothing is generated until a split is first asked for.
+    """
+    if n_per_class < 4 or size < 8:
+        raise ValueError(
+            f"dataset 'example/shapes': need n_per_class >= 4 and size >= 8, "
+            f"got n_per_class={n_per_class}, size={size}"
+        )
+
+    def build() -> dict[str, Split]:
+        pixels, labels = make_shapes(n_per_class, size, noise, seed)
+        images = gray_images(pixels, max_value=1.0)
+        train, test = stratified_split(labels, SHAPES_TEST_FRACTION, seed)
+        return {
+            "train": Split([images[i] for i in train], labels[train]),
+            "test": Split([images[i] for i in test], labels[test]),
+        }
+
+    info = {"source": "procedural (repbench_example.plugin.make_shapes)", "generator_version": SHAPES_VERSION,
+            "n_per_class": n_per_class, "size": size, "noise": noise, "seed": seed,
+            "split": "stratified", "test_fraction": SHAPES_TEST_FRACTION}
+    return InMemoryDataset("example/shapes", "image", SHAPES, build, info)
+
+
+# --- the hooks: repbench calls each once and checks what they return ----------------------------------------
+
+@hookimpl
+def register_encoders() -> list[EncoderSpec]:
+    return [
+        EncoderSpec(
+            "example/random-conv",
+            "image",
+            load=load_random_conv,
+            description="small CNN with seeded random weights (a random-features baseline)",
+            defaults={"width": 16, "img_size": 32, "seed": 0},
+            examples=("example/random-conv", "example/random-conv[width=32,seed=1]"),
+        )
+    ]
+
+
+@hookimpl
+def register_datasets() -> list[DatasetSpec]:
+    return [
+        DatasetSpec(
+            "example/shapes",
+            "image",
+            load=load_shapes,
+            description="procedural grayscale circles, squares, triangles and plus signs (seeded)",
+            defaults={"n_per_class": 100, "size": 32, "noise": 0.1, "seed": 0},
+            examples=("example/shapes", "example/shapes[n_per_class=500,noise=0.3]"),
+        )
+    ]
