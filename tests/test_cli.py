@@ -1,0 +1,110 @@
+"""The `repbench` command end to end (in-process through main(), and once as the installed script)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_eval_prints_a_leaderboard_writes_records_and_resumes(capsys, tmp_path):
+    args = ["eval", "--encoder", "pixels", "--dataset", "digits", "--protocol", "knn,linear",
+            "--results", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert "| encoder" in out and "digits / knn" in out and "digits / linear" in out
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "res").glob("*.json"))]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    knn = next(r for r in records if r["protocol"]["name"] == "knn")
+    assert knn["metrics"]["top1"] > 0.95  # raw pixels on digits: 0.98 in the offline reference figures
+    assert knn["dataset"]["split_sizes"] == {"train": 1257, "test": 540} and knn["dataset"]["seed"] == 0
+    # rerun: both cells skipped, same table
+    code, out2, err2 = run(capsys, *args[:-1])
+    assert code == 0 and "2 of 2 cells already finished" in err2 and out2 == out
+
+
+def test_features_export(capsys, tmp_path):
+    out_file = tmp_path / "f.npz"
+    code, out, _ = run(capsys, "features", "--encoder", "pixels", "--dataset", "digits", "--split", "test",
+                       "--out", str(out_file))
+    assert code == 0 and "wrote" in out
+    with np.load(out_file) as data:
+        assert data["features"].shape == (540, 64) and data["features"].dtype == np.float32
+        assert data["labels"].dtype == np.int64
+
+
+def test_leaderboard_formats(capsys, tmp_path):
+    res = tmp_path / "res"
+    assert run(capsys, "eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", str(res), "-q")[0] == 0
+    code, out, _ = run(capsys, "leaderboard", "--results", str(res))
+    assert code == 0 and "pixels" in out and "digits / knn" in out
+    code, out, _ = run(capsys, "leaderboard", "--results", str(res), "--format", "csv")
+    assert out.splitlines()[0].startswith("encoder,dataset,protocol")
+    html_file = tmp_path / "lb.html"
+    assert run(capsys, "leaderboard", "--results", str(res), "--format", "html", "--out", str(html_file))[0] == 0
+    assert "<table>" in html_file.read_text()
+
+
+def test_errors_are_one_clear_line_with_exit_code_2(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", "-e", "pixles", "-d", "digits", "--results", str(tmp_path))
+    assert code == 2 and "Did you mean 'pixels'" in err and "repbench list encoders" in err
+    code, _, err = run(capsys, "eval", "-e", "pixels[k=1]", "-d", "digits", "--results", str(tmp_path))
+    assert code == 2 and "unknown option" in err and "size=None" in err
+    code, _, err = run(capsys, "leaderboard", "--results", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_offline_pretrained_weights_fail_with_instructions_never_silently_random(capsys, tmp_path, monkeypatch):
+    import timm
+
+    def no_hub(*args, **kwargs):
+        if kwargs.get("pretrained"):
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        return real(*args, **kwargs)
+
+    real = timm.create_model
+    monkeypatch.setattr(timm, "create_model", no_hub)
+    code, out, err = run(capsys, "eval", "-e", "timm/resnet18", "-d", "digits", "-p", "knn",
+                         "--results", str(tmp_path), "-q")
+    assert code == 1  # the cell failed; the record says why
+    [record] = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert record["status"] == "error"
+    assert "timm/resnet18[pretrained=false]" in record["error"]["message"]
+
+
+def test_list_and_plugins(capsys):
+    code, out, _ = run(capsys, "list", "encoders")
+    assert code == 0 and "pixels" in out and "timm/<name>" in out
+    code, out, _ = run(capsys, "list", "protocols")
+    assert all(p in out for p in ("knn", "linear"))
+    code, out, _ = run(capsys, "plugins", "--all")
+    assert code == 0 and "builtin:vision_encoders" in out and "pixels" in out
+
+
+@pytest.mark.slow
+def test_readme_main_command_as_installed_script(tmp_path):
+    """The README's first command (the script on PATH, a random-init timm model beside pixels)."""
+    exe = shutil.which("repbench")
+    if exe is None:
+        pytest.skip("the repbench script is not on PATH (package not installed)")
+    proc = subprocess.run(
+        [exe, "eval", "--encoder", "pixels,timm/resnet18[pretrained=false,img_size=64]", "--dataset", "digits",
+         "--protocol", "knn,linear", "--results", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "c"),
+         "--quiet"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "timm/resnet18[img_size=64,pretrained=false]" in proc.stdout
+    records = [json.loads(p.read_text()) for p in (tmp_path / "res").glob("*.json")]
+    assert len(records) == 4
+    timm_rec = next(r for r in records if r["encoder"]["name"] == "timm/resnet18")
+    assert timm_rec["encoder"]["weights"] == "random-init(seed=0)" and timm_rec["encoder"]["embed_dim"] == 512
