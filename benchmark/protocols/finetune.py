@@ -1,0 +1,358 @@
+"""Fine-tuning (transfer): the encoder plus a linear head trained end to end; the maths, free of CLI and I/O.
+
+The contract of :func:`finetune`, which a hand-written loop can reproduce exactly (the tests do):
+
+- RNG: everything runs inside ``torch.random.fork_rng`` (CPU and the CUDA device used) after
+  ``torch.manual_seed(seed)``, so the caller's global RNG state is left alone. The head is ``nn.Linear(embed_dim, num_classes)`` created right after seeding (nothing
+  draws from torch's RNG before it). The data order comes from ``np.random.default_rng(seed)``: one
+  ``permutation(n)`` per epoch, cut into consecutive batches of ``batch_size``; a last partial batch is dropped
+  (a batch of one breaks BatchNorm), unless the whole split is smaller than a batch, then it is one batch.
+  Augmentation draws from its own ``np.random.default_rng([seed, 1])``.
+- Optimiser: AdamW with two learning rates, ``lr`` for the encoder and ``head_lr`` for the head; weight decay
+  applies to tensors with two or more dimensions (weights), not to biases and norm scales.
+- Schedule, per optimiser step ``t`` of ``T`` (0-based): linear warm-up over ``W = round(warmup_fraction * T)``
+  steps, ``(t + 1) / W``, then cosine decay ``0.5 * (1 + cos(pi * (t - W) / (T - W)))`` towards zero.
+  ``T = min(epochs * steps_per_epoch, steps)`` (``steps=None``: epochs only).
+- Each step: encoder and head in train mode, ``loss = CE(head(encode(preprocess(batch))), y)`` with label
+  smoothing, gradients, optional clipping of the global gradient norm, ``optimizer.step()``.
+- After every epoch (and after a last partial one when the ``steps`` budget ends mid-epoch): val top-1 in eval
+  mode. The epoch with the best val accuracy is kept, ties going to the lower val cross-entropy (plain, without
+  smoothing), then to the earlier epoch: a copy of every weight and buffer (on the CPU) is
+  restored at the end, and the test split is predicted once, with those weights. The test split is never looked at
+  before that.
+- Mixed precision: bf16 autocast on CUDA when ``amp`` is set; never on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..specs import Split
+
+Augment = Callable[[Sequence[Any], np.random.Generator], list[Any]]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Every hyperparameter of the fine-tuning loop (see the module docstring for how each is used)."""
+
+    epochs: int = 5
+    steps: int | None = None
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    head_lr: float = 1e-2
+    weight_decay: float = 0.05
+    beta1: float = 0.9
+    beta2: float = 0.999
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.1
+    grad_clip: float = 0.0
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        def bad(what: str) -> ValueError:
+            return ValueError(f"protocol 'finetune': {what}")
+
+        if self.epochs < 1:
+            raise bad(f"epochs must be >= 1, got {self.epochs}")
+        if self.steps is not None and self.steps < 1:
+            raise bad(f"steps must be >= 1 or None (epochs only), got {self.steps}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise bad(f"batch sizes must be >= 1, got {self.batch_size} and {self.eval_batch_size}")
+        if self.lr < 0 or self.head_lr <= 0:
+            raise bad(f"lr must be >= 0 (0 freezes the encoder) and head_lr > 0, got {self.lr} and {self.head_lr}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise bad("weight_decay and grad_clip must be >= 0 (grad_clip=0 turns clipping off)")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise bad(f"beta1 and beta2 must lie in [0, 1), got {self.beta1} and {self.beta2}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise bad(f"warmup_fraction must lie in [0, 1), got {self.warmup_fraction}")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns. Curves are per epoch; ``step_losses`` and ``step_lrs`` per step."""
+
+    predictions: np.ndarray
+    best_epoch: int
+    best_val_top1: float
+    val_curve: list[float]
+    val_loss_curve: list[float]
+    train_loss_curve: list[float]
+    steps: int
+    epochs_run: int
+    steps_per_epoch: int
+    warmup_steps: int
+    embed_dim: int
+    encoder_trainable_params: int
+    amp: bool
+    head: torch.nn.Linear
+    step_losses: list[float] = field(default_factory=list)
+    step_lrs: list[tuple[float, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def lr_multiplier(step: int, total_steps: int, warmup_steps: int) -> float:
+    """The factor applied to every base learning rate at 0-based optimiser step ``step`` of ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def plan_steps(n_train: int, config: FinetuneConfig) -> tuple[int, int, int]:
+    """(steps per epoch, total steps, warm-up steps) for ``n_train`` samples under ``config``'s budget."""
+    if n_train < 1:
+        raise ValueError("protocol 'finetune': the training split is empty")
+    per_epoch = max(1, n_train // config.batch_size)
+    total = per_epoch * config.epochs
+    if config.steps is not None:
+        total = min(total, config.steps)
+    return per_epoch, total, round(config.warmup_fraction * total)
+
+
+def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's batches of indices: a permutation cut in full batches (the whole split if it is smaller)."""
+    order = rng.permutation(n)
+    if n <= batch_size:
+        return [order]
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(n // batch_size)]
+
+
+def random_resized_crop(img: Image.Image, rng: np.random.Generator, scale: tuple[float, float] = (0.8, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> Image.Image:
+    """torchvision's RandomResizedCrop, drawing from ``rng``, resized back to the image's own size."""
+    width, height = img.size
+    area = width * height
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            return img.resize((width, height), Image.BILINEAR, box=(left, top, left + w, top + h))
+    return img  # no valid crop in 10 tries (extreme shapes): keep the whole image, as torchvision's fallback does
+
+
+def image_augmenter(crop_scale: float = 0.8, hflip: bool = False) -> Augment:
+    """Standard light augmentation for PIL images: random resized crop (scale ``crop_scale``..1), optional flip.
+
+    Flips default off: they change the meaning of digits and text. Non-image samples pass through untouched.
+    """
+    if not 0 < crop_scale <= 1:
+        raise ValueError(f"protocol 'finetune': crop_scale must lie in (0, 1], got {crop_scale}")
+
+    def augment(samples: Sequence[Any], rng: np.random.Generator) -> list[Any]:
+        out = []
+        for s in samples:
+            if isinstance(s, Image.Image):
+                s = random_resized_crop(s, rng, (crop_scale, 1.0))
+                if hflip and rng.random() < 0.5:
+                    s = ImageOps.mirror(s)
+            out.append(s)
+        return out
+
+    return augment
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor, or a dict / list of tensors, to ``device``; anything else is left as it is."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and batch and all(isinstance(b, torch.Tensor) for b in batch):
+        return type(batch)(b.to(device) for b in batch)
+    return batch
+
+
+def encoder_parameters(encoder: Any) -> list[torch.nn.Parameter]:
+    """The encoder's trainable parameters: none for encoders without ``parameters()`` (raw pixels, numpy models)."""
+    params = getattr(encoder, "parameters", None)
+    if not callable(params):
+        return []
+    return [p for p in params() if isinstance(p, torch.Tensor) and p.requires_grad]
+
+
+def _set_mode(encoder: Any, train: bool) -> None:
+    if isinstance(encoder, torch.nn.Module):
+        encoder.train(train)
+
+
+def _features(encoder: Any, samples: Sequence[Any], device: torch.device) -> torch.Tensor:
+    out = encoder.encode(to_device(encoder.preprocess(list(samples)), device))
+    if not isinstance(out, torch.Tensor):
+        out = torch.as_tensor(np.asarray(out, dtype=np.float32), device=device)
+    if out.ndim != 2:
+        raise ValueError(f"protocol 'finetune': encode() must return (batch, dim) features, got shape "
+                         f"{tuple(out.shape)}")
+    return out
+
+
+def _trainable(features: torch.Tensor, enc_params: list[torch.nn.Parameter], config: FinetuneConfig
+               ) -> torch.Tensor:
+    """Features the head can train on; a clear error when gradients cannot reach trainable encoder weights."""
+    if features.requires_grad:
+        return features
+    if enc_params and config.lr > 0:
+        raise RuntimeError(
+            "protocol 'finetune': the encoder has trainable parameters but encode() returned features without "
+            "gradients (does it run under torch.no_grad() or torch.inference_mode(), or detach?). Make encode() "
+            "differentiable, or pass lr=0 to train only the head."
+        )
+    return features.clone() if features.is_inference() else features  # inference tensors cannot enter autograd
+
+
+def _autocast(device: torch.device, amp: bool) -> Any:
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def predict_logits(encoder: Any, head: torch.nn.Module, samples: Sequence[Any], batch_size: int,
+                   device: torch.device, amp: bool = False) -> torch.Tensor:
+    """Float32 logits (N, C) on the CPU, encoder and head in eval mode, no gradients."""
+    _set_mode(encoder, False)
+    head.eval()
+    chunks = []
+    with torch.no_grad(), _autocast(device, amp):
+        for i in range(0, len(samples), batch_size):
+            chunks.append(head(_features(encoder, samples[i:i + batch_size], device)).float().cpu())
+    return torch.cat(chunks) if chunks else torch.zeros(0, head.out_features)
+
+
+class _Snapshot:
+    """A CPU copy of the encoder's and head's weights and buffers, restorable in place."""
+
+    def __init__(self, encoder: Any, head: torch.nn.Module, params: list[torch.nn.Parameter]) -> None:
+        self.head = {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}
+        if isinstance(encoder, torch.nn.Module):
+            self.encoder: Any = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+        else:  # parameters without a state_dict: copy them one by one
+            self.encoder = [p.detach().cpu().clone() for p in params]
+
+    def restore(self, encoder: Any, head: torch.nn.Module, params: list[torch.nn.Parameter]) -> None:
+        head.load_state_dict(self.head)
+        if isinstance(self.encoder, dict):
+            encoder.load_state_dict(self.encoder)
+        else:
+            with torch.no_grad():
+                for p, saved in zip(params, self.encoder, strict=True):
+                    p.copy_(saved)
+
+
+def _param_groups(enc_params: list[torch.nn.Parameter], head: torch.nn.Module, config: FinetuneConfig
+                  ) -> list[dict[str, Any]]:
+    groups = []
+    for params, lr in ((enc_params, config.lr), (list(head.parameters()), config.head_lr)):
+        for decay in (True, False):
+            chosen = [p for p in params if (p.ndim >= 2) == decay]
+            if chosen:
+                groups.append({"params": chosen, "lr": lr, "base_lr": lr,
+                               "weight_decay": config.weight_decay if decay else 0.0})
+    return groups
+
+
+def _embed_dim(encoder: Any, samples: Sequence[Any], device: torch.device) -> int:
+    dim = getattr(encoder, "embed_dim", None)
+    if isinstance(dim, int) and dim > 0:
+        return dim
+    _set_mode(encoder, False)  # e.g. raw pixels: the size is known only from a batch; eval mode leaves BN alone
+    with torch.no_grad():
+        return int(_features(encoder, samples[:2], device).shape[1])
+
+
+def _val_scores(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float]:
+    """(top-1 accuracy, mean plain cross-entropy) of float32 logits."""
+    top1 = float((logits.argmax(1).numpy() == labels).mean())
+    return top1, float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+
+
+def finetune(encoder: Any, train: Split, val: Split, test: Split, num_classes: int, config: FinetuneConfig, *,
+             seed: int = 0, device: str | torch.device = "cpu", augment: Augment | None = None) -> FinetuneResult:
+    """Train ``encoder`` + a linear head on ``train``, keep the best epoch on ``val``, predict ``test`` once.
+
+    The encoder is trained in place and left holding the best epoch's weights. See the module docstring for the
+    exact contract. ``augment(samples, rng)`` (if given) transforms raw training samples before ``preprocess``.
+    """
+    if len(val) == 0:
+        raise ValueError("protocol 'finetune': the val split is empty; the best epoch cannot be chosen")
+    dev = torch.device(device)
+    per_epoch, total, warmup = plan_steps(len(train), config)
+    if isinstance(encoder, torch.nn.Module):
+        encoder.to(dev)
+    amp = config.amp and dev.type == "cuda"
+    start = time.perf_counter()
+    rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices):
+        torch.manual_seed(seed)
+        dim = _embed_dim(encoder, train.samples, dev)
+        head = torch.nn.Linear(dim, num_classes).to(dev)
+        enc_params = encoder_parameters(encoder)
+        optimizer = torch.optim.AdamW(_param_groups(enc_params, head, config),
+                                      betas=(config.beta1, config.beta2))
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        clip_params = enc_params + list(head.parameters())
+        order_rng, aug_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+        result = FinetuneResult(np.zeros(0, np.int64), 0, -1.0, [], [], [], 0, 0, per_epoch, warmup, dim,
+                                sum(p.numel() for p in enc_params), amp, head)
+        best: _Snapshot | None = None
+        best_key = (-1.0, -math.inf)
+        for epoch in range(1, config.epochs + 1):
+            _set_mode(encoder, True)
+            head.train()
+            losses = []
+            for idx in epoch_batches(len(train), config.batch_size, order_rng):
+                if result.steps >= total:
+                    break
+                mult = lr_multiplier(result.steps, total, warmup)
+                for group in optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * mult
+                samples = [train.samples[i] for i in idx]
+                if augment is not None:
+                    samples = augment(samples, aug_rng)
+                y = torch.as_tensor(train.labels[idx], device=dev)
+                with _autocast(dev, amp):
+                    logits = head(_trainable(_features(encoder, samples, dev), enc_params, config))
+                loss = loss_fn(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(clip_params, config.grad_clip)
+                optimizer.step()
+                losses.append(float(loss.detach()))
+                result.step_lrs.append((config.lr * mult, config.head_lr * mult))
+                result.steps += 1
+            result.step_losses.extend(losses)
+            result.train_loss_curve.append(float(np.mean(losses)))
+            result.epochs_run = epoch
+            val_top1, val_loss = _val_scores(
+                predict_logits(encoder, head, val.samples, config.eval_batch_size, dev, amp), val.labels)
+            result.val_curve.append(val_top1)
+            result.val_loss_curve.append(val_loss)
+            if (val_top1, -val_loss) > best_key:
+                best_key = (val_top1, -val_loss)
+                result.best_epoch, result.best_val_top1 = epoch, val_top1
+                best = _Snapshot(encoder, head, enc_params)
+            if result.steps >= total:
+                break
+        assert best is not None  # at least one epoch ran
+        best.restore(encoder, head, enc_params)
+        result.train_seconds = time.perf_counter() - start
+        logits = predict_logits(encoder, head, test.samples, config.eval_batch_size, dev, amp)
+    result.predictions = logits.argmax(1).numpy().astype(np.int64)
+    return result
