@@ -1,0 +1,157 @@
+"""k-nearest-neighbour classification on frozen features (the DINO protocol), pure maths.
+
+Features are L2-normalised and compared by cosine similarity. The test set is processed in chunks of rows, so
+memory stays bounded: no full ``N_test x N_train`` matrix is ever built. One ``top-max(k)`` pass per chunk serves
+every requested ``k`` (the neighbours of a smaller ``k`` are a prefix of the sorted top list).
+
+Voting (``weighting``):
+
+* ``"dino"`` (default): each neighbour votes for its label with weight ``exp(sim / T)`` (Caron et al., 2021,
+  ``knn_classifier`` in DINO's ``eval_knn.py``; ``k=20``, ``T=0.07``). The class with the largest summed weight
+  wins; an exact tie goes to the smaller label.
+* ``"uniform"``: plain majority; ties go to the smaller label, which is exactly what scikit-learn's
+  ``KNeighborsClassifier(metric="cosine", algorithm="brute")`` returns (its ``predict`` takes the first maximum
+  over the sorted ``classes_``), so predictions are identical to it whenever the k-th neighbour is unambiguous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+WEIGHTINGS: tuple[str, ...] = ("dino", "uniform")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+#: Bytes of similarity scores one chunk of test rows may occupy (chunk rows = budget // (4 * n_train)).
+DEFAULT_CHUNK_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
+
+
+@dataclass
+class KnnResult:
+    """Per-k outputs: ``predictions[k]`` (N_test,) int64 labels; ``topk_classes[k]`` (N_test, m) int64 classes
+    ranked by vote (m = ``top_classes``, or None when not requested)."""
+
+    predictions: dict[int, np.ndarray]
+    topk_classes: dict[int, np.ndarray] = field(default_factory=dict)
+    chunk_rows: int = 0
+
+
+def _check(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, ks: Sequence[int],
+           weighting: str, precision: str, temperature: float) -> None:
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"knn: features must be 2-D with the same width, got train {train_x.shape} and test "
+                         f"{test_x.shape}")
+    if len(train_x) != len(train_y):
+        raise ValueError(f"knn: {len(train_x)} train features but {len(train_y)} labels")
+    if len(train_x) == 0:
+        raise ValueError("knn: the train split is empty")
+    if not ks or any(int(k) < 1 for k in ks):
+        raise ValueError(f"knn: every k must be a positive integer, got {list(ks)}")
+    if max(ks) > len(train_x):
+        raise ValueError(f"knn: k={max(ks)} is larger than the train set ({len(train_x)} samples); "
+                         "choose k <= the number of train samples")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"knn: weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"knn: precision must be one of {PRECISIONS}, got {precision!r}")
+    if weighting == "dino" and not temperature > 0:
+        raise ValueError(f"knn: temperature must be > 0, got {temperature}")
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    return torch.nn.functional.normalize(x, p=2.0, dim=1, eps=1e-12)
+
+
+def _vote(sims: torch.Tensor, labels: torch.Tensor, k: int, num_classes: int, weighting: str,
+          temperature: float) -> torch.Tensor:
+    """(B, num_classes) vote totals of the first k (sorted) neighbours. Uniform votes are exact int64 counts."""
+    b = sims.shape[0]
+    idx = labels[:, :k]
+    if weighting == "uniform":
+        votes = torch.zeros(b, num_classes, dtype=torch.int64, device=sims.device)
+        return votes.scatter_add_(1, idx, torch.ones_like(idx))
+    weights = torch.exp(sims[:, :k].float() / temperature)
+    votes = torch.zeros(b, num_classes, dtype=torch.float32, device=sims.device)
+    return votes.scatter_add_(1, idx, weights)
+
+
+def _rank(votes: torch.Tensor, m: int) -> torch.Tensor:
+    """(B, m) classes by descending vote, ties to the smaller label (deterministic on every device)."""
+    if m == 1:
+        return votes.argmax(dim=1, keepdim=True)  # argmax returns the first maximum
+    c = votes.shape[1]
+    if votes.dtype == torch.int64:
+        key = votes * c + (c - 1 - torch.arange(c, device=votes.device))
+        return torch.topk(key, m, dim=1, sorted=True).indices
+    # float votes: a stable descending sort keeps equal totals in label order
+    return torch.sort(votes, dim=1, descending=True, stable=True).indices[:, :m]
+
+
+def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, ks: Sequence[int], *,
+                 num_classes: int | None = None, weighting: str = "dino", temperature: float = 0.07,
+                 device: str = "cpu", precision: str = "fp32", top_classes: int = 0,
+                 chunk_rows: int | None = None) -> KnnResult:
+    """Classify ``test_x`` by its k nearest ``train_x`` rows (cosine similarity), for every k in ``ks``.
+
+    ``train_y`` are int labels in ``[0, num_classes)``. ``precision="bf16"`` computes similarities in bfloat16
+    (faster on GPUs; neighbours can differ from fp32 where similarities are within ~1e-2). ``top_classes=m > 0``
+    also returns the m best classes per row (for top-5 accuracy). ``chunk_rows`` overrides the number of test
+    rows per chunk (by default sized so one chunk's scores take <= 256 MiB on CPU, 1 GiB on CUDA).
+    Raises ValueError for malformed inputs or ``max(ks)`` larger than the train set.
+    """
+    train_x = np.asarray(train_x, dtype=np.float32)
+    test_x = np.asarray(test_x, dtype=np.float32)
+    train_y = np.asarray(train_y, dtype=np.int64)
+    ks = sorted({int(k) for k in ks})
+    _check(train_x, train_y, test_x, ks, weighting, precision, temperature)
+    if num_classes is None:
+        num_classes = int(train_y.max()) + 1
+    if train_y.min() < 0 or train_y.max() >= num_classes:
+        raise ValueError(f"knn: train labels must lie in [0, {num_classes}), got [{train_y.min()}, {train_y.max()}]")
+    top_classes = min(int(top_classes), num_classes)
+    dev = torch.device(device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    train = l2_normalize(torch.from_numpy(train_x).to(dev)).to(dtype)
+    labels = torch.from_numpy(train_y).to(dev)
+    n_train, max_k = len(train_x), ks[-1]
+    if chunk_rows is None:
+        budget = DEFAULT_CHUNK_BYTES["cuda" if dev.type == "cuda" else "cpu"]
+        chunk_rows = max(1, budget // (4 * n_train))
+    chunk_rows = max(1, min(int(chunk_rows), max(1, len(test_x))))
+    preds: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
+    tops: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
+    with torch.inference_mode():
+        # one reused score buffer: a fresh multi-hundred-MB allocation per chunk costs page faults each time
+        buf = torch.empty(min(chunk_rows, len(test_x)), n_train, dtype=dtype, device=dev)
+        for start in range(0, len(test_x), chunk_rows):
+            q = l2_normalize(torch.from_numpy(test_x[start:start + chunk_rows]).to(dev)).to(dtype)
+            sims = torch.mm(q, train.T, out=buf[: len(q)])
+            top_sims, top_idx = torch.topk(sims, max_k, dim=1, largest=True, sorted=True)
+            top_sims = top_sims.float()
+            top_labels = labels[top_idx]
+            for k in ks:
+                votes = _vote(top_sims, top_labels, k, num_classes, weighting, temperature)
+                ranked = _rank(votes, max(1, top_classes))
+                preds[k].append(ranked[:, 0].cpu())
+                if top_classes:
+                    tops[k].append(ranked.cpu())
+    out = KnnResult({k: _cat(v) for k, v in preds.items()}, chunk_rows=chunk_rows)
+    if top_classes:
+        out.topk_classes = {k: _cat(v, top_classes) for k, v in tops.items()}
+    return out
+
+
+def _cat(parts: list[torch.Tensor], width: int = 0) -> np.ndarray:
+    if not parts:
+        return np.zeros((0, width) if width else (0,), dtype=np.int64)
+    return torch.cat(parts).numpy().astype(np.int64)
+
+
+def topk_accuracy(topk_classes: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose label is among their ranked classes."""
+    if len(labels) == 0:
+        return float("nan")
+    return float((topk_classes == np.asarray(labels)[:, None]).any(axis=1).mean())

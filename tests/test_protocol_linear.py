@@ -1,0 +1,128 @@
+"""Linear probe: the objective and solution of scikit-learn's LogisticRegression, C chosen without test data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from benchmark.builtin.protocols import LINEAR_DEFAULTS, evaluate_linear, register_protocols
+from benchmark.protocols.linear import carve_val, fit_logreg, objective, standardizer, sweep_C
+from benchmark.testing import ArrayTask, blobs
+
+
+def _data(seed=0, n_per_class=60, n_classes=6, dim=20, spread=3.0):
+    x, y = blobs(n_per_class, n_classes, dim, seed=seed, spread=spread)
+    x = x * np.linspace(0.1, 3, dim, dtype=np.float32)  # uneven feature scales, as real encoders give
+    return x, y
+
+
+@pytest.mark.parametrize("C", [0.01, 0.3, 5.0])
+@pytest.mark.parametrize("standardize", [True, False])
+def test_matches_sklearn_lbfgs_at_fixed_C(C, standardize):
+    x, y = _data()
+    xt, yt = x[:280], y[:280]
+    ours = fit_logreg(xt, yt, C, standardize=standardize, tol=1e-7, max_iter=3000)
+    mean, scale = standardizer(xt)
+    xs = (xt - mean) / scale if standardize else xt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = LogisticRegression(C=C, max_iter=5000, tol=1e-8).fit(xs.astype(np.float64), yt)
+    yi = np.searchsorted(ours.classes, yt)
+    f_ours = objective(ours.weight, ours.bias, ours.transform(xt), yi, C)
+    f_sk = objective(sk.coef_, sk.intercept_, xs, yi, C)
+    assert f_ours == pytest.approx(f_sk, rel=1e-3, abs=1e-2)
+    assert f_ours >= f_sk - 1e-2 * max(1.0, abs(f_sk))  # sklearn's float64 optimum is (about) the minimum
+    xe = x[280:]
+    acc_ours = (ours.predict(xe) == y[280:]).mean()
+    acc_sk = (sk.predict((xe - mean) / scale if standardize else xe) == y[280:]).mean()
+    assert abs(acc_ours - acc_sk) <= 0.005 + 1e-9
+    assert (ours.predict(xe) == sk.predict((xe - mean) / scale if standardize else xe)).mean() > 0.97
+
+
+def test_bias_is_unpenalised_and_absent_classes_get_no_row():
+    x, y = _data(n_classes=3)
+    y = np.where(y == 1, 7, y)  # labels {0, 2, 7}
+    model = fit_logreg(x + 50.0, y, 0.01, standardize=False)
+    assert model.classes.tolist() == [0, 2, 7] and model.weight.shape[0] == 3
+    assert set(np.unique(model.predict(x + 50.0))) <= {0, 2, 7}
+
+
+def test_warm_started_sweep_equals_cold_fits_and_refits_on_train_and_val():
+    x, y = _data(seed=3, spread=6.0)
+    tr, va, how = carve_val(y, 0.25, seed=0)
+    assert how == "stratified"
+    Cs = [0.001, 0.1, 10.0]
+    sweep = sweep_C(x[tr], y[tr], x[va], y[va], Cs, tol=1e-6)
+    stats = standardizer(np.concatenate([x[tr], x[va]]))
+    for C in Cs:
+        cold = fit_logreg(x[tr], y[tr], C, stats=stats, tol=1e-6)
+        assert abs((cold.predict(x[va]) == y[va]).mean() - sweep.val_top1[C]) <= 0.02
+    assert max(Cs, key=lambda c: (sweep.val_top1[c], -c)) == sweep.C
+    full = fit_logreg(np.concatenate([x[tr], x[va]]), np.concatenate([y[tr], y[va]]), sweep.C, tol=1e-6)
+    assert (full.predict(x) == sweep.model.predict(x)).mean() > 0.98
+
+
+def _task(seed=0, val=False, shuffle_test=False):
+    x, y = _data(seed=seed, spread=5.0, n_per_class=50)
+    splits = {"train": (x[:200], y[:200]), "test": (x[200:], y[200:])}
+    if val:
+        splits = {"train": (x[:150], y[:150]), "val": (x[150:200], y[150:200]), "test": (x[200:], y[200:])}
+    if shuffle_test:
+        rng = np.random.default_rng(1)
+        splits["test"] = (rng.normal(size=x[200:].shape).astype(np.float32), rng.permutation(y[200:]))
+    return ArrayTask(splits, seed=seed, num_classes=6)
+
+
+def test_choice_of_C_never_looks_at_test():
+    a = evaluate_linear(_task(), **LINEAR_DEFAULTS)
+    b = evaluate_linear(_task(shuffle_test=True), **LINEAR_DEFAULTS)
+    assert a.chosen == b.chosen
+    assert a.chosen["val_source"].startswith("stratified 0.2 of train")
+    assert set(a.chosen["val_top1"]) == {"0.001", "0.01", "0.1", "1", "10"}
+    assert (a.predictions == a.labels).mean() > 0.5 and "top5" in a.metrics
+
+
+def test_uses_dataset_val_split_and_is_deterministic():
+    task = _task(val=True)
+    out = evaluate_linear(task, **LINEAR_DEFAULTS)
+    assert out.chosen["val_source"] == "dataset val split"
+    again = evaluate_linear(task, **LINEAR_DEFAULTS)
+    np.testing.assert_array_equal(out.predictions, again.predictions)
+    assert out.chosen == again.chosen and out.metrics == again.metrics
+
+
+def test_fixed_C_skips_the_sweep():
+    out = evaluate_linear(_task(), **LINEAR_DEFAULTS | {"C": 0.5})
+    assert out.chosen["C"] == 0.5 and "val_top1" not in out.chosen
+
+
+def test_carve_val_falls_back_to_random_for_singleton_classes():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2])
+    tr, va, how = carve_val(y, 0.3, seed=0)
+    assert how == "random" and len(va) == 3 and sorted(np.concatenate([tr, va])) == list(range(9))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"C": -1.0}, "C must be > 0"), ({"Cs": []}, "non-empty"),
+                                            ({"val_fraction": 1.5}, "val_fraction")])
+def test_bad_options_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate_linear(_task(), **LINEAR_DEFAULTS | kwargs)
+
+
+def test_spec_declares_every_option():
+    import inspect
+
+    spec = {s.name: s for s in register_protocols()}["linear"]
+    assert set(inspect.signature(spec.evaluate).parameters) - {"task"} == set(spec.defaults)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    x, y = _data()
+    cpu = fit_logreg(x, y, 1.0, tol=1e-7)
+    gpu = fit_logreg(x, y, 1.0, tol=1e-7, device="cuda")
+    assert (cpu.predict(x) == gpu.predict(x)).mean() > 0.99
