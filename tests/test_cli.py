@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,9 +97,9 @@ def test_list_and_plugins(capsys):
 @pytest.mark.slow
 def test_readme_main_command_as_installed_script(tmp_path):
     """The README's first command (the script on PATH, a random-init timm model beside pixels)."""
-    exe = shutil.which("repbench")
-    if exe is None:
-        pytest.skip("the repbench script is not on PATH (package not installed)")
+    beside = Path(sys.executable).with_name("repbench")
+    exe = str(beside) if beside.exists() else shutil.which("repbench")
+    assert exe, "the repbench script is not installed; run the README's `pip install -e .` first"
     proc = subprocess.run(
         [exe, "eval", "--encoder", "pixels,timm/resnet18[pretrained=false,img_size=64]", "--dataset", "digits",
          "--protocol", "knn,linear", "--results", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "c"),
