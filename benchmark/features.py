@@ -70,16 +70,19 @@ def extract(
     batch_size: int = 256,
     precision: str = "fp32",
     progress: Callable[[int], None] | None = None,
+    sort: bool = True,
 ) -> np.ndarray:
     """Encode every sample; returns float32 features (N, D) in the order of ``samples``.
 
+    With ``sort`` (the default) and an encoder that has ``sort_key``, batches are formed in key order (similar
+    lengths together, less padding) and the result is put back in input order.
     ``progress(n)`` is called after each batch with the number of samples just encoded.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     n = len(samples)
     order = np.arange(n)
-    sort_key = getattr(encoder, "sort_key", None)
+    sort_key = getattr(encoder, "sort_key", None) if sort else None
     if sort_key is not None:
         order = np.argsort([sort_key(samples[i]) for i in range(n)], kind="stable")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)

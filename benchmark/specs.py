@@ -168,6 +168,9 @@ class Encoder(Protocol):
     tensors); ``encode(batch)`` returns float features of shape (B, embed_dim). ``info`` goes into the record
     (weights used, parameter count, ...). ``fingerprint`` covers weights and preprocessing, for the cache key.
     Encoders that must be fitted (TF-IDF) also define ``fit(samples)``, called once on the train split.
+    Optional: ``sort_key(sample) -> int`` (the harness batches in that order, e.g. by text length, to cut padding,
+    and restores the input order) and ``count_tokens(batch) -> int`` (real tokens in a preprocessed batch, so
+    throughput can report tokens/s beside samples/s).
     Encoders that are ``torch.nn.Module`` are moved to the evaluation device by the harness.
     """
 

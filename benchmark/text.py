@@ -72,6 +72,10 @@ class HFTextEncoder(torch.nn.Module):
                              return_tensors="pt")
         return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
+    def count_tokens(self, batch: Mapping[str, torch.Tensor]) -> int:
+        """Real (non-padding) tokens in a preprocessed batch: what tokens/s throughput counts."""
+        return int(batch["attention_mask"].sum())
+
     def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.model(**batch).last_hidden_state
         if self.pooling == "cls":

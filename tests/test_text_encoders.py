@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark import features
 from benchmark.testing import catalog_with
 from benchmark.text import HFTextEncoder, TfidfEncoder, load_hf_text
 
@@ -53,17 +54,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def extract(encoder, texts, batch_size: int, sort: bool) -> np.ndarray:
-    """What the harness does: optional length-sorted order, batches, preprocess + encode, original order back."""
-    order = np.argsort([encoder.sort_key(t) for t in texts], kind="stable") if sort else np.arange(len(texts))
-    parts = []
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            batch = [texts[j] for j in order[i:i + batch_size]]
-            parts.append(encoder.encode(encoder.preprocess(batch)).float().numpy())
-    feats = np.concatenate(parts)
-    out = np.empty_like(feats)
-    out[order] = feats
-    return out
+    """The harness's extraction, with length-sorted batching on or off."""
+    return features.extract(encoder, texts, batch_size=batch_size, sort=sort)
 
 
 def reference_pooling(encoder: HFTextEncoder, text: str, pooling: str) -> np.ndarray:
@@ -166,6 +158,13 @@ def test_tfidf_matches_sklearn_pipeline() -> None:
     svd = TruncatedSVD(n_components=5, random_state=3).fit(x)
     ref = normalize(svd.transform(vec.transform(test)))
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_hf_count_tokens_counts_real_tokens_only(tiny_model_dir) -> None:
+    enc = catalog_with().resolve("encoders", f"hf/{tiny_model_dir}").load()
+    batch = enc.preprocess(["a b c", "a"])
+    per_text = [len(enc.tokenizer(t, truncation=True, max_length=enc.max_length)["input_ids"]) for t in ("a b c", "a")]
+    assert enc.count_tokens(batch) == sum(per_text) < batch["input_ids"].numel()
 
 
 def extract_plain(enc, texts):
