@@ -12,7 +12,7 @@ from . import __version__
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
 
-def _catalog(args: argparse.Namespace):
+def _catalog():
     from .catalog import Catalog
 
     catalog = Catalog.load()
@@ -36,7 +36,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .names import parse_list
     from .runner import RunConfig, make_plan, run_plan
 
-    catalog = _catalog(args)
+    catalog = _catalog()
     plan = make_plan(catalog, parse_list(args.encoder), parse_list(args.dataset), parse_list(args.protocol),
                      shard=args.shard)
     for e, d, p in plan.skipped_modality:
@@ -60,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_features(args: argparse.Namespace) -> int:
     from .features import best_device, extract, place_encoder, save_npz
 
-    catalog = _catalog(args)
+    catalog = _catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
     dataset = dset.load()
@@ -96,7 +96,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    catalog = _catalog(args)
+    catalog = _catalog()
     rows = []
     for name, info in catalog.plugins.infos.items():
         if info.builtin and not args.all:
@@ -118,7 +118,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from .specs import is_family
 
-    catalog = _catalog(args)
+    catalog = _catalog()
     rows = []
     for name in catalog.names(args.kind):
         spec = catalog.specs[args.kind][name]
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars of transformers too
     if args.command == "eval" and args.protocol is None:
         args.protocol = ["knn,linear"]
     try:

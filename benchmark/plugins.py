@@ -13,7 +13,6 @@ import importlib.metadata as md
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import pluggy
 
@@ -178,6 +177,3 @@ def _register(pset: PluginSet, name: str, module: object, info: PluginInfo) -> N
         return
     pset.infos[name] = info
 
-
-def plugin_module(pset: PluginSet, name: str) -> ModuleType | object | None:
-    return pset.pm.get_plugin(name)

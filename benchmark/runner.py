@@ -101,7 +101,7 @@ class HarnessTask:
     """The :class:`~benchmark.specs.EvalTask` the harness hands to protocols: cached features of one pair."""
 
     def __init__(self, encoder: Encoder, encoder_label: str, dataset: Dataset, config: RunConfig, device: str,
-                 cache: FeatureCache, log: Callable[[str], None]) -> None:
+                 cache: FeatureCache) -> None:
         self.encoder = encoder
         self.encoder_name = encoder_label
         self.dataset = dataset
@@ -110,7 +110,6 @@ class HarnessTask:
         self.num_classes = len(dataset.classes)
         self._config = config
         self._cache = cache
-        self._log = log
         self._features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.timings: dict[str, float] = {}
         self.cached: dict[str, bool] = {}
@@ -188,7 +187,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
                 log(f"[{len(records)}/{len(plan.cells)}] {' x '.join(cell.labels)}: ERROR {type(exc).__name__}: {exc}")
             continue
         load_s = time.perf_counter() - start
-        task = HarnessTask(encoder, enc.label, dataset, config, device, cache, log)
+        task = HarnessTask(encoder, enc.label, dataset, config, device, cache)
         for cell in cells:
             rec = _run_cell(catalog, cell, task, config, env, load_s)
             store.write(rec)
