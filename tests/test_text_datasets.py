@@ -153,10 +153,11 @@ def test_hf_hub_offline_error_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -
         resolve("hf-dataset:repbench-test/no-such-dataset")
 
 
-def test_hf_named_specs_pin_or_record_a_revision() -> None:
+def test_hf_named_specs_pin_a_revision() -> None:
     for name, (repo, revision, *_rest) in td.HF_NAMED.items():
         assert "/" in repo, name
-        assert revision is None or (len(revision) == 40 and int(revision, 16) >= 0), name
+        is_commit = revision is not None and len(revision) == 40 and int(revision, 16) >= 0
+        assert is_commit or revision == "refs/convert/parquet", name
 
 
 # --- CSV / JSON lines -------------------------------------------------------------------------------------

@@ -57,18 +57,20 @@ def load_rotten_tomatoes(test_fraction: float = 0.3, **options: Any) -> InMemory
     return make_text_dataset("rotten-tomatoes", raw, info, test_fraction=test_fraction, **options)
 
 
-# name -> repo, revision (None: pinned to the current commit at load time and recorded), config, text column,
-# label column, {our split: their split}, description
+# name -> repo, pinned revision, config, text column, label column, {our split: their split}, description.
+# The commit ids were read from public projects that pinned these datasets (they could not be checked from this
+# offline machine); TREC pins the hub's auto-converted parquet branch, the only form recent `datasets` loads.
+# The revision actually resolved is recorded in every result.
 HF_NAMED: dict[str, tuple[str, str | None, str | None, str, str, dict[str, str], str]] = {
-    "ag-news": ("fancyzhx/ag_news", None, None, "text", "label", {"train": "train", "test": "test"},
+    "ag-news": ("fancyzhx/ag_news", "eb185aade064a813bc0b7f42de02595523103ca4", None, "text", "label", {"train": "train", "test": "test"},
                 "AG News: 4 news topics, 120k/7.6k"),
-    "sst2": ("stanfordnlp/sst2", None, None, "sentence", "label", {"train": "train", "test": "validation"},
+    "sst2": ("stanfordnlp/sst2", "8d51e7e4887a4caaa95b3fbebbf53c0490b58bbb", None, "sentence", "label", {"train": "train", "test": "validation"},
              "SST-2 sentiment (the labelled validation split serves as test), 67k/872"),
-    "trec": ("CogComp/trec", None, None, "text", "coarse_label", {"train": "train", "test": "test"},
+    "trec": ("CogComp/trec", "refs/convert/parquet", None, "text", "coarse_label", {"train": "train", "test": "test"},
              "TREC question types (6 coarse classes), 5.5k/500"),
     "banking77": ("legacy-datasets/banking77", "f54121560de48f2852f90be299010d1d6dc612ec", None, "text", "label",
                   {"train": "train", "test": "test"}, "Banking77 intents, 77 classes, 10k/3k"),
-    "emotion": ("dair-ai/emotion", None, "split", "text", "label",
+    "emotion": ("dair-ai/emotion", "cab853a1dbdf4c42c2b3ef2173804746df8825fe", "split", "text", "label",
                 {"train": "train", "val": "validation", "test": "test"}, "Emotion (6 classes) tweets, 16k/2k/2k"),
     "imdb": ("stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31", None, "text", "label",
              {"train": "train", "test": "test"}, "IMDB movie review sentiment, 25k/25k"),
