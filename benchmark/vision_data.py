@@ -65,6 +65,20 @@ class LazyImages(Sequence[Image.Image]):
         """A view of the items at ``indices`` (positions in this sequence)."""
         return LazyImages(self._decode, 0, self._index[np.asarray(indices, dtype=np.int64)])
 
+    def digest(self) -> str | None:
+        """A content digest of every item without decoding any, when the decoder can give one (else None)."""
+        digest = getattr(self._decode, "digest", None)
+        return digest(self._index) if digest is not None else None
+
+
+def _hash_paths(paths: Sequence[Any]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        p = Path(p)
+        st = p.stat() if p.exists() else None
+        h.update(f"{p}:{st.st_size if st else -1}:{st.st_mtime_ns if st else -1}\n".encode())
+    return h.hexdigest()[:16]
+
 
 class ArrayDecoder:
     """Item ``i`` of a uint8 pixel array as a PIL image (a class, not a lambda, so lazy splits pickle)."""
@@ -74,6 +88,9 @@ class ArrayDecoder:
 
     def __call__(self, i: int) -> Image.Image:
         return Image.fromarray(self.pixels[i])
+
+    def digest(self, index: np.ndarray) -> str:
+        return hashlib.sha256(np.ascontiguousarray(self.pixels[index]).tobytes()).hexdigest()[:16]
 
 
 class FileDecoder:
@@ -85,6 +102,9 @@ class FileDecoder:
     def __call__(self, i: int) -> Image.Image:
         return load_rgb(self.files[i])
 
+    def digest(self, index: np.ndarray) -> str:
+        return _hash_paths([self.files[i] for i in index])
+
 
 class ItemDecoder:
     """The image of item ``i`` of a map-style dataset returning ``(image, label)`` (a torchvision dataset)."""
@@ -94,6 +114,18 @@ class ItemDecoder:
 
     def __call__(self, i: int) -> Image.Image:
         return self.dataset[i][0]
+
+    def digest(self, index: np.ndarray) -> str | None:
+        """Pixels held in memory (CIFAR, SVHN, STL-10) or the image files (path, size, mtime) of the rest."""
+        data = getattr(self.dataset, "data", None)
+        if isinstance(data, np.ndarray) and len(data) == len(self.dataset):
+            return hashlib.sha256(np.ascontiguousarray(data[index]).tobytes()).hexdigest()[:16]
+        files = getattr(self.dataset, "_image_files", None) or getattr(self.dataset, "_images", None)
+        if files is None and hasattr(self.dataset, "samples"):
+            files = [path for path, _ in self.dataset.samples]
+        if files is not None and len(files) == len(self.dataset):
+            return _hash_paths([files[i] for i in index])
+        return None
 
 
 def array_images(pixels: np.ndarray) -> LazyImages:

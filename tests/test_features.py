@@ -86,3 +86,27 @@ def test_cache_round_trip_is_float32_and_ignores_corrupt_files(tmp_path):
     cache.path("bad").write_bytes(b"not an npz")
     assert cache.get("bad") is None
     assert FeatureCache(tmp_path, enabled=False).get("k") is None
+
+
+def test_dataset_fingerprint_sees_a_change_to_any_single_sample():
+    from benchmark.data import InMemoryDataset
+    from benchmark.specs import Split
+    from benchmark.vision_data import array_images
+
+    def text_dataset(texts):
+        labels = np.arange(len(texts)) % 2
+        return InMemoryDataset("t", "text", ["a", "b"], lambda: {"train": Split(texts, labels),
+                                                                "test": Split(texts[:4], labels[:4])})
+
+    texts = [f"document number {i}" for i in range(400)]
+    edited = list(texts)
+    edited[1] = "an edited document"
+    assert text_dataset(texts).fingerprint == text_dataset(list(texts)).fingerprint
+    assert text_dataset(texts).fingerprint != text_dataset(edited).fingerprint
+
+    pixels = np.random.default_rng(0).integers(0, 255, (300, 4, 4), dtype=np.uint8)
+    changed = pixels.copy()
+    changed[137, 2, 2] ^= 1
+    lazy, lazy_changed = array_images(pixels), array_images(changed)
+    assert lazy.digest() != lazy_changed.digest()
+    assert lazy.take([1, 2]).digest() != lazy.take([1, 3]).digest()
