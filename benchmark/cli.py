@@ -46,7 +46,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config = RunConfig(results_dir=Path(args.results), cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                       force=args.force, quiet=args.quiet, shard=args.shard)
+                       force=args.force, quiet=args.quiet)
     records = run_plan(catalog, plan, config)
     print(leaderboard.to_markdown(leaderboard.to_frame(records)))
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
@@ -58,23 +58,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from .features import best_device, extract, place_encoder, save_npz
+    from .features import save_npz
+    from .runner import RunConfig, load_task
 
     catalog = _catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
-    dataset = dset.load()
-    if args.split not in dataset.splits:
-        raise ValueError(f"dataset {dset.label!r} has no split {args.split!r}; it has {', '.join(dataset.splits)}")
-    encoder = enc.load()
-    if callable(getattr(encoder, "fit", None)):
-        encoder.fit(dataset.split("train").samples)
-    device = best_device(args.device)
-    data = dataset.split(args.split)
-    feats = extract(place_encoder(encoder, device), data.samples, device=device, batch_size=args.batch_size,
-                    precision=args.precision)
-    save_npz(args.out, feats, data.labels)
-    print(f"wrote {args.out}: features {feats.shape} float32, labels {data.labels.shape} int64")
+    config = RunConfig(cache_dir=args.cache_dir, use_cache=not args.no_cache, device=args.device,
+                       batch_size=args.batch_size, precision=args.precision, quiet=args.quiet)
+    task = load_task(enc, dset, config)
+    if not task.has_split(args.split):
+        raise ValueError(f"dataset {dset.label!r} has no split {args.split!r}; it has {', '.join(task.dataset.splits)}")
+    feats, labels = task.features(args.split)
+    save_npz(args.out, feats, labels)
+    print(f"wrote {args.out}: features {feats.shape} float32, labels {labels.shape} int64")
     return EXIT_OK
 
 
@@ -144,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=256)
         p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                        help="autocast precision for extraction on CUDA (features are stored as float32)")
+        p.add_argument("--cache-dir", type=Path, default=None,
+                       help="feature cache (default: $REPBENCH_CACHE_DIR or ~/.cache/repbench/features)")
+        p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
     p = sub.add_parser("eval", help="evaluate encoders on datasets with protocols; prints a leaderboard")
     p.add_argument("--encoder", "-e", action="append", required=True,
@@ -151,12 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", "-d", action="append", required=True, help="e.g. digits")
     p.add_argument("--protocol", "-p", action="append", default=None, help="e.g. 'knn,linear' (default: knn,linear)")
     p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default: $REPBENCH_CACHE_DIR or ~/.cache/repbench/features)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     run_opts(p)
     p.set_defaults(func=cmd_eval)
 
@@ -196,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (LookupError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (LookupError, ValueError, FileNotFoundError, RuntimeError, ImportError) as exc:
         # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback
         if os.environ.get("REPBENCH_DEBUG"):
             raise

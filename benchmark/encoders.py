@@ -70,6 +70,8 @@ class TorchImageEncoder(torch.nn.Module):
 
     @property
     def weights_hash(self) -> str:
+        """Computed once: the harness never changes an encoder after loading it (a protocol that trains gets a
+        private copy from ``task.load_encoder()``), so the hash stays true for this object."""
         if self._weights_hash is None:
             self._weights_hash = weights_hash(self.backbone)
         return self._weights_hash

@@ -120,8 +120,10 @@ class ResultStore:
     def path(self, encoder: str, dataset: str, protocol: str, seed: int) -> Path:
         return self.root / record_filename(encoder, dataset, protocol, seed)
 
-    def finished(self, encoder: str, dataset: str, protocol: str, seed: int) -> dict[str, Any] | None:
-        """The cell's record if it exists and succeeded (a rerun skips it), else None."""
+    def finished(self, encoder: str, dataset: str, protocol: str, seed: int, digest: str | None = None
+                 ) -> dict[str, Any] | None:
+        """The cell's record if it exists, succeeded and (when ``digest`` is given) was made with the same
+        resolved configuration (a rerun skips it), else None."""
         p = self.path(encoder, dataset, protocol, seed)
         if not p.exists():
             return None
@@ -129,7 +131,9 @@ class ResultStore:
             record = validate(json.loads(p.read_text()), str(p))
         except (ValueError, OSError):
             return None
-        return record if record["status"] == "ok" else None
+        if record["status"] != "ok" or (digest is not None and record.get("config_digest") != digest):
+            return None
+        return record
 
     def write(self, record: Mapping[str, Any]) -> Path:
         e, d, p = record["encoder"]["label"], record["dataset"]["label"], record["protocol"]["label"]

@@ -8,7 +8,9 @@ becomes an error record and the sweep goes on; a rerun skips finished cells unle
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+import json
 import random
 import sys
 import time
@@ -40,7 +42,6 @@ class RunConfig:
     seed: int = 0
     force: bool = False
     quiet: bool = False
-    shard: tuple[int, int] = (0, 1)
 
 
 @dataclass
@@ -101,7 +102,7 @@ class HarnessTask:
     """The :class:`~benchmark.specs.EvalTask` the harness hands to protocols: cached features of one pair."""
 
     def __init__(self, encoder: Encoder, encoder_label: str, dataset: Dataset, config: RunConfig, device: str,
-                 cache: FeatureCache) -> None:
+                 cache: FeatureCache, precision: str = "fp32") -> None:
         self.encoder = encoder
         self.encoder_name = encoder_label
         self.dataset = dataset
@@ -110,6 +111,7 @@ class HarnessTask:
         self.num_classes = len(dataset.classes)
         self._config = config
         self._cache = cache
+        self._precision = precision
         self._features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.timings: dict[str, float] = {}
         self.cached: dict[str, bool] = {}
@@ -124,7 +126,7 @@ class HarnessTask:
 
     def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         data = self.dataset.split(split)
-        key = cache_key(self.encoder.fingerprint, self.dataset.fingerprint, split, self._config.precision)
+        key = cache_key(self.encoder.fingerprint, self.dataset.fingerprint, split, self._precision)
         hit = self._cache.get(key)
         if hit is not None and len(hit[1]) == len(data) and np.array_equal(hit[1], data.labels):
             self.cached[split], self.timings[split] = True, 0.0
@@ -132,7 +134,7 @@ class HarnessTask:
         start = time.perf_counter()
         with progress_bar(len(data), f"{self.encoder_name} on {split}", self._config.quiet) as bar:
             feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._config.batch_size,
-                            precision=self._config.precision, progress=bar.update)
+                            precision=self._precision, progress=bar.update)
         self.timings[split] = time.perf_counter() - start
         self.cached[split] = False
         self._cache.put(key, feats, data.labels)
@@ -161,12 +163,16 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     store = ResultStore(config.results_dir)
     cache = FeatureCache(config.cache_dir, enabled=config.use_cache)
     device = best_device(config.device)
+    precision = effective_precision(config.precision, device)
+    if precision != config.precision:
+        log(f"--precision {config.precision} autocasts on CUDA only; extracting in fp32 on {device}")
     plugin_versions = {name: info.version for name, info in catalog.plugins.infos.items()}
     env = environment(device, plugin_versions)
     records: list[dict[str, Any]] = []
     todo: list[Cell] = []
     for cell in plan.cells:
-        done = None if config.force else store.finished(*cell.labels, config.seed)
+        digest = config_digest(cell, precision, config.seed)
+        done = None if config.force else store.finished(*cell.labels, config.seed, digest=digest)
         if done is not None:
             records.append(done)
         else:
@@ -179,21 +185,63 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
         start = time.perf_counter()
         try:
             dataset, encoder = _load_pair(enc, dset, device)
+            task = HarnessTask(encoder, enc.label, dataset, config, device, cache, precision)
         except Exception as exc:
             for cell in cells:
-                rec = _record(catalog, cell, config, env, None, None, {}, exc)
-                store.write(rec)
-                records.append(rec)
-                log(f"[{len(records)}/{len(plan.cells)}] {' x '.join(cell.labels)}: ERROR {type(exc).__name__}: {exc}")
+                rec = _record(catalog, cell, config, env, None, None, {}, exc, precision)
+                records.append(_write(store, rec))
+                log(_summary(len(records), len(plan.cells), rec))
             continue
         load_s = time.perf_counter() - start
-        task = HarnessTask(encoder, enc.label, dataset, config, device, cache)
         for cell in cells:
-            rec = _run_cell(catalog, cell, task, config, env, load_s)
-            store.write(rec)
-            records.append(rec)
+            rec = _run_cell(catalog, cell, task, config, env, load_s, precision)
+            records.append(_write(store, rec))
             log(_summary(len(records), len(plan.cells), rec))
     return records
+
+
+def effective_precision(requested: str, device: str) -> str:
+    """The precision extraction really runs in: autocast exists on CUDA only, so anything else is fp32."""
+    return requested if device.startswith("cuda") else "fp32"
+
+
+def config_digest(cell: Cell, precision: str, seed: int) -> str:
+    """Everything that decides a cell's numbers: every resolved option (defaults included), precision, seed.
+
+    A finished record only counts for a rerun when its digest matches, so a changed default or precision reruns.
+    """
+    payload = {
+        "encoder": [cell.encoder.name, _jsonable(dict(cell.encoder.options))],
+        "dataset": [cell.dataset.name, _jsonable(dict(cell.dataset.options))],
+        "protocol": [cell.protocol.name, _jsonable(dict(cell.protocol.options))],
+        "precision": precision,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:
+    """Write a record; one that cannot be serialised becomes an error record instead of stopping the sweep."""
+    try:
+        store.write(record)
+    except (TypeError, ValueError) as exc:
+        record = {**record, "status": "error", "metrics": {}, "error": _error_block(exc)}
+        store.write(_jsonable(record))
+    return record
+
+
+def _error_block(error: BaseException) -> dict[str, str]:
+    return {"type": type(error).__name__, "message": str(error),
+            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:]}
+
+
+def load_task(enc: Resolved, dset: Resolved, config: RunConfig) -> HarnessTask:
+    """Load one (encoder, dataset) pair as an EvalTask with the feature cache, outside a sweep."""
+    device = best_device(config.device)
+    dataset, encoder = _load_pair(enc, dset, device)
+    return HarnessTask(encoder, enc.label, dataset, config, device,
+                       FeatureCache(config.cache_dir, enabled=config.use_cache),
+                       effective_precision(config.precision, device))
 
 
 def _load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
@@ -206,7 +254,7 @@ def _load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Enc
 
 
 def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig, env: dict[str, Any],
-              load_s: float) -> dict[str, Any]:
+              load_s: float, precision: str) -> dict[str, Any]:
     start = time.perf_counter()
     before = dict(task.timings)
     try:
@@ -221,12 +269,12 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     protocol_s = time.perf_counter() - start - sum(features_s.values())
     timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
                "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
-    return _record(catalog, cell, config, env, task, output, timings, error)
+    return _record(catalog, cell, config, env, task, output, timings, error, precision)
 
 
 def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], task: HarnessTask | None,
-            output: ProtocolOutput | None, timings: dict[str, Any], error: BaseException | None
-            ) -> dict[str, Any]:
+            output: ProtocolOutput | None, timings: dict[str, Any], error: BaseException | None,
+            precision: str) -> dict[str, Any]:
     e, d, p = cell.encoder, cell.dataset, cell.protocol
     metrics: dict[str, Any] = {}
     if output is not None and error is None:
@@ -244,9 +292,10 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
             enc_block["embed_dim"] = task.embed_dim
         dset_block.update(task.dataset.info)
         dset_block["classes"] = list(task.dataset.classes)
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "id": cell_id(e.label, d.label, p.label, config.seed),
+        "config_digest": config_digest(cell, precision, config.seed),
         "created_at": now_iso(),
         "status": "ok" if error is None else "error",
         "encoder": enc_block,
@@ -257,14 +306,12 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
                      "plugin": catalog.plugin_of("protocols", p.spec)},
         "metrics": metrics,
         "seed": config.seed,
-        "precision": config.precision,
+        "precision": precision,
         "timings": timings,
         "environment": env,
-        "error": None if error is None else {
-            "type": type(error).__name__, "message": str(error),
-            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:],
-        },
+        "error": None if error is None else _error_block(error),
     }
+    return _jsonable(record)
 
 
 def _metrics(output: ProtocolOutput, seed: int) -> dict[str, Any]:
@@ -278,17 +325,21 @@ def _metrics(output: ProtocolOutput, seed: int) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    """Plain JSON types from what plugins put in info/metrics: numpy and torch values, tuples, paths; a
+    non-finite float becomes null and anything unknown its string form."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, torch.Tensor)):
         return _jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return _jsonable(value.item())
     if isinstance(value, float) and not np.isfinite(value):
         return None
-    return value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _summary(i: int, n: int, rec: dict[str, Any]) -> str:

@@ -108,3 +108,46 @@ def test_features_are_extracted_once_and_reused_from_disk(catalog, tmp_path):
     assert again["metrics"] == first["metrics"]
     [nocache] = run_plan(catalog, plan, _config(tmp_path, force=True, use_cache=False))
     assert nocache["timings"]["features_cached"] == {"train": False, "test": False}
+
+
+def test_odd_values_from_plugins_still_give_a_valid_record(catalog, tmp_path):
+    """Tensors, numpy scalars, tuples, paths and NaN in metrics or info must not stop the sweep."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from benchmark import ProtocolOutput, ProtocolSpec
+
+    def odd(task):
+        _, y = task.features("test")
+        return ProtocolOutput(predictions=y, labels=y, metrics={"t": torch.tensor(0.5), "n": np.int64(3),
+                                                                "p": Path("/x"), "nan": float("nan")})
+
+    catalog.specs["protocols"]["odd"] = ProtocolSpec("odd", evaluate=odd)
+    plan = make_plan(catalog, ["pixels"], ["tiny"], ["odd", "centroid"])
+    odd_rec, next_rec = run_plan(catalog, plan, _config(tmp_path))
+    assert odd_rec["status"] == "ok" and odd_rec["metrics"]["t"] == 0.5 and odd_rec["metrics"]["n"] == 3
+    assert odd_rec["metrics"]["p"] == "/x" and odd_rec["metrics"]["nan"] is None
+    assert next_rec["status"] == "ok"
+    assert len(list((tmp_path / "results").glob("*.json"))) == 2
+
+
+def test_rerun_redoes_a_cell_whose_configuration_changed(catalog, tmp_path):
+    plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
+    [rec] = run_plan(catalog, plan, _config(tmp_path))
+    [path] = (tmp_path / "results").glob("*.json")
+    stale = json.loads(path.read_text())
+    stale["config_digest"] = "made-with-other-defaults"
+    path.write_text(json.dumps(stale))
+    before = helpers.CALLS["evaluate"]
+    run_plan(catalog, plan, _config(tmp_path))
+    assert helpers.CALLS["evaluate"] == before + 1
+    assert json.loads(path.read_text())["config_digest"] == rec["config_digest"]
+
+
+def test_reduced_precision_is_recorded_as_what_really_ran(catalog, tmp_path):
+    plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
+    [fp32] = run_plan(catalog, plan, _config(tmp_path))
+    [bf16] = run_plan(catalog, plan, _config(tmp_path, precision="bf16"))  # CPU: autocast does not apply
+    assert bf16["precision"] == "fp32" and bf16 == fp32
