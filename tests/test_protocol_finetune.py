@@ -361,3 +361,19 @@ def test_bf16_autocast_on_cuda():
     assert res.amp and (res.predictions == splits["test"].labels).mean() >= 0.9
     cpu = finetune(VecEncoder(8), splits["train"], splits["val"], splits["test"], 3, FinetuneConfig(epochs=1))
     assert not cpu.amp
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_head_over_an_encoder_that_returns_cpu_features():
+    """tfidf / pixels style encoders are not modules and return CPU tensors; the head lives on the GPU."""
+    class CpuFeatures:
+        def preprocess(self, samples):
+            return np.stack(samples).astype(np.float32)
+
+        def encode(self, batch):
+            return torch.from_numpy(np.asarray(batch))
+
+    splits = vec_splits(spread=0.5)
+    res = finetune(CpuFeatures(), splits["train"], splits["val"], splits["test"], 3,
+                   FinetuneConfig(epochs=3, batch_size=16, lr=0.0, head_lr=0.1), device="cuda")
+    assert (res.predictions == splits["test"].labels).mean() >= 0.9

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from ..features import to_device
 from ..specs import Split
 
 Augment = Callable[[Sequence[Any], np.random.Generator], list[Any]]
@@ -169,17 +170,6 @@ def image_augmenter(crop_scale: float = 0.8, hflip: bool = False) -> Augment:
     return augment
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move a tensor, or a dict / list of tensors, to ``device``; anything else is left as it is."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and batch and all(isinstance(b, torch.Tensor) for b in batch):
-        return type(batch)(b.to(device) for b in batch)
-    return batch
-
-
 def encoder_parameters(encoder: Any) -> list[torch.nn.Parameter]:
     """The encoder's trainable parameters: none for encoders without ``parameters()`` (raw pixels, numpy models)."""
     params = getattr(encoder, "parameters", None)
@@ -194,9 +184,10 @@ def _set_mode(encoder: Any, train: bool) -> None:
 
 
 def _features(encoder: Any, samples: Sequence[Any], device: torch.device) -> torch.Tensor:
-    out = encoder.encode(to_device(encoder.preprocess(list(samples)), device))
+    out = encoder.encode(to_device(encoder.preprocess(list(samples)), str(device)))
     if not isinstance(out, torch.Tensor):
-        out = torch.as_tensor(np.asarray(out, dtype=np.float32), device=device)
+        out = torch.as_tensor(np.asarray(out, dtype=np.float32))
+    out = out.to(device)  # encoders that are not modules (tfidf, pixels) return CPU tensors; the head may be on GPU
     if out.ndim != 2:
         raise ValueError(f"protocol 'finetune': encode() must return (batch, dim) features, got shape "
                          f"{tuple(out.shape)}")
