@@ -110,3 +110,18 @@ def test_dataset_fingerprint_sees_a_change_to_any_single_sample():
     lazy, lazy_changed = array_images(pixels), array_images(changed)
     assert lazy.digest() != lazy_changed.digest()
     assert lazy.take([1, 2]).digest() != lazy.take([1, 3]).digest()
+
+
+def test_pixels_auto_mode_is_decided_once_for_mixed_images():
+    from PIL import Image
+
+    gray = [Image.new("L", (4, 4), 10) for _ in range(3)]
+    rgb = [Image.new("RGB", (4, 4), (1, 2, 3)) for _ in range(3)]
+    enc = catalog_with().resolve("encoders", "pixels").load()
+    enc.fit(gray + rgb)
+    feats = extract(enc, gray + rgb, batch_size=3)  # first batch all gray, second all RGB: same width
+    assert feats.shape == (6, 48)
+    only_gray = catalog_with().resolve("encoders", "pixels").load()
+    only_gray.fit(gray)
+    assert extract(only_gray, gray, batch_size=2).shape == (3, 16)
+    assert only_gray.fingerprint != enc.fingerprint

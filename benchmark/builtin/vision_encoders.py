@@ -12,6 +12,8 @@ from benchmark.encoders import TorchImageEncoder, config_hash, pil_to_array
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
 
+GRAY_MODES = ("L", "1", "I;16")
+
 
 class PixelsEncoder:
     """Flattened raw pixels in [0, 1]: the classic baseline every learned encoder must beat."""
@@ -23,13 +25,18 @@ class PixelsEncoder:
             raise ValueError(f"encoder 'pixels' option mode must be auto, L or RGB, got {mode!r}")
         self.size = size
         self.mode = mode
+        self._resolved = None if mode == "auto" else mode
         self.embed_dim: int | None = None  # known once the first batch is seen: it depends on the images
 
+    def fit(self, samples: Sequence[Image.Image]) -> None:
+        """Fix ``mode="auto"`` once for every split: grayscale when all training images are, else RGB."""
+        if self.mode == "auto":
+            self._resolved = "L" if all(s.mode in GRAY_MODES for s in samples) else "RGB"
+
     def preprocess(self, samples: Sequence[Image.Image]) -> torch.Tensor:
-        mode = self.mode
-        if mode == "auto":
-            mode = "L" if all(s.mode in ("L", "1", "I;16") for s in samples) else "RGB"
-        return torch.from_numpy(pil_to_array(samples, self.size, mode))
+        if self._resolved is None:  # used without fit(): the first batch decides, then it stays fixed
+            self.fit(samples)
+        return torch.from_numpy(pil_to_array(samples, self.size, self._resolved))
 
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
         out = batch.flatten(1)
@@ -43,7 +50,8 @@ class PixelsEncoder:
 
     @property
     def fingerprint(self) -> str:
-        return config_hash({"name": "pixels", "size": self.size, "mode": self.mode, "v": 1})
+        return config_hash({"name": "pixels", "size": self.size, "mode": self.mode, "resolved": self._resolved,
+                            "v": 1})
 
 
 def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0) -> TorchImageEncoder:
