@@ -213,8 +213,15 @@ def make_text_dataset(name: str, raw: Mapping[str, RawSplit], info: Mapping[str,
     info = dict(info, max_chars=max_chars, seed=seed)
     all_values = [v for _, labels in raw.values() for v in labels]
     classes, index = label_classes(all_values, class_names)
-    splits = {s: Split(cut(texts, max_chars), np.array([index[v] for v in labels], dtype=np.int64))
-              for s, (texts, labels) in raw.items()}
+    splits = {}
+    for s, (texts, labels) in raw.items():
+        unknown = sorted({repr(v) for v in labels if v not in index})
+        if unknown:
+            hint = " (-1 marks an unlabelled split, e.g. GLUE test sets: use the validation split as test)" \
+                if "-1" in unknown else ""
+            raise ValueError(f"dataset {name!r} split {s!r}: label(s) {', '.join(unknown[:5])} are not among the "
+                             f"{len(classes)} classes {classes[:10]}{hint}")
+        splits[s] = Split(cut(texts, max_chars), np.array([index[v] for v in labels], dtype=np.int64))
     if set(splits) == {"all"}:
         whole = splits.pop("all")
         tr, te = stratified_split(whole.labels, test_fraction, seed)

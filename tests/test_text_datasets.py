@@ -233,3 +233,11 @@ def test_real_r8_sizes() -> None:
     ds = resolve("r8")
     assert ds.info["split_sizes"] == {"train": 5485, "test": 2189} and len(ds.classes) == 8
     assert "earn" in ds.classes and max(len(t) for t in ds.split("train").samples) <= 1000
+
+
+def test_unlabelled_split_is_a_clear_error() -> None:
+    from benchmark.text_data import make_text_dataset
+
+    raw = {"train": (["a", "b"], [0, 1]), "test": (["c", "d"], [-1, -1])}
+    with pytest.raises(ValueError, match=r"'toy' split 'test'.*-1.*validation split"):
+        make_text_dataset("toy", raw, {}, class_names=["neg", "pos"])
