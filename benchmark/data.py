@@ -101,12 +101,28 @@ def stratified_split(
     return np.sort(train), np.sort(test)
 
 
-def subsample(split: Split, n: int | None, seed: int) -> Split:
-    """A seeded stratified subsample of ``n`` samples (the whole split when ``n`` is None or too large)."""
+def take(split: Split, indices: Sequence[int] | np.ndarray) -> Split:
+    """The split restricted to ``indices``; a lazy sample sequence with ``take()`` stays lazy (no decoding)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    samples = split.samples
+    picked = samples.take(indices) if callable(getattr(samples, "take", None)) else [samples[int(i)] for i in indices]
+    return Split(picked, split.labels[indices])
+
+
+def subsample(split: Split, n: int | None, seed: int) -> tuple[Split, str | None]:
+    """A seeded subsample of ``n`` samples and how it was drawn: ``"stratified"``, or ``"uniform"`` when some
+    class has a single sample (R52); ``(split, None)`` when ``n`` is None or not smaller than the split."""
     if n is None or n >= len(split):
-        return split
-    _, keep = stratified_split(split.labels, test_size=n, seed=seed)
-    return Split([split.samples[i] for i in keep], split.labels[keep])
+        return split, None
+    if n <= 0:
+        raise ValueError(f"subsample size must be positive, got {n}")
+    try:
+        _, keep = stratified_split(split.labels, test_size=n, seed=seed)
+        how = "stratified"
+    except ValueError:
+        keep = np.sort(np.random.default_rng(seed).choice(len(split), size=n, replace=False))
+        how = "uniform"
+    return take(split, keep), how
 
 
 def gray_images(array: np.ndarray, max_value: float = 255.0) -> list[Image.Image]:

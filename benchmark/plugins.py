@@ -110,9 +110,9 @@ def make_plugin_manager(
         try:
             module = importlib.import_module(modname)
         except Exception as exc:  # a broken built-in must not take the others down either
-            pset.errors.append(PluginError(short, "repbench", _version("repbench"), exc))
+            pset.errors.append(PluginError(short, "repbench", dist_version("repbench"), exc))
             continue
-        _register(pset, short, module, PluginInfo(short, modname, "repbench", _version("repbench"), True))
+        _register(pset, short, module, PluginInfo(short, modname, "repbench", dist_version("repbench"), True))
     for name, module in extra_plugins:
         modname = getattr(module, "__name__", repr(module))
         _register(pset, name, module, PluginInfo(name, modname, None, None, False))
@@ -144,7 +144,8 @@ def _check_pending(pset: PluginSet) -> None:
     pset.pm.check_pending()
 
 
-def _version(dist: str) -> str | None:
+def dist_version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
@@ -154,18 +155,18 @@ def _version(dist: str) -> str | None:
 def _load_entry_point(pset: PluginSet, ep: md.EntryPoint) -> None:
     dist = getattr(ep, "dist", None)
     dist_name = dist.metadata["Name"] if dist is not None else None
-    dist_version = dist.version if dist is not None else None
+    ep_version = dist.version if dist is not None else None
     if ep.name in pset.infos:
         pset.errors.append(
-            PluginError(ep.name, dist_name, dist_version, ValueError(f"a plugin named {ep.name!r} is already loaded"))
+            PluginError(ep.name, dist_name, ep_version, ValueError(f"a plugin named {ep.name!r} is already loaded"))
         )
         return
     try:
         module = ep.load()
     except Exception as exc:
-        pset.errors.append(PluginError(ep.name, dist_name, dist_version, exc))
+        pset.errors.append(PluginError(ep.name, dist_name, ep_version, exc))
         return
-    info = PluginInfo(ep.name, getattr(module, "__name__", ep.value), dist_name, dist_version, False)
+    info = PluginInfo(ep.name, getattr(module, "__name__", ep.value), dist_name, ep_version, False)
     _register(pset, ep.name, module, info)
 
 

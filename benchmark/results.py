@@ -14,11 +14,11 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from functools import cache
-from importlib import metadata as md
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_json
+from .plugins import dist_version
 
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = ("schema_version", "id", "status", "encoder", "dataset", "protocol", "metrics", "seed",
@@ -48,13 +48,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return None
-
-
 @cache
 def git_sha() -> str | None:
     """The commit of the repbench source tree when it is a git checkout (an editable install), else None."""
@@ -78,12 +71,12 @@ def environment(device: str, plugin_versions: Mapping[str, str | None] | None = 
     else:
         device_name = f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     return {
-        "repbench": _version("repbench"),
+        "repbench": dist_version("repbench"),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "timm": _version("timm"),
-        "numpy": _version("numpy"),
-        "scikit-learn": _version("scikit-learn"),
+        "timm": dist_version("timm"),
+        "numpy": dist_version("numpy"),
+        "scikit-learn": dist_version("scikit-learn"),
         "platform": platform.platform(),
         "device": device,
         "device_name": device_name,

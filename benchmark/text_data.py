@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import InMemoryDataset, stratified_split
+from .data import InMemoryDataset, stratified_split, subsample
 from .specs import Split
 
 RawSplit = tuple[list[str], list[Any]]
@@ -191,19 +191,6 @@ def cut(texts: Sequence[str], max_chars: int | None) -> list[str]:
     return [t[:max_chars] for t in texts] if max_chars else list(texts)
 
 
-def seeded_subsample(split: Split, n: int | None, seed: int) -> tuple[Split, str | None]:
-    """A seeded subsample of ``n`` (stratified when every class has 2+ samples, else uniform); how it was made."""
-    if n is None or n >= len(split):
-        return split, None
-    try:
-        _, keep = stratified_split(split.labels, test_size=n, seed=seed)
-        how = "stratified"
-    except ValueError:  # a class with a single sample (R52) cannot be stratified
-        keep = np.sort(np.random.default_rng(seed).choice(len(split), size=n, replace=False))
-        how = "uniform"
-    return Split([split.samples[i] for i in keep], split.labels[keep]), how
-
-
 def make_text_dataset(name: str, raw: Mapping[str, RawSplit], info: Mapping[str, Any], *,
                       class_names: Sequence[str] | None = None, max_chars: int | None = None,
                       train_size: int | None = None, test_size: int | None = None, seed: int = 0,
@@ -229,7 +216,7 @@ def make_text_dataset(name: str, raw: Mapping[str, RawSplit], info: Mapping[str,
                   "test": Split([whole.samples[i] for i in te], whole.labels[te])}
         info.update(split="seeded stratified", test_fraction=test_fraction)
     for s, n in (("train", train_size), ("test", test_size)):
-        splits[s], how = seeded_subsample(splits[s], n, seed)
+        splits[s], how = subsample(splits[s], n, seed)
         if how:
             info[f"{s}_subsample"] = {"size": n, "method": how, "seed": seed}
     order = tuple(s for s in ("train", "val", "test") if s in splits)

@@ -17,9 +17,6 @@ from typing import Any, overload
 import numpy as np
 from PIL import Image
 
-from .data import stratified_split
-from .specs import Split
-
 DATA_ENV = "REPBENCH_DATA"
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -139,24 +136,6 @@ def array_images(pixels: np.ndarray) -> LazyImages:
 def file_images(files: Sequence[Path]) -> LazyImages:
     """Image files -> a lazy sequence of RGB PIL images (each file opened when indexed)."""
     return LazyImages(FileDecoder(files), len(files))
-
-
-def take_split(split: Split, indices: np.ndarray) -> Split:
-    """The split restricted to ``indices``: lazily for :class:`LazyImages`, by list otherwise."""
-    samples = split.samples
-    picked = samples.take(indices) if isinstance(samples, LazyImages) else [samples[int(i)] for i in indices]
-    return Split(picked, split.labels[indices])
-
-
-def subsample_split(split: Split, n: int | None, seed: int) -> Split:
-    """A seeded stratified subsample of ``n`` samples (the whole split when ``n`` is None or not smaller);
-    like :func:`benchmark.data.subsample` but keeps lazy samples lazy."""
-    if n is None or n >= len(split):
-        return split
-    if n <= 0:
-        raise ValueError(f"subsample size must be positive, got {n}")
-    _, keep = stratified_split(split.labels, test_size=n, seed=seed)
-    return take_split(split, keep)
 
 
 # --- IDX (the MNIST family's file format) ---------------------------------------------------------------------

@@ -26,7 +26,7 @@ from benchmark.builtin import vision_datasets as vds
 from benchmark.data import subsample
 from benchmark.specs import Split
 from benchmark.testing import catalog_with, check_dataset
-from benchmark.vision_data import LazyImages, array_images, read_idx, subsample_split
+from benchmark.vision_data import LazyImages, array_images, read_idx
 
 RNG = np.random.default_rng(0)
 TV_NAMES = ("cifar10", "cifar100", "stl10", "svhn", "flowers102", "pets", "dtd", "eurosat", "food101")
@@ -78,14 +78,17 @@ def test_lazy_splits_pickle(tmp_path: Path, no_md5: None) -> None:
         assert np.array_equal(np.asarray(copy[0]), np.asarray(samples[0]))
 
 
-def test_subsample_split_matches_eager_reference() -> None:
+def test_subsample_keeps_lazy_images_lazy_and_matches_the_eager_draw() -> None:
     labels = np.repeat(np.arange(4), 10)
     pixels = np.arange(40, dtype=np.uint8)[:, None, None].repeat(2, 1).repeat(2, 2)
-    lazy = subsample_split(Split(array_images(pixels), labels), 12, seed=3)
-    eager = subsample(Split(list(range(40)), labels), 12, seed=3)
+    lazy, how = subsample(Split(array_images(pixels), labels), 12, seed=3)
+    eager, _ = subsample(Split(list(range(40)), labels), 12, seed=3)
+    assert isinstance(lazy.samples, LazyImages) and how == "stratified"
     assert [int(np.asarray(im)[0, 0]) for im in lazy.samples] == list(eager.samples)
     assert np.array_equal(lazy.labels, eager.labels)
-    assert subsample_split(lazy, None, 0) is lazy
+    assert subsample(lazy, None, 0) == (lazy, None)
+    single = Split(list(range(5)), np.array([0, 0, 0, 0, 1]))  # one sample of class 1: no stratification
+    assert subsample(single, 3, seed=0)[1] == "uniform"
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import InMemoryDataset, stratified_split
+from benchmark.data import InMemoryDataset, stratified_split, subsample, take
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import DatasetSpec, Split
-from benchmark.vision_data import DATA_ENV, ItemDecoder, LazyImages, data_dir, subsample_split, take_split
+from benchmark.vision_data import DATA_ENV, ItemDecoder, LazyImages, data_dir
 
 EUROSAT_TEST_FRACTION = 0.2
 STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
@@ -177,9 +177,9 @@ def load_torchvision(name: str, root: str = "", download: bool = True, train_siz
     if "all" in splits:  # EuroSAT: no official split
         everything = splits.pop("all")
         train, test = stratified_split(everything.labels, float(options["test_fraction"]), seed)
-        splits = {"train": take_split(everything, train), "test": take_split(everything, test)}
-    splits["train"] = subsample_split(splits["train"], train_size, seed)
-    splits["test"] = subsample_split(splits["test"], test_size, seed)
+        splits = {"train": take(everything, train), "test": take(everything, test)}
+    splits["train"] = subsample(splits["train"], train_size, seed)[0]
+    splits["test"] = subsample(splits["test"], test_size, seed)[0]
     info = {"source": f"torchvision.datasets.{entry.tv_class} in {folder}", "split": entry.split_note,
             "train_size": train_size, "test_size": test_size, "seed": seed, **options}
     order = tuple(s for s in ("train", "val", "test") if s in splits)

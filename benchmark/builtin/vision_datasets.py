@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import InMemoryDataset, gray_images, stratified_split
+from benchmark.data import InMemoryDataset, gray_images, stratified_split, subsample
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import DatasetSpec, Split
 from benchmark.vision_data import (
@@ -18,7 +18,6 @@ from benchmark.vision_data import (
     find_file,
     list_class_folder,
     read_idx,
-    subsample_split,
 )
 
 DIGITS_TEST_FRACTION = 0.3
@@ -135,7 +134,7 @@ def load_fashion_mnist(root: str = FASHION_MNIST_ROOT, train_size: int | None = 
                                  f"{labels_path} has {len(labels)} labels")
             if labels.min() < 0 or labels.max() >= len(FASHION_MNIST_CLASSES):
                 raise ValueError(f"dataset 'fashion-mnist': {labels_path} has labels outside 0..9")
-            out[split] = subsample_split(Split(array_images(pixels), labels), n, seed)
+            out[split] = subsample(Split(array_images(pixels), labels), n, seed)[0]
         return out
 
     info = {"source": f"Fashion-MNIST IDX files in {folder}", "split": "official 60,000/10,000",
@@ -183,7 +182,7 @@ def load_imagefolder(variant: str, train_size: int | None = None, test_size: int
                               dtype=np.int64)
             full = Split(file_images(files), labels)
             n = {"train": train_size, "test": test_size}.get(split)
-            out[split] = subsample_split(full, n, seed)
+            out[split] = subsample(full, n, seed)[0]
         return out
 
     info = {"source": f"image folder {path}", "split": "as laid out in the folder", "train_size": train_size,
