@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import stratified_split
+from benchmark.data import stratified_split, take
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols.finetune import FinetuneConfig, finetune, image_augmenter
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, Split
@@ -44,10 +44,6 @@ DEFAULTS: dict[str, Any] = {
 _HERE = {"augment", "crop_scale", "hflip", "val_fraction"}
 
 
-def _take(split: Split, idx: np.ndarray) -> Split:
-    return Split([split.samples[i] for i in idx], split.labels[idx])
-
-
 def _val_split(task: EvalTask, train: Split, val_fraction: float) -> tuple[Split, Split, str]:
     """(train, val, where val came from): the dataset's own val split, or a seeded stratified carve of train."""
     if task.has_split("val"):
@@ -61,7 +57,7 @@ def _val_split(task: EvalTask, train: Split, val_fraction: float) -> tuple[Split
             f"protocol 'finetune': cannot carve a stratified val split of {val_fraction:g} from "
             f"{len(train)} training samples ({exc}); raise val_fraction or give the dataset a 'val' split"
         ) from exc
-    return _take(train, tr), _take(train, va), f"train[val_fraction={val_fraction:g},seed={task.seed}]"
+    return take(train, tr), take(train, va), f"train[val_fraction={val_fraction:g},seed={task.seed}]"
 
 
 def evaluate(task: EvalTask, **options: Any) -> ProtocolOutput:
