@@ -7,8 +7,9 @@ import pytest
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
+import benchmark.protocols.knn as knn_module
 from benchmark.builtin.protocols import KNN_DEFAULTS, evaluate_knn, register_protocols
-from benchmark.protocols.knn import knn_classify
+from benchmark.protocols.knn import knn_classify, topk_grouped
 from benchmark.testing import ArrayTask, blobs
 
 
@@ -70,6 +71,27 @@ def test_many_ks_in_one_pass_equal_separate_runs_and_chunking_is_invisible():
         np.testing.assert_array_equal(together.predictions[k], alone.predictions[k])
         np.testing.assert_array_equal(together.topk_classes[k], alone.topk_classes[k])
         assert (together.topk_classes[k][:, 0] == together.predictions[k]).all()
+
+
+@pytest.mark.parametrize("n, k, group", [(1000, 5, 8), (1003, 20, 8), (997, 3, 16), (64, 20, 8), (500, 1, 2)])
+def test_grouped_topk_equals_torch_topk(n, k, group):
+    sims = torch.from_numpy(np.random.default_rng(n + k).normal(size=(9, n)).astype(np.float32))
+    vals, idx = topk_grouped(sims, k, group)
+    ref = torch.topk(sims, k, dim=1, sorted=True)
+    torch.testing.assert_close(vals, ref.values, rtol=0, atol=0)
+    torch.testing.assert_close(idx, ref.indices, rtol=0, atol=0)  # continuous values: no ties
+
+
+def test_large_train_set_identical_to_sklearn_on_both_cpu_matmul_paths(monkeypatch):
+    # 2,000 train rows: the grouped top-k path (250 groups >= 4 k) is the one used
+    train_x, train_y, test_x = _data(n_train=2000, n_test=150, n_classes=5, seed=3)
+    sk = KNeighborsClassifier(n_neighbors=20, metric="cosine", algorithm="brute").fit(train_x, train_y)
+    for flag in (True, False):
+        monkeypatch.setattr(knn_module, "NUMPY_SGEMM", flag)
+        ours = knn_classify(train_x, train_y, test_x, [20, 7], weighting="uniform", chunk_rows=64)
+        np.testing.assert_array_equal(ours.predictions[20], sk.predict(test_x))
+    dino = knn_classify(train_x, train_y, test_x, [20], temperature=0.07).predictions[20]
+    np.testing.assert_array_equal(dino, _reference_dino(train_x, train_y, test_x, 20, 0.07, 5))
 
 
 def test_bf16_precision_mostly_agrees():

@@ -66,6 +66,63 @@ def test_warm_started_sweep_equals_cold_fits_and_refits_on_train_and_val():
     assert (full.predict(x) == sweep.model.predict(x)).mean() > 0.98
 
 
+def _noisy(seed, noise, n=120, dim=100, n_classes=4):
+    """Few samples, many noisy dimensions: validation accuracy tends to fall as regularisation weakens."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim)).astype(np.float32)
+    y = np.arange(n) % n_classes
+    x = centres[y] + noise * rng.normal(size=(n, dim)).astype(np.float32)
+    tr, va, _ = carve_val(y, 0.5, seed=1)
+    return x[tr], y[tr], x[va], y[va]
+
+
+SWEEP_CS = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
+
+
+@pytest.mark.parametrize("patience", [1, 2])
+def test_early_stopped_sweep_evaluates_a_prefix_and_chooses_as_the_full_sweep(patience):
+    data = _noisy(seed=2, noise=5.0)
+    full = sweep_C(*data, SWEEP_CS, patience=0)
+    assert full.evaluated == SWEEP_CS
+    assert full.C == 1e-3
+    curve = [full.val_top1[c] for c in SWEEP_CS]
+    assert all(a > b for a, b in zip(curve, curve[1:3], strict=False)), curve  # falls at once: must stop early
+    early = sweep_C(*data, SWEEP_CS, patience=patience)
+    assert early.evaluated == SWEEP_CS[: patience + 1]
+    assert early.C == full.C
+    assert all(early.val_top1[c] == full.val_top1[c] for c in early.evaluated)  # the same warm-start path
+    np.testing.assert_array_equal(early.model.weight, full.model.weight)
+
+
+def test_patience_two_survives_a_dip_that_fools_patience_one():
+    data = _noisy(seed=0, noise=5.0)
+    full = sweep_C(*data, SWEEP_CS, patience=0)
+    curve = [full.val_top1[c] for c in SWEEP_CS]
+    assert curve[1] < curve[0] <= curve[2] < max(curve), curve  # a one-C dip before the real peak
+    assert sweep_C(*data, SWEEP_CS, patience=2).C == full.C
+    assert sweep_C(*data, SWEEP_CS, patience=1).C == SWEEP_CS[0] != full.C
+    with pytest.raises(ValueError, match="patience"):
+        sweep_C(*data, SWEEP_CS, patience=-1)
+
+
+def test_solver_reaches_the_tolerance_and_warm_start_converges_at_once():
+    x, y = _data(seed=4, n_per_class=200, dim=32)
+    C, tol = 0.5, 1e-5
+    model = fit_logreg(x, y, C, tol=tol)
+    xs = model.transform(x)
+    yi = np.searchsorted(model.classes, y)
+    logits = xs.astype(np.float64) @ model.weight.T + model.bias
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), yi] -= 1
+    n = len(y)
+    grad_w = p.T @ xs / n + model.weight / (C * n)
+    assert max(np.abs(grad_w).max(), np.abs(p.sum(axis=0) / n).max()) <= 2 * tol  # float32 rounding slack
+    again = fit_logreg(x, y, C, tol=tol, init=model)
+    assert again.n_iter <= 1
+    np.testing.assert_allclose(again.weight, model.weight, atol=1e-4)
+
+
 def _task(seed=0, val=False, shuffle_test=False):
     x, y = _data(seed=seed, spread=5.0, n_per_class=50)
     splits = {"train": (x[:200], y[:200]), "test": (x[200:], y[200:])}
@@ -82,7 +139,11 @@ def test_choice_of_C_never_looks_at_test():
     b = evaluate_linear(_task(shuffle_test=True), **LINEAR_DEFAULTS)
     assert a.chosen == b.chosen
     assert a.chosen["val_source"].startswith("stratified 0.2 of train")
-    assert set(a.chosen["val_top1"]) == {"0.001", "0.01", "0.1", "1", "10"}
+    grid = ["0.001", "0.01", "0.1", "1", "10"]
+    evaluated = [f"{c:g}" for c in a.chosen["Cs_evaluated"]]
+    assert list(a.chosen["val_top1"]) == evaluated == grid[: len(evaluated)]  # a prefix: early stop only
+    full = evaluate_linear(_task(), **LINEAR_DEFAULTS | {"patience": 0})
+    assert list(full.chosen["val_top1"]) == grid
     assert (a.predictions == a.labels).mean() > 0.5 and "top5" in a.metrics
 
 

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-import helpers
 from benchmark.names import SpecStringError
 from benchmark.runner import RunConfig, make_plan, run_plan
 from benchmark.testing import catalog_with
+
+import helpers
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec
 KNN_DEFAULTS: dict[str, Any] = {"k": 20, "ks": [10, 20, 100, 200], "temperature": 0.07, "weighting": "dino",
                                 "precision": "fp32"}
 LINEAR_DEFAULTS: dict[str, Any] = {"C": None, "Cs": list(DEFAULT_CS), "val_fraction": 0.2, "standardize": True,
-                                   "max_iter": 1000, "tol": 1e-4}
+                                   "max_iter": 1000, "tol": 1e-4, "patience": 2}
 FEWSHOT_DEFAULTS: dict[str, Any] = {"style": "repbench", "shots": 8, "experiments": 10, "classifier": "logreg",
                                     "C": 1.0, "standardize": False, "max_iter": 1000, "tol": 1e-4, "k": 20,
                                     "temperature": 0.07}
@@ -70,12 +70,14 @@ def evaluate_knn(task: EvalTask, k: int | Sequence[int] = 20, ks: Sequence[int] 
 
 def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] = DEFAULT_CS,
                     val_fraction: float = 0.2, standardize: bool = True, max_iter: int = 1000,
-                    tol: float = 1e-4) -> ProtocolOutput:
+                    tol: float = 1e-4, patience: int = 2) -> ProtocolOutput:
     """Multinomial logistic regression by L-BFGS (see :mod:`benchmark.protocols.linear`).
 
     With ``C`` set, fit on train (plus val when the dataset has one) at that C. Otherwise choose C from ``Cs`` on
     the dataset's val split, or on a seeded stratified ``val_fraction`` of train (seed ``task.seed``), then
-    refit on train+val. ``chosen`` records C, where the validation data came from and the accuracy per C.
+    refit on train+val. The sweep goes from strong to weak regularisation and stops after ``patience``
+    consecutive Cs below the best validation accuracy so far (0: every C). ``chosen`` records C, where the
+    validation data came from, the accuracy per evaluated C and ``Cs_evaluated``.
     """
     train_x, train_y = task.features("train")
     test_x, test_y = task.features("test")
@@ -94,10 +96,10 @@ def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] 
         model = fit_logreg(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]), float(C), **common)
         chosen = {"C": float(C), "n_iter": model.n_iter}
     else:
-        sweep = sweep_C(train_x, train_y, val_x, val_y, Cs, **common)
+        sweep = sweep_C(train_x, train_y, val_x, val_y, Cs, patience=int(patience), **common)
         model = sweep.model
         chosen = {"C": sweep.C, "val_source": source, "val_top1": {f"{c:g}": a for c, a in sweep.val_top1.items()},
-                  "n_iter": model.n_iter}
+                  "Cs_evaluated": sweep.evaluated, "n_iter": model.n_iter}
     scores = model.decision_function(test_x)
     metrics: dict[str, Any] = {}
     if len(model.classes) > 5:

@@ -12,6 +12,11 @@ Voting (``weighting``):
 * ``"uniform"``: plain majority; ties go to the smaller label, which is exactly what scikit-learn's
   ``KNeighborsClassifier(metric="cosine", algorithm="brute")`` returns (its ``predict`` takes the first maximum
   over the sorted ``classes_``), so predictions are identical to it whenever the k-th neighbour is unambiguous.
+
+Speed (CPU, 50,000 x 10,000 x 768): the similarity matmul is ~90% of the time and runs at the BLAS's peak, so
+only the rest can shrink: top-k selection by :func:`topk_grouped` (about 3x cheaper than ``torch.topk``), one
+reused score buffer, and numpy's OpenBLAS sgemm (``NUMPY_SGEMM``; faiss's BLAS too) instead of torch's MKL one,
+~10% faster on the reference AMD EPYC. Voting touches only the (rows, k) top lists.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ WEIGHTINGS: tuple[str, ...] = ("dino", "uniform")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: Bytes of similarity scores one chunk of test rows may occupy (chunk rows = budget // (4 * n_train)).
 DEFAULT_CHUNK_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
+#: Columns per group in :func:`topk_grouped` (8 measured best for k=20..200 over 50,000 train rows on CPU).
+GROUP = 8
+#: On CPU, compute fp32 similarities with numpy's matmul (OpenBLAS, as faiss uses) rather than torch's (MKL):
+#: measured ~10% faster for (1342 x 768) @ (768 x 50,000) on the reference AMD EPYC; set False to compare.
+NUMPY_SGEMM = True
 
 
 @dataclass
@@ -63,6 +73,31 @@ def _check(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, ks: Seq
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
     return torch.nn.functional.normalize(x, p=2.0, dim=1, eps=1e-12)
+
+
+def topk_grouped(sims: torch.Tensor, k: int, group: int = GROUP) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(sims, k, dim=1, sorted=True)``, exactly (up to the order of equal values), in two cheap passes.
+
+    Why: on CPU ``torch.topk`` over a 50,000-wide row costs about a tenth of the similarity matmul (it selects
+    on a copy of every row). Instead, columns are split into ``n // group`` strided groups (group j = columns
+    j, j + n//group, ...), a vectorised elementwise max over the ``group`` slices gives each group's maximum,
+    and only the k groups with the largest maxima are searched. They hold every top-k element: an element of
+    any other group is exceeded by k group maxima in distinct groups, so it ranks below k. The leftover
+    ``n % group`` columns are always searched. Falls back to ``torch.topk`` when there are fewer than ``4 k``
+    groups (no saving).
+    """
+    b, n = sims.shape
+    ng = n // group
+    if group < 2 or ng < 4 * k:
+        return torch.topk(sims, k, dim=1, largest=True, sorted=True)
+    gmax = sims[:, : ng * group].view(b, group, ng).amax(dim=1)
+    best_groups = torch.topk(gmax, k, dim=1, largest=True, sorted=False).indices
+    offsets = torch.arange(0, group * ng, ng, device=sims.device)
+    cand = (best_groups[:, None, :] + offsets[None, :, None]).view(b, k * group)
+    if ng * group < n:
+        cand = torch.cat([cand, torch.arange(ng * group, n, device=sims.device).expand(b, -1)], dim=1)
+    vals, pos = torch.topk(torch.gather(sims, 1, cand), k, dim=1, largest=True, sorted=True)
+    return vals, torch.gather(cand, 1, pos)
 
 
 def _vote(sims: torch.Tensor, labels: torch.Tensor, k: int, num_classes: int, weighting: str,
@@ -126,10 +161,17 @@ def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k
     with torch.inference_mode():
         # one reused score buffer: a fresh multi-hundred-MB allocation per chunk costs page faults each time
         buf = torch.empty(min(chunk_rows, len(test_x)), n_train, dtype=dtype, device=dev)
+        host = NUMPY_SGEMM and dev.type == "cpu" and dtype == torch.float32
+        train_np = train.numpy() if host else None
         for start in range(0, len(test_x), chunk_rows):
             q = l2_normalize(torch.from_numpy(test_x[start:start + chunk_rows]).to(dev)).to(dtype)
-            sims = torch.mm(q, train.T, out=buf[: len(q)])
-            top_sims, top_idx = torch.topk(sims, max_k, dim=1, largest=True, sorted=True)
+            if host:  # CPU fp32: numpy's OpenBLAS sgemm, ~10% faster than torch's MKL one here (AMD EPYC)
+                sims = buf[: len(q)]
+                np.matmul(q.numpy(), train_np.T, out=sims.numpy())
+            else:
+                sims = torch.mm(q, train.T, out=buf[: len(q)])
+            top_sims, top_idx = (topk_grouped(sims, max_k) if dev.type == "cpu"
+                                 else torch.topk(sims, max_k, dim=1, largest=True, sorted=True))
             top_sims = top_sims.float()
             top_labels = labels[top_idx]
             for k in ks:

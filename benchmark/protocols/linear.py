@@ -4,8 +4,10 @@ The objective is scikit-learn's ``LogisticRegression(penalty="l2")`` exactly::
 
     sum_i CE(W x_i + b, y_i) + 1 / (2 C) * ||W||_F^2        (bias unpenalised)
 
-It is minimised in its mean-scaled form (divided by n, the same minimiser, as scikit-learn's lbfgs does too) with
-``torch.optim.LBFGS`` and a strong-Wolfe line search, in float32 on the given device.
+It is minimised in its mean-scaled form (divided by n, the same minimiser, as scikit-learn's lbfgs does too) by
+our own L-BFGS (:func:`_solve`) in float32 on the given device: a linear model's logits along a search direction
+are affine in the step, so the line search costs no matrix product and every iteration exactly two. Same
+stopping rule as scikit-learn (max |gradient| <= tol), hence the same solution within its tolerance.
 
 Features are standardised by default (``standardize=True``): per-dimension mean and standard deviation of the
 data the final model is fitted on (train, plus val), never of test. This makes one grid of C fit encoders whose
@@ -13,8 +15,16 @@ feature scales differ by orders of magnitude, and conditions L-BFGS well. Only c
 get a row of W, as in scikit-learn.
 
 C is chosen by :func:`sweep_C`: fit on the train part for each C of a log-spaced grid, in increasing order, each
-fit warm-started from the previous solution; pick the best validation accuracy (ties to the smaller C); refit on
-train+val at that C (warm-started). The test set is never seen before the final prediction.
+fit warm-started from the previous solution, optionally stopping once validation accuracy has fallen for
+``patience`` Cs in a row; pick the best validation accuracy (ties to the smaller C); refit on train+val at that C
+(warm-started). The test set is never seen before the final prediction.
+
+Speed notes (measured on 2 AMD EPYC cores, 20,000 x 768 x 100 classes, see tests/benchmarks): scikit-learn keeps
+float32 input in float32, so it does not pay float64 matmuls; its cost is ~10 loss+gradient passes per C (two
+products each). Ours needs ~8 iterations (two products each, line search free). Two ideas measured and dropped:
+carrying the L-BFGS memory from one C to the next (rebased for the new penalty, which is exact) saved no
+iterations in total; a looser tolerance (1e-3) during selection moved validation accuracy by 2 points at C=0.01,
+enough to change the choice, so selection runs at the full ``tol``.
 """
 
 from __future__ import annotations
@@ -25,7 +35,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: Below this many multiply-adds per pass (n * d * classes) a CPU fit runs single-threaded: L-BFGS on a tiny
@@ -88,33 +97,111 @@ def objective(weight: np.ndarray, bias: np.ndarray, x: np.ndarray, y_index: np.n
     return ce + float((np.asarray(weight, np.float64) ** 2).sum()) / (2.0 * C)
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, init: tuple[torch.Tensor, torch.Tensor] | None,
-         max_iter: int, tol: float) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """L-BFGS on the mean-scaled objective; x (n, d) and y (n,) class positions already on the device."""
+@dataclass
+class _Memory:
+    """L-BFGS curvature pairs (s, y), newest last."""
+
+    s: list[torch.Tensor] = field(default_factory=list)
+    y: list[torch.Tensor] = field(default_factory=list)
+
+
+def _direction(g: torch.Tensor, mem: _Memory) -> torch.Tensor:
+    """-H g by the L-BFGS two-loop recursion (H0 = gamma I, gamma = s.y / y.y of the newest pair)."""
+    q = -g
+    alphas = []
+    for s, y in zip(reversed(mem.s), reversed(mem.y), strict=True):
+        a = float(s @ q) / float(s @ y)
+        q.add_(y, alpha=-a)
+        alphas.append(a)
+    if mem.s:
+        q.mul_(float(mem.s[-1] @ mem.y[-1]) / float(mem.y[-1] @ mem.y[-1]))
+    for s, y, a in zip(mem.s, mem.y, reversed(alphas), strict=True):
+        q.add_(s, alpha=a - float(y @ q) / float(s @ y))
+    return q
+
+
+def _solve(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, theta: torch.Tensor | None,
+           max_iter: int, tol: float, history: int = 10) -> tuple[torch.Tensor, int]:
+    """L-BFGS on the mean-scaled objective over theta = [W.ravel(), b] (x (n, d), y (n,) class positions, on
+    the device; ``theta`` None starts from zero); returns (theta, iterations).
+
+    Why not ``torch.optim.LBFGS`` (or scipy's L-BFGS-B, which scikit-learn drives): both treat the objective as a
+    black box, so every line-search trial is a full loss+gradient pass, two (n, d, classes) matrix products.
+    For a linear model the logits along a search direction p are affine in the step, Z(t) = Z + t X p, so
+    after one product ``X p`` the 1-D function phi(t) and its first two derivatives cost O(n * classes):
+    the line search is a safeguarded Newton iteration on the (convex) phi to |phi'(t)| <= 0.1 |phi'(0)|
+    (strong Wolfe with c2 = 0.1, nearly exact), and every iteration costs exactly two matrix products
+    (``X p`` and the gradient ``(P - Y)^T X``) however many trials it takes. The softmax of the accepted
+    trial is reused for the gradient. Stops when max |gradient| <= tol (scikit-learn's criterion) or the
+    step no longer changes theta.
+    """
     if not C > 0:
         raise ValueError(f"linear: C must be > 0, got {C}")
     n, d = x.shape
-    if init is None:
-        w = torch.zeros(n_classes, d, device=x.device, dtype=x.dtype, requires_grad=True)
-        b = torch.zeros(n_classes, device=x.device, dtype=x.dtype, requires_grad=True)
-    else:
-        w = init[0].detach().clone().requires_grad_(True)
-        b = init[1].detach().clone().requires_grad_(True)
+    nw = n_classes * d
     reg = 1.0 / (2.0 * C * n)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, max_eval=max_iter * 5 // 4 + 1,
-                            tolerance_grad=tol, tolerance_change=1e-12, history_size=10,
-                            line_search_fn="strong_wolfe")
+    theta = torch.zeros(nw + n_classes, dtype=x.dtype, device=x.device) if theta is None else theta.clone()
+    mem = _Memory()
+    rows = y[:, None]
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=False)
-        loss = F.cross_entropy(torch.addmm(b, x, w.T), y) + reg * (w * w).sum()
-        loss.backward()
-        return loss
+    def logits(t: torch.Tensor) -> torch.Tensor:
+        # torch's matmul even on CPU: numpy's OpenBLAS is ~25% faster for this product on one thread, but
+        # alternating OpenBLAS and torch's OpenMP pool made a 2-thread fit twice as slow (measured)
+        return torch.addmm(t[nw:], x, t[:nw].view(n_classes, d).T)
 
-    with torch.enable_grad(), _cpu_threads_for(x, n_classes):
-        opt.step(closure)
-    n_iter = int(opt.state[w].get("n_iter", 0))
-    return w.detach(), b.detach(), n_iter
+    def gradient(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """From softmax probabilities ``p`` (overwritten) at ``t``: (P - Y)^T X / n + penalty, and sum for b."""
+        p.scatter_add_(1, rows, torch.full_like(rows, -1, dtype=p.dtype)).div_(n)
+        g = torch.empty_like(t)
+        torch.addmm(t[:nw].view(n_classes, d), p.T, x, beta=2.0 * reg, out=g[:nw].view(n_classes, d))
+        torch.sum(p, 0, out=g[nw:])
+        return g
+
+    z = logits(theta)
+    g = gradient(torch.softmax(z, 1), theta)
+    it = 0
+    while it < max_iter and float(g.abs().max()) > tol:
+        it += 1
+        if it % 25 == 0:  # refresh the incrementally updated float32 logits against rounding drift
+            z = logits(theta)
+        p = _direction(g, mem)
+        slope0 = float(g @ p)
+        if not slope0 < 0:  # memory gone bad (rounding): restart from steepest descent
+            mem = _Memory()
+            p, slope0 = -g, -float(g @ g)
+        zp = logits(p)
+        zp_y = zp.gather(1, rows).squeeze(1)
+        pw = p[:nw]
+        wp, pp = float(theta[:nw] @ pw), float(pw @ pw)
+        step = 1.0 if mem.s else min(1.0, 1.0 / float(g.abs().sum()))
+        lo, hi = 0.0, float("inf")
+        for _ in range(30):
+            prob = torch.softmax(torch.add(z, zp, alpha=step), 1)
+            pz = prob * zp
+            ez = pz.sum(1)
+            d1 = float((ez - zp_y).mean()) + 2.0 * reg * (wp + step * pp)
+            if abs(d1) <= 0.1 * abs(slope0):
+                break
+            d2 = float((pz.mul_(zp).sum(1) - ez * ez).mean()) + 2.0 * reg * pp
+            lo, hi = (step, hi) if d1 < 0 else (lo, step)
+            new = step - d1 / d2 if d2 > 0 else float("nan")
+            step = new if lo < new < hi else ((lo + hi) / 2 if hi < float("inf") else 2.0 * step)
+        else:  # no trial met the curvature condition: take the last (bracketed) step anyway
+            prob = torch.softmax(torch.add(z, zp, alpha=step), 1)
+        s = p.mul_(step)
+        if float(s.abs().max()) <= 1e-12 * max(1.0, float(theta.abs().max())):
+            break
+        theta = theta + s
+        z.add_(zp, alpha=step)
+        g_new = gradient(prob, theta)
+        y_pair = g_new - g
+        if float(s @ y_pair) > 1e-10 * float(s @ s):
+            mem.s.append(s)
+            mem.y.append(y_pair)
+            if len(mem.s) > history:
+                del mem.s[0], mem.y[0]
+        g = g_new
+    return theta, it
 
 
 def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = True, max_iter: int = 1000,
@@ -137,55 +224,79 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = Tr
     if init is not None:
         if not np.array_equal(init.classes, classes):
             raise ValueError("linear: warm start from a model over different classes")
-        start = (torch.from_numpy(init.weight).to(dev), torch.from_numpy(init.bias).to(dev))
-    w, b, n_iter = _fit(torch.from_numpy(x).to(dev), torch.from_numpy(y_index).to(dev), len(classes), C, start,
-                        max_iter, tol)
-    return LogReg(w.cpu().numpy(), b.cpu().numpy(), classes, mean, scale, n_iter)
+        start = torch.from_numpy(np.concatenate([init.weight.ravel(), init.bias]).astype(np.float32)).to(dev)
+    x_t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(dev)
+    with _cpu_threads_for(x_t, len(classes)):
+        theta, n_iter = _solve(x_t, torch.from_numpy(y_index).to(dev), len(classes), C, start, max_iter, tol)
+    return _model(theta, classes, x.shape[1], mean, scale, n_iter)
+
+
+def _model(theta: torch.Tensor, classes: np.ndarray, d: int, mean: np.ndarray | None, scale: np.ndarray | None,
+           n_iter: int) -> LogReg:
+    flat = theta.cpu().numpy()
+    k = len(classes)
+    return LogReg(flat[: k * d].reshape(k, d).copy(), flat[k * d:].copy(), classes, mean, scale, n_iter)
 
 
 @dataclass
 class Sweep:
-    """The outcome of :func:`sweep_C`: the chosen C, validation accuracy per C, and the model refit at it."""
+    """The outcome of :func:`sweep_C`: the chosen C, validation accuracy per evaluated C (in sweep order; Cs
+    skipped by early stopping are absent), L-BFGS iterations per C, and the model refit at the chosen C."""
 
     C: float
     val_top1: dict[float, float]
     model: LogReg
     iters: dict[float, int] = field(default_factory=dict)
 
+    @property
+    def evaluated(self) -> list[float]:
+        return list(self.val_top1)
+
 
 def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
             Cs: Sequence[float] = DEFAULT_CS, *, standardize: bool = True, max_iter: int = 1000,
-            tol: float = 1e-4, device: str = "cpu") -> Sweep:
-    """Choose C on (val_x, val_y) over ``Cs`` (warm-started, increasing C), then refit on train+val.
+            tol: float = 1e-4, patience: int = 0, device: str = "cpu") -> Sweep:
+    """Choose C on (val_x, val_y) over ``Cs``, then refit on train+val at that C.
 
+    Cs are visited in increasing order (strong to weak regularisation), each fit warm-started from the previous
+    solution. ``patience=p > 0`` stops the sweep after p consecutive Cs whose validation accuracy is strictly
+    below the best so far: past the peak, weaker regularisation only costs iterations (``Sweep.val_top1`` then
+    lists the Cs actually evaluated); 0 sweeps every C. Every fit, selection and refit, runs to ``tol``.
     Standardisation statistics come from train+val. Ties in validation accuracy go to the smaller C.
     """
     Cs = sorted({float(c) for c in Cs})
     if not Cs or Cs[0] <= 0:
         raise ValueError(f"linear: the C grid must be non-empty and positive, got {Cs}")
+    if int(patience) < 0:
+        raise ValueError(f"linear: patience must be >= 0 (0 sweeps every C), got {patience}")
     all_x = np.concatenate([train_x, val_x]).astype(np.float32)
     all_y = np.concatenate([train_y, val_y]).astype(np.int64)
     classes = np.unique(all_y)
     stats = standardizer(all_x) if standardize else None
     x_fit = all_x if stats is None else (all_x - stats[0]) / stats[1]
     dev = torch.device(device)
-    x_t = torch.from_numpy(x_fit).to(dev)
+    x_t = torch.from_numpy(np.ascontiguousarray(x_fit, np.float32)).to(dev)
     y_t = torch.from_numpy(np.searchsorted(classes, all_y)).to(dev)
-    n_train = len(train_x)
+    n_train, k, d = len(train_x), len(classes), x_fit.shape[1]
     scores: dict[float, float] = {}
     iters: dict[float, int] = {}
-    params: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}
-    prev = None
-    for C in Cs:
-        w, b, iters[C] = _fit(x_t[:n_train], y_t[:n_train], len(classes), C, prev, max_iter, tol)
-        pred = (torch.addmm(b, x_t[n_train:], w.T)).argmax(dim=1)
-        scores[C] = float((pred == y_t[n_train:]).float().mean()) if len(val_y) else float("nan")
-        params[C] = prev = (w, b)
-    best = max(Cs, key=lambda c: (scores[c], -c))
-    w, b, n_iter = _fit(x_t, y_t, len(classes), best, params[best], max_iter, tol)
+    params: dict[float, torch.Tensor] = {}
+    theta, worse = None, 0
+    with _cpu_threads_for(x_t, k):
+        for C in Cs:
+            theta, iters[C] = _solve(x_t[:n_train], y_t[:n_train], k, C, theta, max_iter, tol)
+            w, b = theta[: k * d].view(k, d), theta[k * d:]
+            pred = torch.addmm(b, x_t[n_train:], w.T).argmax(dim=1)
+            scores[C] = float((pred == y_t[n_train:]).float().mean()) if len(val_y) else float("nan")
+            params[C] = theta
+            best = max(scores, key=lambda c: (scores[c], -c))
+            worse = worse + 1 if scores[C] < scores[best] else 0
+            if patience and worse >= int(patience):
+                break
+        best = max(scores, key=lambda c: (scores[c], -c))
+        theta, n_iter = _solve(x_t, y_t, k, best, params[best], max_iter, tol)
     mean, scale = stats if stats is not None else (None, None)
-    model = LogReg(w.cpu().numpy(), b.cpu().numpy(), classes, mean, scale, n_iter)
-    return Sweep(best, scores, model, iters)
+    return Sweep(best, scores, _model(theta, classes, d, mean, scale, n_iter), iters)
 
 
 def carve_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:

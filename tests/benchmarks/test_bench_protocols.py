@@ -8,8 +8,16 @@ disabled). Sizes scale with ``REPBENCH_BENCH_SCALE`` (default 0.02: 1,000 sample
   ``KNeighborsClassifier(metric="cosine", algorithm="brute")`` and faiss ``IndexFlatIP``; predictions identical.
 * linear: 20,000 train x 768 dims x 100 classes (5,000 test), one fit at C=0.01 and the 5-point C sweep with
   refit, against scikit-learn ``LogisticRegression`` (lbfgs, tol=1e-4, max_iter=1000, warm_start for the
-  sweep) on the same standardised features; test accuracy within 0.5 points (the sweep: the same
-  validation accuracy per C, and within 0.5 points whenever both pick the same C).
+  sweep) on the same standardised float32 features (which scikit-learn keeps in float32); test accuracy within
+  0.5 points. The sweep runs with the protocol's default early stop (``patience``) against scikit-learn's full
+  sweep: the same validation accuracy at every C we evaluated, and within 0.5 points whenever both pick the
+  same C.
+
+Threads: both sides always get the same number, ``REPBENCH_BENCH_THREADS`` (default: every core, which is what
+torch, OpenBLAS/MKL and faiss each use by default), pinned for torch (``set_num_threads``), the BLAS and OpenMP
+pools of numpy/scikit-learn (threadpoolctl) and faiss (``omp_set_num_threads``), and recorded as ``threads``.
+Set it to 1 on a machine shared with other work: a multi-threaded run whose threads get descheduled measures
+the neighbours, not the code.
 
 Each test stores the reference's time and the ratio ``reference_s / ours_s`` (> 1: we are faster) in the
 benchmark's ``extra_info`` and prints them.
@@ -24,12 +32,32 @@ import warnings
 import numpy as np
 import pytest
 
+from benchmark.builtin.protocols import LINEAR_DEFAULTS
 from benchmark.protocols.knn import knn_classify
 from benchmark.protocols.linear import DEFAULT_CS, carve_val, fit_logreg, standardizer, sweep_C
 
 SCALE = float(os.environ.get("REPBENCH_BENCH_SCALE", "0.02"))
+THREADS = int(os.environ.get("REPBENCH_BENCH_THREADS", "0") or 0) or os.cpu_count() or 1
 DIM = 768
 N_CLASSES = 100
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _same_threads_for_everyone():
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(THREADS)
+    except ImportError:
+        pass
+    with threadpool_limits(limits=THREADS):
+        yield
+    torch.set_num_threads(before)
 
 
 def _n(full: int) -> int:
@@ -52,8 +80,9 @@ def _timed(fn, *args, **kwargs):
 
 def _record(benchmark, name: str, ours_s: float, ref_s: float, **extra) -> None:
     benchmark.extra_info.update({"ours_s": round(ours_s, 4), f"{name}_s": round(ref_s, 4),
-                                 f"ratio_{name}_over_ours": round(ref_s / ours_s, 3), "scale": SCALE, **extra})
-    print(f"\n[{benchmark.name}] scale={SCALE} ours={ours_s:.3f}s {name}={ref_s:.3f}s "
+                                 f"ratio_{name}_over_ours": round(ref_s / ours_s, 3), "scale": SCALE, "threads": THREADS,
+                                 **extra})
+    print(f"\n[{benchmark.name}] scale={SCALE} threads={THREADS} ours={ours_s:.3f}s {name}={ref_s:.3f}s "
           f"ratio={ref_s / ours_s:.2f}x {extra}")
 
 
@@ -148,7 +177,8 @@ def test_bench_linear_sweep_vs_sklearn(benchmark, linear_data):
     x, y, xt, yt, (mean, scale) = linear_data
     tr, va, _ = carve_val(y, 0.2, seed=0)
     tr_x, tr_y, va_x, va_y = x[tr], y[tr], x[va], y[va]
-    ours, ours_s = _ours(benchmark, sweep_C, tr_x, tr_y, va_x, va_y, DEFAULT_CS)
+    ours, ours_s = _ours(benchmark, sweep_C, tr_x, tr_y, va_x, va_y, DEFAULT_CS,
+                         patience=LINEAR_DEFAULTS["patience"])
 
     def sklearn_sweep():
         xs, vs = (tr_x - mean) / scale, (va_x - mean) / scale
@@ -162,11 +192,11 @@ def test_bench_linear_sweep_vs_sklearn(benchmark, linear_data):
         return best, scores, _sklearn_fit((x - mean) / scale, y, best, model)
 
     (best, val_sk, sk), ref_s = _timed(sklearn_sweep)
-    for C in DEFAULT_CS:  # the same validation curve (up to solver tolerance: 1 point or 2 samples)
+    for C in ours.evaluated:  # the same validation curve (up to solver tolerance: 1 point or 2 samples)
         assert abs(ours.val_top1[C] - val_sk[C]) <= max(0.01, 2 / len(va_y)), (C, ours.val_top1, val_sk)
     acc_ours = (ours.model.predict(xt) == yt).mean()
     acc_sk = (sk.predict((xt - mean) / scale) == yt).mean()
     # a near-tie on validation may pick a neighbouring C; the test accuracies then differ by that C's effect
     assert abs(acc_ours - acc_sk) <= (0.005 if best == ours.C else 0.02), (acc_ours, acc_sk, ours.C, best)
     _record(benchmark, "sklearn", ours_s, ref_s, C_ours=ours.C, C_sklearn=best, top1_ours=float(acc_ours),
-            top1_sklearn=float(acc_sk))
+            top1_sklearn=float(acc_sk), Cs_evaluated_ours=ours.evaluated, iters_ours=ours.iters)
