@@ -195,6 +195,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
         load_s = time.perf_counter() - start
         for cell in cells:
             rec = _run_cell(catalog, cell, task, config, env, load_s, precision)
+            load_s = 0.0  # loading (and fitting) is shared by the pair's cells: count it once, in the first
             records.append(_write(store, rec))
             log(_summary(len(records), len(plan.cells), rec))
     return records

@@ -152,3 +152,10 @@ def test_reduced_precision_is_recorded_as_what_really_ran(catalog, tmp_path):
     [fp32] = run_plan(catalog, plan, _config(tmp_path))
     [bf16] = run_plan(catalog, plan, _config(tmp_path, precision="bf16"))  # CPU: autocast does not apply
     assert bf16["precision"] == "fp32" and bf16 == fp32
+
+
+def test_each_second_is_counted_once_across_a_pairs_cells(catalog, tmp_path):
+    plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid", "centroid[fail=true]"])
+    first, second = run_plan(catalog, plan, _config(tmp_path))
+    assert first["timings"]["load_s"] > 0 and second["timings"]["load_s"] == 0.0
+    assert set(first["timings"]["features_s"]) == {"train", "test"} and second["timings"]["features_s"] == {}
