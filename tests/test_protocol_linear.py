@@ -22,9 +22,11 @@ def _data(seed=0, n_per_class=60, n_classes=6, dim=20, spread=3.0):
 
 @pytest.mark.parametrize("C", [0.01, 0.3, 5.0])
 @pytest.mark.parametrize("standardize", [True, False])
-def test_matches_sklearn_lbfgs_at_fixed_C(C, standardize):
-    x, y = _data()
-    xt, yt = x[:280], y[:280]
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_matches_sklearn_lbfgs_at_fixed_C(C, standardize, n_classes):
+    x, y = _data(n_classes=n_classes)
+    cut = len(y) * 7 // 10
+    xt, yt = x[:cut], y[:cut]
     ours = fit_logreg(xt, yt, C, standardize=standardize, tol=1e-7, max_iter=3000)
     mean, scale = standardizer(xt)
     xs = (xt - mean) / scale if standardize else xt
@@ -36,9 +38,9 @@ def test_matches_sklearn_lbfgs_at_fixed_C(C, standardize):
     f_sk = objective(sk.coef_, sk.intercept_, xs, yi, C)
     assert f_ours == pytest.approx(f_sk, rel=1e-3, abs=1e-2)
     assert f_ours >= f_sk - 1e-2 * max(1.0, abs(f_sk))  # sklearn's float64 optimum is (about) the minimum
-    xe = x[280:]
-    acc_ours = (ours.predict(xe) == y[280:]).mean()
-    acc_sk = (sk.predict((xe - mean) / scale if standardize else xe) == y[280:]).mean()
+    xe = x[cut:]
+    acc_ours = (ours.predict(xe) == y[cut:]).mean()
+    acc_sk = (sk.predict((xe - mean) / scale if standardize else xe) == y[cut:]).mean()
     assert abs(acc_ours - acc_sk) <= 0.005 + 1e-9
     assert (ours.predict(xe) == sk.predict((xe - mean) / scale if standardize else xe)).mean() > 0.97
 
@@ -187,3 +189,14 @@ def test_cuda_matches_cpu():
     cpu = fit_logreg(x, y, 1.0, tol=1e-7)
     gpu = fit_logreg(x, y, 1.0, tol=1e-7, device="cuda")
     assert (cpu.predict(x) == gpu.predict(x)).mean() > 0.99
+
+
+def test_standardizer_decides_constant_features_one_by_one_like_sklearn():
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = np.stack([1e5 + rng.normal(size=500), 5e-4 * rng.normal(size=500), np.full(500, 3.0)], axis=1)
+    mean, scale = standardizer(x)
+    ref = StandardScaler().fit(x)
+    np.testing.assert_allclose(scale, ref.scale_, rtol=1e-5)
+    np.testing.assert_allclose(mean, ref.mean_, rtol=1e-6)

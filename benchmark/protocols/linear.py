@@ -81,20 +81,26 @@ def standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, scale) per feature; constant features get scale 1 (as scikit-learn's StandardScaler)."""
     x = np.asarray(x, dtype=np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0)
-    std[std < 1e-8 * max(1.0, float(np.abs(mean).max(initial=0.0)))] = 1.0
+    std[std < 1e-8 * np.maximum(1.0, np.abs(mean))] = 1.0  # per feature, as StandardScaler decides
     return mean.astype(np.float32), std.astype(np.float32)
 
 
 def objective(weight: np.ndarray, bias: np.ndarray, x: np.ndarray, y_index: np.ndarray, C: float) -> float:
     """scikit-learn's (unscaled) objective in float64: summed cross-entropy + ||W||^2 / (2C).
 
-    ``y_index`` are row indices into ``weight`` (class positions, not raw labels).
+    ``y_index`` are row indices into ``weight`` (class positions, not raw labels). Two classes follow
+    scikit-learn's binary model, one vector w = W1 - W0 penalised by ||w||^2 / (2C); ``weight`` may be that one
+    row (scikit-learn's ``coef_``) or the two rows repbench fits.
     """
-    logits = np.asarray(x, np.float64) @ np.asarray(weight, np.float64).T + np.asarray(bias, np.float64)
+    weight, bias = np.asarray(weight, np.float64), np.asarray(bias, np.float64)
+    if weight.shape[0] == 1:  # scikit-learn's binary coef_: logits (0, w.x + b)
+        weight, bias = np.concatenate([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
+    logits = np.asarray(x, np.float64) @ weight.T + bias
     logits -= logits.max(axis=1, keepdims=True)
     logz = np.log(np.exp(logits).sum(axis=1))
     ce = float((logz - logits[np.arange(len(y_index)), y_index]).sum())
-    return ce + float((np.asarray(weight, np.float64) ** 2).sum()) / (2.0 * C)
+    penalised = weight[1:] - weight[:1] if weight.shape[0] == 2 else weight
+    return ce + float((penalised**2).sum()) / (2.0 * C)
 
 
 @dataclass
@@ -226,8 +232,11 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = Tr
             raise ValueError("linear: warm start from a model over different classes")
         start = torch.from_numpy(np.concatenate([init.weight.ravel(), init.bias]).astype(np.float32)).to(dev)
     x_t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(dev)
+    # Two classes: scikit-learn fits one vector w = W1 - W0 with ||w||^2 / (2C). The two-row softmax reaches it at
+    # W0 = -W1 = -w/2, where (||W0||^2 + ||W1||^2) / (2C') = ||w||^2 / (4C'), so C' = C / 2 is the same problem.
+    c_solve = C / 2.0 if len(classes) == 2 else C
     with _cpu_threads_for(x_t, len(classes)):
-        theta, n_iter = _solve(x_t, torch.from_numpy(y_index).to(dev), len(classes), C, start, max_iter, tol)
+        theta, n_iter = _solve(x_t, torch.from_numpy(y_index).to(dev), len(classes), c_solve, start, max_iter, tol)
     return _model(theta, classes, x.shape[1], mean, scale, n_iter)
 
 
