@@ -151,3 +151,13 @@ def test_cuda_matches_cpu():
     cpu = knn_classify(train_x, train_y, test_x, [20])
     gpu = knn_classify(train_x, train_y, test_x, [20], device="cuda")
     assert (cpu.predictions[20] == gpu.predictions[20]).mean() > 0.99
+
+
+def test_dino_votes_do_not_overflow_at_small_temperature():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(60, 8)).astype(np.float32)
+    labels = np.arange(60) % 3
+    test = train[:20] + 1e-4 * rng.normal(size=(20, 8)).astype(np.float32)  # near-duplicates: sim ~ 1
+    for t in (0.07, 0.005, 0.001):
+        res = knn_classify(train, labels, test, [5], num_classes=3, temperature=t)
+        np.testing.assert_array_equal(res.predictions[5], labels[:20])  # the duplicate's own label wins

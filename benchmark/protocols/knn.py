@@ -108,8 +108,12 @@ def _vote(sims: torch.Tensor, labels: torch.Tensor, k: int, num_classes: int, we
     if weighting == "uniform":
         votes = torch.zeros(b, num_classes, dtype=torch.int64, device=sims.device)
         return votes.scatter_add_(1, idx, torch.ones_like(idx))
-    weights = torch.exp(sims[:, :k].float() / temperature)
-    votes = torch.zeros(b, num_classes, dtype=torch.float32, device=sims.device)
+    # exp((s - s_max) / T): the same weights up to one factor per row (so the same ranking), but never inf at a
+    # small T (exp(1 / 0.005) overflows float32). Summed in float64 so that the order in which CUDA's atomic
+    # adds land cannot flip near-equal totals.
+    sims_k = sims[:, :k].double()
+    weights = torch.exp((sims_k - sims_k[:, :1]) / temperature)
+    votes = torch.zeros(b, num_classes, dtype=torch.float64, device=sims.device)
     return votes.scatter_add_(1, idx, weights)
 
 
