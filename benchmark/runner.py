@@ -283,15 +283,16 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
             metrics = _metrics(output, config.seed)
         except Exception as exc:
             error = exc
-    enc_block: dict[str, Any] = {"name": e.name, "label": e.label, "options": dict(e.options),
-                                 "plugin": catalog.plugin_of("encoders", e.spec), "modality": e.spec.modality}
-    dset_block: dict[str, Any] = {"name": d.name, "label": d.label, "options": dict(d.options),
-                                  "plugin": catalog.plugin_of("datasets", d.spec), "modality": d.spec.modality}
+    # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
+    enc_block: dict[str, Any] = dict(task.encoder.info) if task is not None else {}
+    dset_block: dict[str, Any] = dict(task.dataset.info) if task is not None else {}
+    enc_block.update(name=e.name, label=e.label, options=dict(e.options),
+                     plugin=catalog.plugin_of("encoders", e.spec), modality=e.spec.modality)
+    dset_block.update(name=d.name, label=d.label, options=dict(d.options),
+                      plugin=catalog.plugin_of("datasets", d.spec), modality=d.spec.modality)
     if task is not None:
-        enc_block.update(task.encoder.info)
         if task.embed_dim is not None:
             enc_block["embed_dim"] = task.embed_dim
-        dset_block.update(task.dataset.info)
         dset_block["classes"] = list(task.dataset.classes)
     record = {
         "schema_version": SCHEMA_VERSION,

@@ -159,3 +159,14 @@ def test_each_second_is_counted_once_across_a_pairs_cells(catalog, tmp_path):
     first, second = run_plan(catalog, plan, _config(tmp_path))
     assert first["timings"]["load_s"] > 0 and second["timings"]["load_s"] == 0.0
     assert set(first["timings"]["features_s"]) == {"train", "test"} and second["timings"]["features_s"] == {}
+
+
+def test_plugin_info_cannot_overwrite_the_records_identity(catalog, tmp_path, monkeypatch):
+    from benchmark.builtin import vision_encoders
+
+    monkeypatch.setattr(vision_encoders.PixelsEncoder, "info",
+                        property(lambda self: {"label": "impostor", "name": "x", "weights": "none"}))
+    plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
+    [rec] = run_plan(catalog, plan, _config(tmp_path))
+    assert rec["encoder"]["label"] == "pixels" and rec["encoder"]["name"] == "pixels"
+    assert run_plan(catalog, plan, _config(tmp_path)) == [rec]  # found again on resume
