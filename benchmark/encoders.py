@@ -6,6 +6,7 @@ state dict) and the preprocessing, so a changed model never reuses stale cached 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -59,7 +60,6 @@ class TorchImageEncoder(torch.nn.Module):
         self.preprocess_config = dict(preprocess_config)
         self.weights = weights
         self.name = name
-        self._weights_hash: str | None = None
 
     def preprocess(self, samples: Sequence[Image.Image]) -> torch.Tensor:
         return torch.stack([self.transform(s.convert("RGB")) for s in samples])
@@ -68,13 +68,11 @@ class TorchImageEncoder(torch.nn.Module):
         out = self.backbone(batch)
         return out.flatten(1)
 
-    @property
+    @functools.cached_property
     def weights_hash(self) -> str:
         """Computed once: the harness never changes an encoder after loading it (a protocol that trains gets a
         private copy from ``task.load_encoder()``), so the hash stays true for this object."""
-        if self._weights_hash is None:
-            self._weights_hash = weights_hash(self.backbone)
-        return self._weights_hash
+        return weights_hash(self.backbone)
 
     @property
     def info(self) -> dict[str, Any]:

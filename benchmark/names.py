@@ -134,10 +134,10 @@ def coerce_options(owner: str, raw: Mapping[str, Any], defaults: Mapping[str, An
         elif like is not None and not isinstance(like, (bool, int, float, str)):
             raise SpecStringError(f"{where}: cannot be set from the command line")
         else:
-            # an option that defaults to None takes whatever the text looks like; others keep their type
-            value_like = like
+            # an option that defaults to None takes whatever the text looks like; others keep their type, except
+            # that a number may be set to none
             if isinstance(like, (int, float)) and not isinstance(like, bool) and value.lower() in ("none", "null"):
                 resolved[key] = None
-                continue
-            resolved[key] = _coerce_scalar(value, value_like, where)
+            else:
+                resolved[key] = _coerce_scalar(value, like, where)
     return resolved

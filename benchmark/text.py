@@ -13,6 +13,7 @@ turns a list of strings into one batch, ``encode(batch)`` returns float features
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -61,7 +62,6 @@ class HFTextEncoder(torch.nn.Module):
         self.normalize = bool(normalize)
         self.max_length = int(max_length)
         self.embed_dim = int(model.config.hidden_size)
-        self._weights_hash: str | None = None
 
     def sort_key(self, text: str) -> int:
         """Length in characters: cheap, and close enough to token count to group similar lengths."""
@@ -86,11 +86,10 @@ class HFTextEncoder(torch.nn.Module):
         out = out.float()
         return torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
 
-    @property
+    @functools.cached_property
     def weights_hash(self) -> str:
-        if self._weights_hash is None:
-            self._weights_hash = weights_hash(self.model)
-        return self._weights_hash
+        """Computed once, as for TorchImageEncoder: the harness never changes an encoder after loading it."""
+        return weights_hash(self.model)
 
     @property
     def preprocess_config(self) -> dict[str, Any]:
