@@ -3,8 +3,8 @@
 The public API for plugin authors: ``hookimpl``, the spec dataclasses and the protocols they build.
 """
 
-from .hookspecs import hookimpl
-from .specs import (
+from benchmark.hookspecs import hookimpl
+from benchmark.specs import (
     Budget,
     Dataset,
     DatasetSpec,

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .names import Requested, coerce_options, parse
-from .plugins import PluginError, PluginSet, make_plugin_manager
-from .specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, is_family
+from benchmark.options import Requested, coerce_options, parse
+from benchmark.plugins import PluginFailure, PluginSet, make_plugin_manager
+from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, is_family
 
 KINDS: dict[str, tuple[str, type]] = {
     "encoders": ("register_encoders", EncoderSpec),
@@ -70,7 +70,7 @@ class Catalog:
     provider: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
-    def errors(self) -> list[PluginError]:
+    def errors(self) -> list[PluginFailure]:
         return self.plugins.errors
 
     @classmethod
@@ -95,7 +95,7 @@ class Catalog:
         dist, version = (info.distribution, info.version) if info else (None, None)
 
         def fail(exc: BaseException) -> None:
-            self.plugins.errors.append(PluginError(plugin, dist, version, exc, stage=hook_name))
+            self.plugins.errors.append(PluginFailure(plugin, dist, version, exc, stage=hook_name))
 
         try:
             items = function()

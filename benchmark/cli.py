@@ -7,13 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from benchmark import __version__
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
 
 def _catalog():
-    from .catalog import Catalog
+    from benchmark.catalog import Catalog
 
     catalog = Catalog.load()
     for err in catalog.errors:
@@ -32,9 +32,9 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from . import leaderboard
-    from .names import parse_list
-    from .runner import RunConfig, make_plan, run_plan
+    from benchmark import leaderboards as leaderboard
+    from benchmark.options import parse_list
+    from benchmark.runner import RunConfig, make_plan, run_plan
 
     catalog = _catalog()
     plan = make_plan(catalog, parse_list(args.encoder), parse_list(args.dataset), parse_list(args.protocol),
@@ -58,8 +58,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from .features import save_npz
-    from .runner import RunConfig, load_task
+    from benchmark.features import save_npz
+    from benchmark.runner import RunConfig, load_task
 
     catalog = _catalog()
     enc = catalog.resolve("encoders", args.encoder)
@@ -76,9 +76,9 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from . import leaderboard
-    from .atomic import write_text
-    from .results import load_records
+    from benchmark import leaderboards as leaderboard
+    from benchmark.atomic import write_text
+    from benchmark.results import load_records
 
     df = leaderboard.to_frame(load_records(*args.results))
     text = {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[args.format](df)
@@ -113,7 +113,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from .specs import is_family
+    from benchmark.specs import is_family
 
     catalog = _catalog()
     rows = []

@@ -9,14 +9,15 @@ A plugin is a module of functions decorated with ``@benchmark.hookimpl``, declar
 Each hook takes no arguments and returns a list of specs; repbench calls it once per run, checks every spec
 (type, name, duplicates) and remembers which plugin registered it. A hook that raises, or returns something
 malformed, is reported with the plugin's name and the original error; the other plugins still load.
-The built-in plugins (``benchmark.builtin.*``) use exactly these hooks.
+The built-in plugins (``benchmark.plugins.BUILTIN_PLUGINS``: modules in each concept's folder) use exactly these
+hooks.
 """
 
 from __future__ import annotations
 
 import pluggy
 
-from .specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec
+from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec
 
 PROJECT_NAME = "repbench"
 

@@ -2,7 +2,7 @@
 
 ``REPBENCH_LOAD_PLUGINS`` is an allowlist of entry-point plugin names (comma-separated; empty means none);
 unset, every installed plugin loads. ``REPBENCH_DISABLE_PLUGINS`` is a denylist that applies to built-ins too.
-A plugin that fails to import is recorded as a :class:`PluginError` (plugin, distribution, version, the original
+A plugin that fails to import is recorded as a :class:`PluginFailure` (plugin, distribution, version, the original
 exception kept as the cause) and every other plugin still loads.
 """
 
@@ -11,27 +11,31 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pluggy
 
-from . import hookspecs
+from benchmark import hookspecs
 
 ENTRY_POINT_GROUP = "repbench"
 ALLOW_ENV = "REPBENCH_LOAD_PLUGINS"
 DENY_ENV = "REPBENCH_DISABLE_PLUGINS"
 
-#: The built-in plugins, in registration order. Each is a plain module of @hookimpl functions.
-BUILTIN_MODULES: tuple[str, ...] = (
-    "benchmark.builtin.vision_encoders",
-    "benchmark.builtin.vision_datasets",
-    "benchmark.builtin.torchvision_datasets",
-    "benchmark.builtin.text_encoders",
-    "benchmark.builtin.text_datasets",
-    "benchmark.builtin.protocols",
-    "benchmark.builtin.finetune",
-)
+#: The built-in plugins, name -> module, in registration order. Each module is a plain module of @hookimpl
+#: functions living in its concept's folder, and reads as a template for a third-party plugin.
+BUILTIN_PLUGINS: dict[str, str] = {
+    "builtin:pixels": "benchmark.encoders.pixels",
+    "builtin:timm": "benchmark.encoders.timm",
+    "builtin:text-encoders": "benchmark.encoders.text",
+    "builtin:vision-datasets": "benchmark.datasets.vision",
+    "builtin:torchvision": "benchmark.datasets.torchvision",
+    "builtin:text-datasets": "benchmark.datasets.text",
+    "builtin:knn": "benchmark.protocols.knn",
+    "builtin:linear": "benchmark.protocols.linear",
+    "builtin:fewshot": "benchmark.protocols.fewshot",
+    "builtin:finetune": "benchmark.protocols.finetune",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,11 @@ class PluginInfo:
 
 
 @dataclass
-class PluginError:
-    """A plugin that could not be loaded or whose hook failed; ``error`` is the original exception."""
+class PluginFailure:
+    """The report of a plugin that could not be loaded or whose hook failed; ``error`` is the original exception.
+
+    Not an exception itself: loading goes on, and the CLI prints :meth:`message` for each report.
+    """
 
     plugin: str
     distribution: str | None
@@ -69,7 +76,7 @@ class PluginSet:
 
     pm: pluggy.PluginManager
     infos: dict[str, PluginInfo] = field(default_factory=dict)
-    errors: list[PluginError] = field(default_factory=list)
+    errors: list[PluginFailure] = field(default_factory=list)
 
 
 def _env_list(var: str) -> set[str] | None:
@@ -87,12 +94,13 @@ def _new_pm() -> pluggy.PluginManager:
 
 def make_plugin_manager(
     entry_points: Iterable[md.EntryPoint] | None = None,
-    builtins: Sequence[str] | None = None,
+    builtins: Mapping[str, str] | None = None,
     extra_plugins: Sequence[tuple[str, object]] = (),
 ) -> PluginSet:
     """Load entry-point plugins, then built-ins, then ``extra_plugins`` (name, module) as given; validate.
 
-    ``entry_points`` defaults to the installed ``repbench`` group; ``builtins`` to :data:`BUILTIN_MODULES`.
+    ``entry_points`` defaults to the installed ``repbench`` group; ``builtins`` (name -> module) to
+    :data:`BUILTIN_PLUGINS`.
     Tests pass fakes for both.
     """
     pset = PluginSet(_new_pm())
@@ -103,14 +111,13 @@ def make_plugin_manager(
         if (allow is not None and ep.name not in allow) or ep.name in deny:
             continue
         _load_entry_point(pset, ep)
-    for modname in BUILTIN_MODULES if builtins is None else builtins:
-        short = "builtin:" + modname.rsplit(".", 1)[-1]
+    for short, modname in (BUILTIN_PLUGINS if builtins is None else builtins).items():
         if short in deny or modname in deny:
             continue
         try:
             module = importlib.import_module(modname)
         except Exception as exc:  # a broken built-in must not take the others down either
-            pset.errors.append(PluginError(short, "repbench", dist_version("repbench"), exc))
+            pset.errors.append(PluginFailure(short, "repbench", dist_version("repbench"), exc))
             continue
         _register(pset, short, module, PluginInfo(short, modname, "repbench", dist_version("repbench"), True))
     for name, module in extra_plugins:
@@ -140,7 +147,7 @@ def _check_pending(pset: PluginSet) -> None:
             exc = pluggy.PluginValidationError(
                 plugin, f"unknown hook {', '.join(sorted(unknown))}: repbench's hooks are {known}"
             )
-            pset.errors.append(PluginError(name, info.distribution, info.version, exc, stage="validation"))
+            pset.errors.append(PluginFailure(name, info.distribution, info.version, exc, stage="validation"))
     pset.pm.check_pending()
 
 
@@ -158,13 +165,13 @@ def _load_entry_point(pset: PluginSet, ep: md.EntryPoint) -> None:
     ep_version = dist.version if dist is not None else None
     if ep.name in pset.infos:
         pset.errors.append(
-            PluginError(ep.name, dist_name, ep_version, ValueError(f"a plugin named {ep.name!r} is already loaded"))
+            PluginFailure(ep.name, dist_name, ep_version, ValueError(f"a plugin named {ep.name!r} is already loaded"))
         )
         return
     try:
         module = ep.load()
     except Exception as exc:
-        pset.errors.append(PluginError(ep.name, dist_name, ep_version, exc))
+        pset.errors.append(PluginFailure(ep.name, dist_name, ep_version, exc))
         return
     info = PluginInfo(ep.name, getattr(module, "__name__", ep.value), dist_name, ep_version, False)
     _register(pset, ep.name, module, info)
@@ -174,7 +181,7 @@ def _register(pset: PluginSet, name: str, module: object, info: PluginInfo) -> N
     try:
         pset.pm.register(module, name=name)
     except Exception as exc:  # pluggy rejects unknown hook names with wrong signatures, duplicates, ...
-        pset.errors.append(PluginError(name, info.distribution, info.version, exc, stage="registration"))
+        pset.errors.append(PluginFailure(name, info.distribution, info.version, exc, stage="registration"))
         return
     pset.infos[name] = info
 

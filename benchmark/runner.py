@@ -8,9 +8,7 @@ becomes an error record and the sweep goes on; a rerun skips finished cells unle
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import random
 import sys
 import time
@@ -23,12 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .catalog import Catalog, Resolved
-from .features import FeatureCache, best_device, cache_key, extract, place_encoder
-from .metrics import score
-from .names import Requested
-from .results import SCHEMA_VERSION, ResultStore, cell_id, environment, now_iso
-from .specs import Dataset, Encoder, ProtocolOutput
+from benchmark.catalog import Catalog, Resolved
+from benchmark.digest import digest
+from benchmark.features import FeatureCache, best_device, cache_key, extract, place_encoder
+from benchmark.options import Requested
+from benchmark.protocols.metrics import score
+from benchmark.results import SCHEMA_VERSION, ResultStore, cell_id, environment, now_iso
+from benchmark.specs import Dataset, Encoder, ProtocolOutput
 
 
 @dataclass
@@ -218,7 +217,7 @@ def config_digest(cell: Cell, precision: str, seed: int) -> str:
         "precision": precision,
         "seed": seed,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest(payload)
 
 
 def _write(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:

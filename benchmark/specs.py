@@ -12,14 +12,42 @@ type and records the full resolved set, so a record always states every hyperpar
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
 Modality = Literal["image", "text"]
 MODALITIES: tuple[str, ...] = ("image", "text")
+#: The precisions extraction can run in (bf16 / fp16 autocast on CUDA only; features are stored as float32).
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+#: ``validate(options)`` of a spec: raises :class:`~benchmark.errors.OptionError` for values it cannot use.
+Validator = Callable[[Mapping[str, Any]], None]
+
+
+def defaults_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The options of a loader or evaluator and their defaults, read from its signature: the one source of truth.
+
+    Every parameter with a default is an option (tuples become lists, as JSON and the command line give them);
+    parameters without one (``task``, ``variant``) and ``*args`` / ``**kwargs`` are not.
+    """
+    out: dict[str, Any] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
+            continue
+        out[p.name] = list(p.default) if isinstance(p.default, tuple) else p.default
+    return out
+
+
+def _fill_defaults(spec: Any, fn: Callable[..., Any]) -> None:
+    """``defaults=None`` (the default) means: read them from ``fn``'s signature."""
+    if spec.defaults is None:
+        object.__setattr__(spec, "defaults", defaults_of(fn))
 
 
 def _check_common(kind: str, name: str, modality: str | None = None) -> None:
@@ -42,13 +70,15 @@ class EncoderSpec:
     modality: Modality
     load: Callable[..., Encoder]
     description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from load's signature
     examples: Sequence[str] = ()
+    validate: Validator | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)
         if not callable(self.load):
             raise TypeError(f"encoder {self.name!r}: load must be callable")
+        _fill_defaults(self, self.load)
 
 
 @dataclass(frozen=True)
@@ -59,13 +89,15 @@ class DatasetSpec:
     modality: Modality
     load: Callable[..., Dataset]
     description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from load's signature
     examples: Sequence[str] = ()
+    validate: Validator | None = None
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)
         if not callable(self.load):
             raise TypeError(f"dataset {self.name!r}: load must be callable")
+        _fill_defaults(self, self.load)
 
 
 @dataclass(frozen=True)
@@ -82,8 +114,9 @@ class ProtocolSpec:
     primary_metric: str = "top1"
     higher_is_better: bool = True
     description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from evaluate's signature
     modalities: tuple[str, ...] = MODALITIES
+    validate: Validator | None = None
 
     def __post_init__(self) -> None:
         _check_common("protocol", self.name)
@@ -91,22 +124,28 @@ class ProtocolSpec:
             raise ValueError(f"protocol {self.name!r}: protocol names cannot be families")
         if not callable(self.evaluate):
             raise TypeError(f"protocol {self.name!r}: evaluate must be callable")
+        _fill_defaults(self, self.evaluate)
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     """A pretraining method.
 
-    ``pretrain(backbone, data, *, budget, seed, workdir, **options) -> EncoderSpec``: ``backbone`` is an
-    :class:`EncoderSpec` to start from, ``data`` an unlabeled :class:`Split` (labels are ignored), ``budget`` a
-    :class:`Budget`. The returned spec loads the trained encoder, so it flows into the same evaluation path.
+    ``pretrain(backbone, data, *, budget, seed, device, workdir, **options) -> EncoderSpec``: ``backbone`` is the
+    resolved encoder to start from (a :class:`~benchmark.catalog.Resolved`: its spec, the family ``variant`` and
+    every option, so ``backbone.load()`` builds exactly what the user named), ``data`` an unlabeled
+    :class:`Split` (labels are ignored), ``budget`` a :class:`Budget`, ``device`` where to train. The returned
+    spec loads the trained encoder, so it flows into the same evaluation path (``Catalog.add``). The loop that
+    consumes it, and a contract of views + objective instead of a whole ``pretrain``, come with the pretraining
+    methods (issue #8).
     """
 
     name: str
     pretrain: Callable[..., EncoderSpec]
     modality: Modality = "image"
     description: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from pretrain's signature
+    validate: Validator | None = None
 
     def __post_init__(self) -> None:
         _check_common("method", self.name, self.modality)
@@ -114,6 +153,7 @@ class MethodSpec:
             raise ValueError(f"method {self.name!r}: method names cannot be families")
         if not callable(self.pretrain):
             raise TypeError(f"method {self.name!r}: pretrain must be callable")
+        _fill_defaults(self, self.pretrain)
 
 
 @dataclass(frozen=True)
@@ -167,15 +207,15 @@ class Encoder(Protocol):
     ``preprocess(samples)`` turns a list of raw samples into one model-ready batch (a tensor or a dict of
     tensors); ``encode(batch)`` returns float features of shape (B, embed_dim). ``info`` goes into the record
     (weights used, parameter count, ...). ``fingerprint`` covers weights and preprocessing, for the cache key.
-    Encoders that must be fitted (TF-IDF) also define ``fit(samples)``, called once on the train split.
-    Optional: ``sort_key(sample) -> int`` (the harness batches in that order, e.g. by text length, to cut padding,
-    and restores the input order) and ``count_tokens(batch) -> int`` (real tokens in a preprocessed batch, so
-    throughput can report tokens/s beside samples/s).
-    Encoders that are ``torch.nn.Module`` are moved to the evaluation device by the harness.
+    ``embed_dim`` may be None until the first batch (raw pixels) or ``fit`` (TF-IDF); once known, every
+    batch must have exactly that width (the harness checks).
+    Optional capabilities, each a small Protocol below: :class:`Fittable`, :class:`Sortable`,
+    :class:`TokenCounting`, :class:`Trainable`. Encoders that are ``torch.nn.Module`` are moved to the
+    evaluation device by the harness.
     """
 
     modality: str
-    embed_dim: int
+    embed_dim: int | None
     info: Mapping[str, Any]
     fingerprint: str
 
@@ -184,12 +224,49 @@ class Encoder(Protocol):
     def encode(self, batch: Any) -> Any: ...
 
 
+# --- optional encoder capabilities: small Protocols the harness checks with isinstance() ----------------------
+@runtime_checkable
+class Fittable(Protocol):
+    """An encoder fitted on data before use (TF-IDF's vocabulary, pixels' colour mode): the harness calls
+    ``fit(train samples)`` once per (encoder, dataset) pair, on the train split only, before any extraction."""
+
+    def fit(self, samples: Sequence[Any]) -> Any: ...
+
+
+@runtime_checkable
+class Sortable(Protocol):
+    """An encoder whose batches are cheaper when similar samples go together: the harness batches in
+    ``sort_key`` order (text length, to cut padding) and restores the input order of the features."""
+
+    def sort_key(self, sample: Any) -> int: ...
+
+
+@runtime_checkable
+class TokenCounting(Protocol):
+    """A text encoder that counts the real (non-padding) tokens of a preprocessed batch, for tokens/s."""
+
+    def count_tokens(self, batch: Any) -> int: ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """An encoder that can be trained: a ``torch.nn.Module`` whose ``encode`` is differentiable (no
+    ``no_grad``, no detach), so fine-tuning and pretraining reach its ``parameters()``."""
+
+    def parameters(self, recurse: bool = True) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def encode(self, batch: Any) -> torch.Tensor: ...
+
+
 @dataclass
 class ProtocolOutput:
     """What a protocol returns.
 
-    ``predictions``: test-set predicted labels (the harness computes top-1 and its bootstrap 95% CI from them and
-    ``labels``). ``metrics``: any further metrics (top-5, per-k accuracies, a mean and std over seeds).
+    ``predictions``: test-set predicted labels, and then ``labels`` is required too: the test labels they are
+    scored against, in the same order (the harness computes top-1 and its bootstrap 95% CI from both). A protocol
+    that scores itself (few-shot: a mean over draws) returns neither and puts ``top1`` in ``metrics``. ``metrics``: any further metrics (top-5, per-k accuracies, a mean and std over seeds).
     ``chosen``: hyperparameters the protocol selected itself (a C, an epoch), recorded beside the given ones.
     """
 

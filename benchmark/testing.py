@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog
-from .plugins import PluginSet, make_plugin_manager
-from .specs import Dataset, Encoder, Split
+from benchmark.catalog import Catalog
+from benchmark.plugins import PluginSet, make_plugin_manager
+from benchmark.specs import Dataset, Encoder, Split
 
 
 def catalog_with(*plugins: tuple[str, object], builtins: bool = True) -> Catalog:
     """A catalog of the built-ins (optionally) plus the given (name, module) plugins, ignoring installed ones."""
-    pset: PluginSet = make_plugin_manager(entry_points=[], builtins=None if builtins else [], extra_plugins=plugins)
+    pset: PluginSet = make_plugin_manager(entry_points=[], builtins=None if builtins else {}, extra_plugins=plugins)
     return Catalog.load(pset)
 
 

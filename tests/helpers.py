@@ -7,7 +7,7 @@ import types
 import numpy as np
 
 from benchmark import DatasetSpec, ProtocolOutput, ProtocolSpec, Split, hookimpl
-from benchmark.data import InMemoryDataset, gray_images
+from benchmark.datasets.base import InMemoryDataset, gray_images
 
 CALLS = {"evaluate": 0}
 

@@ -91,7 +91,7 @@ def test_list_and_plugins(capsys):
     code, out, _ = run(capsys, "list", "protocols")
     assert all(p in out for p in ("knn", "linear"))
     code, out, _ = run(capsys, "plugins", "--all")
-    assert code == 0 and "builtin:vision_encoders" in out and "pixels" in out
+    assert code == 0 and "builtin:pixels" in out and "pixels" in out
 
 
 @pytest.mark.slow

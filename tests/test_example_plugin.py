@@ -23,7 +23,8 @@ from benchmark import Encoder
 from benchmark.testing import catalog_with, check_dataset
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "repbench-example"
-PUBLIC_MODULES = {"benchmark", "benchmark.data", "benchmark.encoders", "benchmark.testing"}
+PUBLIC_MODULES = {"benchmark", "benchmark.datasets", "benchmark.encoders", "benchmark.features", "benchmark.testing",
+                  "benchmark.errors"}
 
 
 @pytest.fixture

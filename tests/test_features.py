@@ -89,9 +89,9 @@ def test_cache_round_trip_is_float32_and_ignores_corrupt_files(tmp_path):
 
 
 def test_dataset_fingerprint_sees_a_change_to_any_single_sample():
-    from benchmark.data import InMemoryDataset
+    from benchmark.datasets.base import InMemoryDataset
+    from benchmark.datasets.images import array_images
     from benchmark.specs import Split
-    from benchmark.vision_data import array_images
 
     def text_dataset(texts):
         labels = np.arange(len(texts)) % 2

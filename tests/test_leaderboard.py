@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from benchmark import leaderboard
+from benchmark import leaderboards as leaderboard
 
 
 def rec(encoder, dataset, protocol, value, *, seed=0, status="ok", created="2026-01-01T00:00:00", ci=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.names import Requested, SpecStringError, coerce_options, parse, parse_list, split_list
+from benchmark.options import Requested, SpecStringError, coerce_options, parse, parse_list, split_list
 
 
 def test_split_list_keeps_bracketed_commas():

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from benchmark.builtin.protocols import FEWSHOT_DEFAULTS, evaluate_fewshot, register_protocols
-from benchmark.protocols.fewshot import fewshot_eval, mteb_undersample, sample_shots
+from benchmark.protocols.fewshot import (
+    FEWSHOT_DEFAULTS,
+    evaluate_fewshot,
+    fewshot_eval,
+    mteb_undersample,
+    register_protocols,
+    sample_shots,
+)
 from benchmark.testing import ArrayTask, blobs
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark.builtin import finetune as plugin
-from benchmark.data import InMemoryDataset
+from benchmark.datasets.base import InMemoryDataset
+from benchmark.protocols import finetune as plugin
 from benchmark.protocols.finetune import (
     FinetuneConfig,
     epoch_batches,
@@ -289,8 +289,8 @@ def test_encoder_without_parameters_trains_only_the_head():
 
 
 def test_pixels_encoder_on_digits():
-    from benchmark.builtin.vision_datasets import load_digits
-    from benchmark.builtin.vision_encoders import PixelsEncoder
+    from benchmark.datasets.vision import load_digits
+    from benchmark.encoders.pixels import PixelsEncoder
 
     task = DataTask(load_digits(), PixelsEncoder)
     out = plugin.evaluate(task, epochs=5, head_lr=0.05)

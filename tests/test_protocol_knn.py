@@ -8,8 +8,7 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import benchmark.protocols.knn as knn_module
-from benchmark.builtin.protocols import KNN_DEFAULTS, evaluate_knn, register_protocols
-from benchmark.protocols.knn import knn_classify, topk_grouped
+from benchmark.protocols.knn import KNN_DEFAULTS, evaluate_knn, knn_classify, register_protocols, topk_grouped
 from benchmark.testing import ArrayTask, blobs
 
 

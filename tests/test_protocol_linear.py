@@ -9,8 +9,16 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from benchmark.builtin.protocols import LINEAR_DEFAULTS, evaluate_linear, register_protocols
-from benchmark.protocols.linear import carve_val, fit_logreg, objective, standardizer, sweep_C
+from benchmark.protocols.linear import (
+    LINEAR_DEFAULTS,
+    carve_val,
+    evaluate_linear,
+    fit_logreg,
+    objective,
+    register_protocols,
+    standardizer,
+    sweep_C,
+)
 from benchmark.testing import ArrayTask, blobs
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from benchmark.atomic import write_json
-from benchmark.metrics import bootstrap_ci, score
-from benchmark.results import RecordError, ResultStore, cell_id, load_records, validate
+from benchmark.protocols.metrics import bootstrap_ci, score
+from benchmark.errors import RecordError
+from benchmark.results import ResultStore, cell_id, load_records, validate
 
 
 def test_bootstrap_ci_matches_an_explicit_resampling_loop():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmark.names import SpecStringError
+from benchmark.options import SpecStringError
 from benchmark.runner import RunConfig, make_plan, run_plan
 from benchmark.testing import catalog_with
 
@@ -27,7 +27,7 @@ def test_record_holds_every_documented_field(catalog, tmp_path):
     [rec] = run_plan(catalog, plan, _config(tmp_path))
     assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 1
     assert rec["encoder"]["name"] == "pixels" and rec["encoder"]["embed_dim"] == 36
-    assert rec["encoder"]["weights"] == "none" and rec["encoder"]["plugin"] == "builtin:vision_encoders"
+    assert rec["encoder"]["weights"] == "none" and rec["encoder"]["plugin"] == "builtin:pixels"
     assert rec["dataset"]["split_sizes"] == {"train": 60, "test": 30} and rec["dataset"]["seed"] == 0
     assert rec["dataset"]["options"] == {"n": 60, "size": 6, "seed": 0, "classes": 2}
     assert rec["protocol"]["hyperparameters"] == {"fail": False} and rec["protocol"]["chosen"] == {"centers": 2}
@@ -162,7 +162,7 @@ def test_each_second_is_counted_once_across_a_pairs_cells(catalog, tmp_path):
 
 
 def test_plugin_info_cannot_overwrite_the_records_identity(catalog, tmp_path, monkeypatch):
-    from benchmark.builtin import vision_encoders
+    from benchmark.encoders import pixels as vision_encoders
 
     monkeypatch.setattr(vision_encoders.PixelsEncoder, "info",
                         property(lambda self: {"label": "impostor", "name": "x", "weights": "none"}))

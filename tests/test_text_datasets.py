@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.builtin import text_datasets as td
+from benchmark.datasets import text as td
+from benchmark.datasets.tables import label_classes, package_file, read_orange_tab
 from benchmark.testing import catalog_with, check_dataset
-from benchmark.text_data import label_classes, package_file, read_orange_tab
 
 
 def resolve(name: str):
@@ -236,7 +236,7 @@ def test_real_r8_sizes() -> None:
 
 
 def test_unlabelled_split_is_a_clear_error() -> None:
-    from benchmark.text_data import make_text_dataset
+    from benchmark.datasets.tables import make_text_dataset
 
     raw = {"train": (["a", "b"], [0, 1]), "test": (["c", "d"], [-1, -1])}
     with pytest.raises(ValueError, match=r"'toy' split 'test'.*-1.*validation split"):

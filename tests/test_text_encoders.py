@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from benchmark import features
+from benchmark.encoders.text import HFTextEncoder, TfidfEncoder, load_hf_text
 from benchmark.testing import catalog_with
-from benchmark.text import HFTextEncoder, TfidfEncoder, load_hf_text
 
 TEXTS = [
     "the cat sat on the mat",

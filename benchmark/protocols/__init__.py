@@ -1,0 +1,6 @@
+"""Protocols: each module holds one evaluation's maths beside its plugin registration.
+
+:mod:`~benchmark.protocols.knn`, :mod:`~benchmark.protocols.linear`, :mod:`~benchmark.protocols.fewshot` and
+:mod:`~benchmark.protocols.finetune` are built-in plugin modules (templates for third-party protocols);
+:mod:`~benchmark.protocols.metrics` holds the scores the harness computes from every protocol's predictions.
+"""

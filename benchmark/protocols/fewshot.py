@@ -40,11 +40,14 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .knn import knn_classify
-from .linear import fit_logreg
+from benchmark.hookspecs import hookimpl
+from benchmark.protocols.knn import knn_classify
+from benchmark.protocols.linear import fit_logreg
+from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 STYLES: tuple[str, ...] = ("repbench", "mteb")
 CLASSIFIERS: tuple[str, ...] = ("logreg", "knn")
@@ -168,3 +171,40 @@ def fewshot_eval(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     if k_used:
         settings["k_used"] = sorted(k_used)
     return FewshotResult(accs, sizes, settings)
+
+
+def evaluate_fewshot(task: EvalTask, style: str = "repbench", shots: int = 8, experiments: int = 10,
+                     classifier: str = "logreg", C: float = 1.0, standardize: bool = False, max_iter: int = 1000,
+                     tol: float = 1e-4, k: int = 20, temperature: float = 0.07) -> ProtocolOutput:
+    """Few-shot accuracy over ``experiments`` draws of ``shots`` train samples per class.
+
+    Returns NO predictions: one test prediction set per experiment exists, and the score is their mean.
+    ``metrics["top1"]`` is the mean accuracy over experiments (the primary metric), with ``top1_std`` (ddof=1),
+    ``top1_ci95`` = [low, high] (Student-t interval of the mean over experiments, the uncertainty that matters
+    here) and ``top1_runs`` (the per-experiment list). With no predictions returned, the harness records these
+    metrics as they are. ``style="mteb"`` follows MTEB's classification protocol exactly (seed 42).
+    """
+    train_x, train_y = task.features("train")
+    test_x, test_y = task.features("test")
+    res = fewshot_eval(train_x, train_y, test_x, test_y, shots=int(shots), experiments=int(experiments),
+                       seed=task.seed, style=style, classifier=classifier, C=float(C),
+                       standardize=bool(standardize), max_iter=int(max_iter), tol=float(tol), k=int(k),
+                       temperature=float(temperature), device=task.device)
+    low, high = res.ci95()
+    metrics = {"top1": res.mean, "top1_mean": res.mean, "top1_std": res.std, "top1_ci95": [low, high],
+               "top1_runs": res.accuracies, "experiments": len(res.accuracies),
+               "train_size_mean": float(np.mean(res.train_sizes))}
+    return ProtocolOutput(None, None, metrics, {"settings": res.settings})
+
+
+#: The options and their defaults, read from the signature of :func:`evaluate_fewshot` (the one source).
+FEWSHOT_DEFAULTS: dict[str, Any] = defaults_of(evaluate_fewshot)
+
+
+@hookimpl
+def register_protocols() -> list[ProtocolSpec]:
+    return [
+        ProtocolSpec("fewshot", evaluate=evaluate_fewshot, primary_metric="top1", defaults=dict(FEWSHOT_DEFAULTS),
+                     description="logistic regression (or kNN) on `shots` samples per class, mean over "
+                                 "`experiments` seeded draws; style=mteb reproduces MTEB classification"),
+    ]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +35,22 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from ..features import to_device
-from ..specs import Split
+from benchmark.datasets.base import stratified_split, take
+from benchmark.features import to_device
+from benchmark.hookspecs import hookimpl
+from benchmark.methods.training import (
+    Snapshot,
+    autocast,
+    decay_groups,
+    epoch_batches,
+    fork_rng_devices,
+    lr_multiplier,
+    optimizer_step,
+    set_lr,
+    set_mode,
+    trainable_parameters,
+)
+from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, Split
 
 Augment = Callable[[Sequence[Any], np.random.Generator], list[Any]]
 
@@ -105,14 +118,6 @@ class FinetuneResult:
     train_seconds: float = 0.0
 
 
-def lr_multiplier(step: int, total_steps: int, warmup_steps: int) -> float:
-    """The factor applied to every base learning rate at 0-based optimiser step ``step`` of ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def plan_steps(n_train: int, config: FinetuneConfig) -> tuple[int, int, int]:
     """(steps per epoch, total steps, warm-up steps) for ``n_train`` samples under ``config``'s budget."""
     if n_train < 1:
@@ -122,14 +127,6 @@ def plan_steps(n_train: int, config: FinetuneConfig) -> tuple[int, int, int]:
     if config.steps is not None:
         total = min(total, config.steps)
     return per_epoch, total, round(config.warmup_fraction * total)
-
-
-def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """One epoch's batches of indices: a permutation cut in full batches (the whole split if it is smaller)."""
-    order = rng.permutation(n)
-    if n <= batch_size:
-        return [order]
-    return [order[i * batch_size:(i + 1) * batch_size] for i in range(n // batch_size)]
 
 
 def random_resized_crop(img: Image.Image, rng: np.random.Generator, scale: tuple[float, float] = (0.8, 1.0),
@@ -170,19 +167,6 @@ def image_augmenter(crop_scale: float = 0.8, hflip: bool = False) -> Augment:
     return augment
 
 
-def encoder_parameters(encoder: Any) -> list[torch.nn.Parameter]:
-    """The encoder's trainable parameters: none for encoders without ``parameters()`` (raw pixels, numpy models)."""
-    params = getattr(encoder, "parameters", None)
-    if not callable(params):
-        return []
-    return [p for p in params() if isinstance(p, torch.Tensor) and p.requires_grad]
-
-
-def _set_mode(encoder: Any, train: bool) -> None:
-    if isinstance(encoder, torch.nn.Module):
-        encoder.train(train)
-
-
 def _features(encoder: Any, samples: Sequence[Any], device: torch.device) -> torch.Tensor:
     out = encoder.encode(to_device(encoder.preprocess(list(samples)), str(device)))
     if not isinstance(out, torch.Tensor):
@@ -208,61 +192,23 @@ def _trainable(features: torch.Tensor, enc_params: list[torch.nn.Parameter], con
     return features.clone() if features.is_inference() else features  # inference tensors cannot enter autograd
 
 
-def _autocast(device: torch.device, amp: bool) -> Any:
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 def predict_logits(encoder: Any, head: torch.nn.Module, samples: Sequence[Any], batch_size: int,
                    device: torch.device, amp: bool = False) -> torch.Tensor:
     """Float32 logits (N, C) on the CPU, encoder and head in eval mode, no gradients."""
-    _set_mode(encoder, False)
+    set_mode(encoder, False)
     head.eval()
     chunks = []
-    with torch.no_grad(), _autocast(device, amp):
+    with torch.no_grad(), autocast(device, amp):
         for i in range(0, len(samples), batch_size):
             chunks.append(head(_features(encoder, samples[i:i + batch_size], device)).float().cpu())
     return torch.cat(chunks) if chunks else torch.zeros(0, head.out_features)
-
-
-class _Snapshot:
-    """A CPU copy of the encoder's and head's weights and buffers, restorable in place."""
-
-    def __init__(self, encoder: Any, head: torch.nn.Module, params: list[torch.nn.Parameter]) -> None:
-        self.head = {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}
-        if isinstance(encoder, torch.nn.Module):
-            self.encoder: Any = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
-        else:  # parameters without a state_dict: copy them one by one
-            self.encoder = [p.detach().cpu().clone() for p in params]
-
-    def restore(self, encoder: Any, head: torch.nn.Module, params: list[torch.nn.Parameter]) -> None:
-        head.load_state_dict(self.head)
-        if isinstance(self.encoder, dict):
-            encoder.load_state_dict(self.encoder)
-        else:
-            with torch.no_grad():
-                for p, saved in zip(params, self.encoder, strict=True):
-                    p.copy_(saved)
-
-
-def _param_groups(enc_params: list[torch.nn.Parameter], head: torch.nn.Module, config: FinetuneConfig
-                  ) -> list[dict[str, Any]]:
-    groups = []
-    for params, lr in ((enc_params, config.lr), (list(head.parameters()), config.head_lr)):
-        for decay in (True, False):
-            chosen = [p for p in params if (p.ndim >= 2) == decay]
-            if chosen:
-                groups.append({"params": chosen, "lr": lr, "base_lr": lr,
-                               "weight_decay": config.weight_decay if decay else 0.0})
-    return groups
 
 
 def _embed_dim(encoder: Any, samples: Sequence[Any], device: torch.device) -> int:
     dim = getattr(encoder, "embed_dim", None)
     if isinstance(dim, int) and dim > 0:
         return dim
-    _set_mode(encoder, False)  # e.g. raw pixels: the size is known only from a batch; eval mode leaves BN alone
+    set_mode(encoder, False)  # e.g. raw pixels: the size is known only from a batch; eval mode leaves BN alone
     with torch.no_grad():
         return int(_features(encoder, samples[:2], device).shape[1])
 
@@ -288,43 +234,38 @@ def finetune(encoder: Any, train: Split, val: Split, test: Split, num_classes: i
         encoder.to(dev)
     amp = config.amp and dev.type == "cuda"
     start = time.perf_counter()
-    rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=rng_devices):
+    with torch.random.fork_rng(devices=fork_rng_devices(dev)):
         torch.manual_seed(seed)
         dim = _embed_dim(encoder, train.samples, dev)
         head = torch.nn.Linear(dim, num_classes).to(dev)
-        enc_params = encoder_parameters(encoder)
-        optimizer = torch.optim.AdamW(_param_groups(enc_params, head, config),
-                                      betas=(config.beta1, config.beta2))
+        enc_params = trainable_parameters(encoder)
+        groups = (decay_groups(enc_params, config.lr, config.weight_decay)
+                  + decay_groups(list(head.parameters()), config.head_lr, config.weight_decay))
+        optimizer = torch.optim.AdamW(groups, betas=(config.beta1, config.beta2))
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         clip_params = enc_params + list(head.parameters())
         order_rng, aug_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
         result = FinetuneResult(np.zeros(0, np.int64), 0, -1.0, [], [], [], 0, 0, per_epoch, warmup, dim,
                                 sum(p.numel() for p in enc_params), amp, head)
-        best: _Snapshot | None = None
+        best: Snapshot | None = None
         best_key = (-1.0, -math.inf)
         for epoch in range(1, config.epochs + 1):
-            _set_mode(encoder, True)
+            set_mode(encoder, True)
             head.train()
             losses = []
             for idx in epoch_batches(len(train), config.batch_size, order_rng):
                 if result.steps >= total:
                     break
                 mult = lr_multiplier(result.steps, total, warmup)
-                for group in optimizer.param_groups:
-                    group["lr"] = group["base_lr"] * mult
+                set_lr(optimizer, mult)
                 samples = [train.samples[i] for i in idx]
                 if augment is not None:
                     samples = augment(samples, aug_rng)
                 y = torch.as_tensor(train.labels[idx], device=dev)
-                with _autocast(dev, amp):
+                with autocast(dev, amp):
                     logits = head(_trainable(_features(encoder, samples, dev), enc_params, config))
                 loss = loss_fn(logits.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(clip_params, config.grad_clip)
-                optimizer.step()
+                optimizer_step(loss, optimizer, clip_params, config.grad_clip)
                 losses.append(float(loss.detach()))
                 result.step_lrs.append((config.lr * mult, config.head_lr * mult))
                 result.steps += 1
@@ -338,12 +279,106 @@ def finetune(encoder: Any, train: Split, val: Split, test: Split, num_classes: i
             if (val_top1, -val_loss) > best_key:
                 best_key = (val_top1, -val_loss)
                 result.best_epoch, result.best_val_top1 = epoch, val_top1
-                best = _Snapshot(encoder, head, enc_params)
+                best = Snapshot(encoder, head, params=enc_params)
             if result.steps >= total:
                 break
         assert best is not None  # at least one epoch ran
-        best.restore(encoder, head, enc_params)
+        best.restore(encoder, head, params=enc_params)
         result.train_seconds = time.perf_counter() - start
         logits = predict_logits(encoder, head, test.samples, config.eval_batch_size, dev, amp)
     result.predictions = logits.argmax(1).numpy().astype(np.int64)
     return result
+
+
+# --- the built-in plugin: the `finetune` protocol --------------------------------------------------------------
+#: Every option of the protocol, with its default. Those not in FinetuneConfig are handled here.
+DEFAULTS: dict[str, Any] = {
+    "epochs": 5,              # budget in epochs; training also stops after `steps` optimiser steps if that is set
+    "steps": None,            # None: epochs only
+    "batch_size": 64,
+    "eval_batch_size": 256,   # batch size for val / test prediction (no effect on the numbers)
+    "lr": 1e-3,               # encoder learning rate (0 freezes the encoder: a linear probe trained by SGD)
+    "head_lr": 1e-2,          # linear head learning rate
+    "weight_decay": 0.05,     # AdamW decoupled decay, on weights only (not biases or norm scales)
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "warmup_fraction": 0.1,   # linear warm-up over this fraction of all steps, then cosine decay to zero
+    "label_smoothing": 0.1,
+    "grad_clip": 0.0,         # max global gradient norm; 0 turns clipping off
+    "amp": True,              # bf16 autocast, on CUDA only (ignored on the CPU)
+    "augment": True,          # images only: random resized crop back to the image's own size
+    "crop_scale": 0.8,        # smallest crop area fraction of the random resized crop
+    "hflip": False,           # random horizontal flips: off by default, wrong for digits and text
+    "val_fraction": 0.1,      # share of train carved off (seeded, stratified) as val when the dataset has none
+}
+
+_HERE = {"augment", "crop_scale", "hflip", "val_fraction"}
+
+
+def _val_split(task: EvalTask, train: Split, val_fraction: float) -> tuple[Split, Split, str]:
+    """(train, val, where val came from): the dataset's own val split, or a seeded stratified carve of train."""
+    if task.has_split("val"):
+        return train, task.dataset.split("val"), "dataset"
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"protocol 'finetune': val_fraction must lie in (0, 1), got {val_fraction}")
+    try:
+        tr, va = stratified_split(train.labels, val_fraction, seed=task.seed)
+    except ValueError as exc:
+        raise ValueError(
+            f"protocol 'finetune': cannot carve a stratified val split of {val_fraction:g} from "
+            f"{len(train)} training samples ({exc}); raise val_fraction or give the dataset a 'val' split"
+        ) from exc
+    return take(train, tr), take(train, va), f"train[val_fraction={val_fraction:g},seed={task.seed}]"
+
+
+def evaluate(task: EvalTask, **options: Any) -> ProtocolOutput:
+    """Fine-tune ``task.load_encoder()`` with a linear head; choose the epoch on val; predict test once."""
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise TypeError(f"protocol 'finetune': unknown option(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
+    opts = {**DEFAULTS, **options}
+    config = FinetuneConfig(**{k: v for k, v in opts.items() if k not in _HERE})
+    train, val, val_source = _val_split(task, task.dataset.split("train"), opts["val_fraction"])
+    test = task.dataset.split("test")
+    encoder = task.load_encoder()
+    if callable(getattr(encoder, "fit", None)):  # e.g. TF-IDF: fitted on the training samples only, never val
+        encoder.fit(list(train.samples))
+    modality = getattr(task.dataset, "modality", None) or getattr(encoder, "modality", "image")
+    augment = image_augmenter(opts["crop_scale"], opts["hflip"]) if modality == "image" and opts["augment"] else None
+    result = finetune(encoder, train, val, test, task.num_classes, config, seed=task.seed, device=task.device,
+                      augment=augment)
+    return ProtocolOutput(
+        predictions=result.predictions,
+        labels=np.asarray(test.labels, dtype=np.int64),
+        metrics={
+            "val_top1": result.best_val_top1,
+            "val_curve": result.val_curve,
+            "val_loss_curve": result.val_loss_curve,
+            "train_loss_curve": result.train_loss_curve,
+            "steps": result.steps,
+            "epochs_run": result.epochs_run,
+            "train_seconds": result.train_seconds,
+            "encoder_trainable_params": result.encoder_trainable_params,
+        },
+        chosen={
+            "best_epoch": result.best_epoch,
+            "val_top1": result.best_val_top1,
+            "val_source": val_source,
+            "augmentation": (f"random_resized_crop(scale=({opts['crop_scale']:g}, 1))"
+                             + (" + hflip" if opts["hflip"] else "")) if augment else "none",
+            "amp": "bf16" if result.amp else "off",
+            "warmup_steps": result.warmup_steps,
+        },
+    )
+
+
+@hookimpl
+def register_protocols() -> list[ProtocolSpec]:
+    return [
+        ProtocolSpec(
+            "finetune",
+            evaluate=evaluate,
+            description="encoder + linear head trained end to end (AdamW, warm-up + cosine); best epoch on val",
+            defaults=dict(DEFAULTS),
+        )
+    ]

@@ -23,9 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+
+from benchmark.hookspecs import hookimpl
+from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 WEIGHTINGS: tuple[str, ...] = ("dino", "uniform")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
@@ -201,3 +205,57 @@ def topk_accuracy(topk_classes: np.ndarray, labels: np.ndarray) -> float:
     if len(labels) == 0:
         return float("nan")
     return float((topk_classes == np.asarray(labels)[:, None]).any(axis=1).mean())
+
+
+def _ks(value: Any, name: str) -> list[int]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        return [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"knn: option {name} must be an integer or a list of integers, got {value!r}") from None
+
+
+def evaluate_knn(task: EvalTask, k: int | Sequence[int] = 20, ks: Sequence[int] = (10, 20, 100, 200),
+                 temperature: float = 0.07, weighting: str = "dino", precision: str = "fp32") -> ProtocolOutput:
+    """kNN on L2-normalised features (cosine similarity), DINO weighted voting by default.
+
+    ``k`` is the primary k (predictions are for it; a list makes its first element primary and reports all).
+    Every k in ``ks`` is reported as ``top1@k=<k>`` from the same top-max(k) pass; those larger than the train
+    set are skipped and listed in ``chosen["ks_skipped"]``. A primary k larger than the train set is an error.
+    ``top5`` (and ``top5@k=<k>``) are reported when there are more than 5 classes.
+    """
+    primary_list = _ks(k, "k")
+    primary = primary_list[0]
+    train_x, train_y = task.features("train")
+    test_x, test_y = task.features("test")
+    if primary > len(train_y):
+        raise ValueError(f"knn: k={primary} is larger than the train split ({len(train_y)} samples); "
+                         f"pass knn[k=<at most {len(train_y)}>]")
+    wanted = sorted(set(primary_list) | set(_ks(ks, "ks")))
+    skipped = [kk for kk in wanted if kk > len(train_y)]
+    run_ks = [kk for kk in wanted if kk <= len(train_y)]
+    top_m = 5 if task.num_classes > 5 else 0
+    result = knn_classify(train_x, train_y, test_x, run_ks, num_classes=task.num_classes, weighting=weighting,
+                          temperature=temperature, device=task.device, precision=precision, top_classes=top_m)
+    metrics: dict[str, Any] = {}
+    for kk in run_ks:
+        metrics[f"top1@k={kk}"] = float((result.predictions[kk] == test_y).mean()) if len(test_y) else float("nan")
+        if top_m:
+            metrics[f"top5@k={kk}"] = topk_accuracy(result.topk_classes[kk], test_y)
+    if top_m:
+        metrics["top5"] = metrics[f"top5@k={primary}"]
+    chosen: dict[str, Any] = {"ks_skipped": skipped} if skipped else {}
+    return ProtocolOutput(result.predictions[primary], test_y, metrics, chosen)
+
+
+#: The options and their defaults, read from the signature of :func:`evaluate_knn` (the one source).
+KNN_DEFAULTS: dict[str, Any] = defaults_of(evaluate_knn)
+
+
+@hookimpl
+def register_protocols() -> list[ProtocolSpec]:
+    return [
+        ProtocolSpec("knn", evaluate=evaluate_knn, primary_metric="top1", defaults=dict(KNN_DEFAULTS),
+                     description="k-NN on L2-normalised features, DINO exp(sim/T) voting (k=20, T=0.07); "
+                                 "top1@k for every k in ks"),
+    ]

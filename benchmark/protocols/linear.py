@@ -32,9 +32,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+
+from benchmark.hookspecs import hookimpl
+from benchmark.protocols.knn import topk_accuracy
+from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: Below this many multiply-adds per pass (n * d * classes) a CPU fit runs single-threaded: L-BFGS on a tiny
@@ -319,9 +324,64 @@ def carve_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
         raise ValueError(f"linear: cannot carve a validation split from {n} train samples; pass a fixed C")
     counts = np.bincount(labels - labels.min())
     if counts[counts > 0].min() >= 2 and n_val >= (counts > 0).sum() and n - n_val >= (counts > 0).sum():
-        from benchmark.data import stratified_split
+        from benchmark.datasets.base import stratified_split
 
         train, val = stratified_split(labels, fraction, seed)
         return train, val, "stratified"
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val]), "random"
+
+
+def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] = DEFAULT_CS,
+                    val_fraction: float = 0.2, standardize: bool = True, max_iter: int = 1000,
+                    tol: float = 1e-4, patience: int = 2) -> ProtocolOutput:
+    """Multinomial logistic regression by L-BFGS (see :mod:`benchmark.protocols.linear`).
+
+    With ``C`` set, fit on train (plus val when the dataset has one) at that C. Otherwise choose C from ``Cs`` on
+    the dataset's val split, or on a seeded stratified ``val_fraction`` of train (seed ``task.seed``), then
+    refit on train+val. The sweep goes from strong to weak regularisation and stops after ``patience``
+    consecutive Cs below the best validation accuracy so far (0: every C). ``chosen`` records C, where the
+    validation data came from, the accuracy per evaluated C and ``Cs_evaluated``.
+    """
+    train_x, train_y = task.features("train")
+    test_x, test_y = task.features("test")
+    if task.has_split("val"):
+        val_x, val_y = task.features("val")
+        source = "dataset val split"
+    elif C is None:
+        tr, va, how = carve_val(train_y, float(val_fraction), task.seed)
+        train_x, train_y, val_x, val_y = train_x[tr], train_y[tr], train_x[va], train_y[va]
+        source = f"{how} {val_fraction:g} of train, seed {task.seed}"
+    else:
+        val_x, val_y = train_x[:0], train_y[:0]
+    common = {"standardize": bool(standardize), "max_iter": int(max_iter), "tol": float(tol), "device": task.device}
+    chosen: dict[str, Any]
+    if C is not None:
+        model = fit_logreg(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]), float(C), **common)
+        chosen = {"C": float(C), "n_iter": model.n_iter}
+    else:
+        sweep = sweep_C(train_x, train_y, val_x, val_y, Cs, patience=int(patience), **common)
+        model = sweep.model
+        chosen = {"C": sweep.C, "val_source": source, "val_top1": {f"{c:g}": a for c, a in sweep.val_top1.items()},
+                  "Cs_evaluated": sweep.evaluated, "n_iter": model.n_iter}
+    scores = model.decision_function(test_x)
+    metrics: dict[str, Any] = {}
+    if len(model.classes) > 5:
+        top5 = model.classes[np.argsort(-scores, axis=1, kind="stable")[:, :5]]
+        metrics["top5"] = topk_accuracy(top5, test_y)
+    if C is None:
+        metrics["val_top1"] = sweep.val_top1[sweep.C]
+    return ProtocolOutput(model.classes[scores.argmax(axis=1)], test_y, metrics, chosen)
+
+
+#: The options and their defaults, read from the signature of :func:`evaluate_linear` (the one source).
+LINEAR_DEFAULTS: dict[str, Any] = defaults_of(evaluate_linear)
+
+
+@hookimpl
+def register_protocols() -> list[ProtocolSpec]:
+    return [
+        ProtocolSpec("linear", evaluate=evaluate_linear, primary_metric="top1", defaults=dict(LINEAR_DEFAULTS),
+                     description="multinomial logistic regression (L-BFGS, scikit-learn's objective) on "
+                                 "standardised features, C swept on a validation split"),
+    ]

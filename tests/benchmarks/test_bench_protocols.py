@@ -32,9 +32,15 @@ import warnings
 import numpy as np
 import pytest
 
-from benchmark.builtin.protocols import LINEAR_DEFAULTS
 from benchmark.protocols.knn import knn_classify
-from benchmark.protocols.linear import DEFAULT_CS, carve_val, fit_logreg, standardizer, sweep_C
+from benchmark.protocols.linear import (
+    DEFAULT_CS,
+    LINEAR_DEFAULTS,
+    carve_val,
+    fit_logreg,
+    standardizer,
+    sweep_C,
+)
 
 SCALE = float(os.environ.get("REPBENCH_BENCH_SCALE", "0.02"))
 THREADS = int(os.environ.get("REPBENCH_BENCH_THREADS", "0") or 0) or os.cpu_count() or 1

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from benchmark import DatasetSpec, EncoderSpec, Split, hookimpl
-from benchmark.data import InMemoryDataset, gray_images, stratified_split
+from benchmark.datasets import InMemoryDataset, gray_images, stratified_split
 from benchmark.encoders import TorchImageEncoder
 
 SHAPES = ("circle", "square", "triangle", "plus")

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import InMemoryDataset, stratified_split, subsample
-from .specs import Split
+from benchmark.datasets.base import InMemoryDataset, stratified_split, subsample
+from benchmark.specs import Split
 
 RawSplit = tuple[list[str], list[Any]]
 

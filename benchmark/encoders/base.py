@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+
+from benchmark.digest import digest
 
 
 def weights_hash(module: torch.nn.Module) -> str:
@@ -28,7 +29,8 @@ def weights_hash(module: torch.nn.Module) -> str:
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A 16-hex digest of a configuration (for fingerprints)."""
+    return digest(dict(config))
 
 
 def count_params(module: torch.nn.Module) -> int:

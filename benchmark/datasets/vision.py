@@ -7,10 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import InMemoryDataset, gray_images, stratified_split, subsample
-from benchmark.hookspecs import hookimpl
-from benchmark.specs import DatasetSpec, Split
-from benchmark.vision_data import (
+from benchmark.datasets.base import InMemoryDataset, gray_images, stratified_split, subsample
+from benchmark.datasets.images import (
     IMG_EXTENSIONS,
     array_images,
     file_images,
@@ -19,6 +17,8 @@ from benchmark.vision_data import (
     list_class_folder,
     read_idx,
 )
+from benchmark.hookspecs import hookimpl
+from benchmark.specs import DatasetSpec, Split
 
 DIGITS_TEST_FRACTION = 0.3
 MNIST5K_TEST_FRACTION = 0.2

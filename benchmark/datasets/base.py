@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .specs import Split
+from benchmark.specs import Split
 
 
 class InMemoryDataset:
