@@ -7,7 +7,6 @@ becomes an error record and the sweep goes on; a rerun skips finished cells unle
 
 from __future__ import annotations
 
-import copy
 import itertools
 import random
 import sys
@@ -23,11 +22,12 @@ import torch
 
 from benchmark.catalog import Catalog, Resolved
 from benchmark.digest import digest
-from benchmark.features import FeatureCache, best_device, cache_key, extract, place_encoder
+from benchmark.features import FeatureCache, best_device
+from benchmark.features.task import HarnessTask, load_pair
 from benchmark.options import Requested
 from benchmark.protocols.metrics import score
 from benchmark.results import SCHEMA_VERSION, ResultStore, cell_id, environment, now_iso
-from benchmark.specs import Dataset, Encoder, ProtocolOutput
+from benchmark.specs import ProtocolOutput
 
 
 @dataclass
@@ -97,64 +97,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class HarnessTask:
-    """The :class:`~benchmark.specs.EvalTask` the harness hands to protocols: cached features of one pair."""
-
-    def __init__(self, encoder: Encoder, encoder_label: str, dataset: Dataset, config: RunConfig, device: str,
-                 cache: FeatureCache, precision: str = "fp32") -> None:
-        self.encoder = encoder
-        self.encoder_name = encoder_label
-        self.dataset = dataset
-        self.seed = config.seed
-        self.device = device
-        self.num_classes = len(dataset.classes)
-        self._config = config
-        self._cache = cache
-        self._precision = precision
-        self._features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.timings: dict[str, float] = {}
-        self.cached: dict[str, bool] = {}
-
-    def has_split(self, split: str) -> bool:
-        return split in self.dataset.splits
-
-    def features(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        if split not in self._features:
-            self._features[split] = self._extract(split)
-        return self._features[split]
-
-    def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        data = self.dataset.split(split)
-        key = cache_key(self.encoder.fingerprint, self.dataset.fingerprint, split, self._precision)
-        hit = self._cache.get(key)
-        if hit is not None and len(hit[1]) == len(data) and np.array_equal(hit[1], data.labels):
-            self.cached[split], self.timings[split] = True, 0.0
-            return hit
-        start = time.perf_counter()
-        with progress_bar(len(data), f"{self.encoder_name} on {split}", self._config.quiet) as bar:
-            feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._config.batch_size,
-                            precision=self._precision, progress=bar.update)
-        self.timings[split] = time.perf_counter() - start
-        self.cached[split] = False
-        self._cache.put(key, feats, data.labels)
-        return feats, data.labels
-
-    @property
-    def embed_dim(self) -> int | None:
-        """The feature width actually extracted (None before any extraction)."""
-        return next((int(f.shape[1]) for f, _ in self._features.values()), None)
-
-    def load_encoder(self) -> Encoder:
-        """A private copy of the encoder on the device, so training it never changes later cells' features."""
-        return place_encoder(copy.deepcopy(self.encoder), self.device)
-
-
-def progress_bar(total: int, desc: str, quiet: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="sample", disable=quiet or None, leave=False, file=sys.stderr)
-
-
 def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None = None
              ) -> list[dict[str, Any]]:
     """Run every cell of ``plan``; return the records (finished ones read back, new ones written)."""
@@ -183,8 +125,9 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
         cells = list(group)
         start = time.perf_counter()
         try:
-            dataset, encoder = _load_pair(enc, dset, device)
-            task = HarnessTask(encoder, enc.label, dataset, config, device, cache, precision)
+            dataset, encoder = load_pair(enc, dset, device)
+            task = HarnessTask(encoder, enc.label, dataset, device=device, cache=cache, precision=precision,
+                               seed=config.seed, batch_size=config.batch_size, quiet=config.quiet)
         except Exception as exc:
             for cell in cells:
                 rec = _record(catalog, cell, config, env, None, None, {}, exc, precision)
@@ -238,19 +181,11 @@ def _error_block(error: BaseException) -> dict[str, str]:
 def load_task(enc: Resolved, dset: Resolved, config: RunConfig) -> HarnessTask:
     """Load one (encoder, dataset) pair as an EvalTask with the feature cache, outside a sweep."""
     device = best_device(config.device)
-    dataset, encoder = _load_pair(enc, dset, device)
-    return HarnessTask(encoder, enc.label, dataset, config, device,
-                       FeatureCache(config.cache_dir, enabled=config.use_cache),
-                       effective_precision(config.precision, device))
-
-
-def _load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
-    dataset = dset.load()
-    encoder = enc.load()
-    fit = getattr(encoder, "fit", None)
-    if callable(fit):
-        fit(dataset.split("train").samples)
-    return dataset, place_encoder(encoder, device)
+    dataset, encoder = load_pair(enc, dset, device)
+    return HarnessTask(encoder, enc.label, dataset, device=device,
+                       cache=FeatureCache(config.cache_dir, enabled=config.use_cache),
+                       precision=effective_precision(config.precision, device), seed=config.seed,
+                       batch_size=config.batch_size, quiet=config.quiet)
 
 
 def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig, env: dict[str, Any],

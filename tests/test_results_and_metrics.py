@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from benchmark.atomic import write_json
-from benchmark.protocols.metrics import bootstrap_ci, score
 from benchmark.errors import RecordError
+from benchmark.protocols.metrics import bootstrap_ci, score
 from benchmark.results import ResultStore, cell_id, load_records, validate
 
 
