@@ -12,9 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from benchmark.options import Requested, coerce_options, parse
+from benchmark.errors import OptionError, RepbenchError, UnknownNameError
+from benchmark.options import Requested, coerce_options, option_hints, parse
 from benchmark.plugins import PluginFailure, PluginSet, make_plugin_manager
 from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, is_family
+
+#: The callable of each kind whose signature declares its options.
+CALLABLES: dict[str, str] = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "pretrain"}
+
+__all__ = ["CALLABLES", "KINDS", "Catalog", "Resolved", "UnknownNameError"]
 
 KINDS: dict[str, tuple[str, type]] = {
     "encoders": ("register_encoders", EncoderSpec),
@@ -24,10 +30,6 @@ KINDS: dict[str, tuple[str, type]] = {
 }
 
 S = TypeVar("S", EncoderSpec, DatasetSpec, ProtocolSpec, MethodSpec)
-
-
-class UnknownNameError(LookupError):
-    """An unknown spec name; the message suggests close matches and the listing command."""
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,25 @@ class Catalog:
             if not isinstance(item, spec_type):
                 fail(TypeError(f"{hook_name}() returned {item!r}, which is not a {spec_type.__name__}"))
                 continue
-            if item.name in self.specs[kind]:
-                first = self.provider[(kind, item.name)]
-                fail(ValueError(f"{kind[:-1]} name {item.name!r} is already registered by plugin {first!r}"))
-                continue
-            self.specs[kind][item.name] = item
-            self.provider[(kind, item.name)] = plugin
+            try:
+                self.add(kind, item, plugin)
+            except ValueError as exc:
+                fail(exc)
+
+    def add(self, kind: str, spec: Any, plugin: str) -> None:
+        """Register ``spec`` (of ``kind``: "encoders", "datasets", ...) as provided by ``plugin``, with the checks
+        the hooks' specs get: the right type and a name nobody registered yet. A trained encoder enters a plan
+        this way. Raises ValueError or TypeError naming the spec."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        spec_type = KINDS[kind][1]
+        if not isinstance(spec, spec_type):
+            raise TypeError(f"Catalog.add({kind!r}): {spec!r} is not a {spec_type.__name__}")
+        if spec.name in self.specs[kind]:
+            first = self.provider[(kind, spec.name)]
+            raise ValueError(f"{kind[:-1]} name {spec.name!r} is already registered by plugin {first!r}")
+        self.specs[kind][spec.name] = spec
+        self.provider[(kind, spec.name)] = plugin
 
     # --- lookups -------------------------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -143,13 +158,26 @@ class Catalog:
         if suggestions:
             msg += f" Did you mean {' or '.join(repr(s) for s in suggestions)}?"
         msg += f" Run `repbench list {kind}` to see them all."
+        failed = [f"{e.plugin} ({type(e.error).__name__}: {e.error})" for e in self.errors]
+        if failed:
+            msg += (f" Note: plugin(s) failed to load and may have provided it: {'; '.join(failed)}"
+                    " (`repbench plugins` shows why).")
         return msg
 
     def resolve(self, kind: str, requested: Requested | str) -> Resolved:
         """Look up a spec string and resolve its options against the spec's defaults."""
         req = parse(requested) if isinstance(requested, str) else requested
         spec, variant = self.get(kind, req.name)
-        options = coerce_options(f"{kind[:-1]} {req.name!r}", req.options, spec.defaults)
+        owner = f"{kind[:-1]} {req.name!r}"
+        hints = option_hints(getattr(spec, CALLABLES[kind]))
+        options = coerce_options(owner, req.options, spec.defaults, hints)
+        if spec.validate is not None:  # values checked before any data or weights load
+            try:
+                spec.validate(options)
+            except RepbenchError:
+                raise
+            except (ValueError, TypeError) as exc:
+                raise OptionError(f"{owner}: {exc}") from exc
         return Resolved(spec, req.name, options, variant)
 
     def plugin_of(self, kind: str, spec: Any) -> str | None:

@@ -1,19 +1,26 @@
 """Spec strings users type: ``name`` or ``name[key=value,key=value]``, comma-separated in lists.
 
-``pixels,timm/resnet18[pretrained=false,img_size=64]`` is two encoders. Values are coerced to the type of the
-option's declared default (``true/false`` for booleans; ``a+b+c`` for a list), so ``k=10+20`` is the list [10, 20].
+``pixels,timm/resnet18[pretrained=false,img_size=64]`` is two encoders. Values are coerced by the type annotation
+of the loader's or evaluator's parameter (``int | None``, ``Sequence[float]``, ``bool``, ``Literal[...]``), or,
+for a parameter without one, by the type of its declared default (``true/false`` for booleans; ``a+b+c`` for a
+list), so ``k=10+20`` is the list [10, 20]. ``none`` sets an optional value to None.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 
-class SpecStringError(ValueError):
-    """A spec string or option that cannot be parsed; the message says which and why."""
+from benchmark.errors import OptionError
+
+#: A spec string or option that cannot be parsed or used; the message says which and why.
+SpecStringError = OptionError
 
 
 @dataclass(frozen=True)
@@ -79,31 +86,96 @@ def parse_list(text: str | list[str]) -> list[Requested]:
 
 
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+_NONE = {"none", "null"}
+_SEQUENCES = (list, tuple, Sequence, typing.Sequence)
 
 
-def _coerce_scalar(raw: str, like: Any, where: str) -> Any:
-    if isinstance(like, bool):
-        low = raw.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise SpecStringError(f"{where}: expected true or false, got {raw!r}")
+def option_hints(fn: Callable[..., object]) -> dict[str, object]:
+    """The resolved type annotations of ``fn``'s parameters (a class: its ``__init__``); {} when they cannot be
+    resolved (a lambda, names only known to a type checker)."""
+    target = fn.__init__ if inspect.isclass(fn) else fn  # type: ignore[misc]
     try:
-        if isinstance(like, int):
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: fall back to the defaults' types
+        return {}
+    hints.pop("return", None)
+    return hints
+
+
+def _is_union(hint: object) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _is_sequence(hint: object) -> bool:
+    return hint in _SEQUENCES or typing.get_origin(hint) in _SEQUENCES
+
+
+def _scalar(raw: str, kind: object, where: str) -> object:
+    """``raw`` as a bool, int, float, str or one of a Literal's values; OptionError in plain words otherwise."""
+    if typing.get_origin(kind) is typing.Literal:
+        choices = typing.get_args(kind)
+        for choice in choices:
+            if raw == str(choice):
+                return choice
+        raise OptionError(f"{where}: expected one of {', '.join(map(str, choices))}, got {raw!r}")
+    if kind is bool:
+        low = raw.lower()
+        if low in _TRUE or low in _FALSE:
+            return low in _TRUE
+        raise OptionError(f"{where}: expected true or false, got {raw!r}")
+    if kind is int:
+        try:
             return int(raw)
-        if isinstance(like, float):
+        except ValueError:
+            raise OptionError(f"{where}: expected an integer, got {raw!r}") from None
+    if kind is float:
+        try:
             return float(raw)
-    except ValueError:
-        raise SpecStringError(f"{where}: expected a {type(like).__name__}, got {raw!r}") from None
+        except ValueError:
+            raise OptionError(f"{where}: expected a number, got {raw!r}") from None
+    if kind is str:
+        return raw
+    return _guess(raw)  # Any, or a type the command line cannot spell: take what the text looks like
+
+
+def _by_hint(raw: str, hint: object, where: str) -> object:
+    """Coerce ``raw`` by a type annotation: unions try their members (a ``+`` picks the list member first)."""
+    if _is_union(hint):
+        members = [m for m in typing.get_args(hint) if m is not type(None)]
+        if raw.lower() in _NONE and len(members) < len(typing.get_args(hint)):
+            return None
+        members.sort(key=lambda m: _is_sequence(m) != ("+" in raw))
+        errors = []
+        for member in members:
+            try:
+                return _by_hint(raw, member, where)
+            except OptionError as exc:
+                errors.append(str(exc).removeprefix(f"{where}: "))
+        raise OptionError(f"{where}: {' or '.join(errors)}")
+    if _is_sequence(hint):
+        args = typing.get_args(hint)
+        elem = args[0] if args else str
+        return [_scalar(v, elem, where) for v in raw.split("+") if v]
+    return _scalar(raw, hint, where)
+
+
+def _by_default(raw: str, like: object, where: str) -> object:
+    """Coerce ``raw`` like the declared default (for parameters without an annotation)."""
+    if isinstance(like, (list, tuple)):
+        elem: object = type(like[0]) if like else object
+        return [_scalar(v, elem, where) for v in raw.split("+") if v]
     if like is None:
         return _guess(raw)
-    return raw
+    if not isinstance(like, (bool, int, float, str)):
+        raise OptionError(f"{where}: cannot be set from the command line")
+    if isinstance(like, (int, float)) and not isinstance(like, bool) and raw.lower() in _NONE:
+        return None  # a number may be switched off with none
+    return _scalar(raw, type(like), where)
 
 
-def _guess(raw: str) -> Any:
+def _guess(raw: str) -> object:
     low = raw.lower()
-    if low in ("none", "null"):
+    if low in _NONE:
         return None
     if low in ("true", "false"):
         return low == "true"
@@ -113,31 +185,25 @@ def _guess(raw: str) -> Any:
         return raw
 
 
-def coerce_options(owner: str, raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def coerce_options(owner: str, raw: Mapping[str, object], defaults: Mapping[str, object],
+                   hints: Mapping[str, object] | None = None) -> dict[str, object]:
     """Resolve user options against declared defaults: reject unknown keys, coerce types, fill the rest.
 
-    ``owner`` names the spec in error messages (``encoder 'timm/resnet18'``).
+    ``owner`` names the spec in error messages (``encoder 'timm/resnet18'``). ``hints`` are the parameters'
+    type annotations (:func:`option_hints`); an option without one is coerced like its default.
     """
     unknown = sorted(set(raw) - set(defaults))
     if unknown:
         valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-        raise SpecStringError(f"{owner}: unknown option(s) {', '.join(unknown)}; valid options (defaults): {valid}")
+        raise OptionError(f"{owner}: unknown option(s) {', '.join(unknown)}; valid options (defaults): {valid}")
+    hints = hints or {}
     resolved = dict(defaults)
     for key, value in raw.items():
-        like = defaults[key]
         where = f"{owner} option {key}"
         if not isinstance(value, str):
             resolved[key] = value
-        elif isinstance(like, (list, tuple)):
-            elem = like[0] if like else None
-            resolved[key] = [_coerce_scalar(v, elem, where) for v in value.split("+") if v]
-        elif like is not None and not isinstance(like, (bool, int, float, str)):
-            raise SpecStringError(f"{where}: cannot be set from the command line")
+        elif key in hints and hints[key] is not typing.Any:
+            resolved[key] = _by_hint(value, hints[key], where)
         else:
-            # an option that defaults to None takes whatever the text looks like; others keep their type, except
-            # that a number may be set to none
-            if isinstance(like, (int, float)) and not isinstance(like, bool) and value.lower() in ("none", "null"):
-                resolved[key] = None
-            else:
-                resolved[key] = _coerce_scalar(value, like, where)
+            resolved[key] = _by_default(value, defaults[key], where)
     return resolved

@@ -22,9 +22,11 @@ import torch
 
 from benchmark.catalog import Catalog, Resolved
 from benchmark.digest import digest
+from benchmark.errors import ContractError, OptionError
 from benchmark.features import FeatureCache, best_device
 from benchmark.features.task import HarnessTask, load_pair
 from benchmark.options import Requested
+from benchmark.plugins import dist_version
 from benchmark.protocols.metrics import score
 from benchmark.results import SCHEMA_VERSION, ResultStore, cell_id, environment, now_iso
 from benchmark.specs import ProtocolOutput
@@ -56,8 +58,12 @@ class Cell:
 
 @dataclass
 class Plan:
+    """The cells of one shard, in run order (grouped by (encoder, dataset) pair)."""
+
     cells: list[Cell]
     skipped_modality: list[tuple[str, str, str]] = field(default_factory=list)
+    shard: tuple[int, int] = (0, 1)
+    pairs: int = 0  # (encoder, dataset) pairs this shard was given, before modality filtering
 
 
 def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: Sequence[Requested | str],
@@ -75,14 +81,15 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
         labels = [r.label for r in items]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
-            raise ValueError(f"{kind} {dupes[0]!r} is listed twice")
+            raise OptionError(f"{kind} {dupes[0]!r} is listed twice; drop the repeat")
     index, count = shard
     if not (0 <= index < count):
-        raise ValueError(f"shard {index}/{count} is invalid: use i/n with 0 <= i < n")
-    plan = Plan([])
+        raise OptionError(f"shard {index}/{count} is invalid: use i/n with 0 <= i < n")
+    plan = Plan([], shard=shard)
     for pair_no, (e, d) in enumerate(itertools.product(encs, dsets)):
         if pair_no % count != index:
             continue
+        plan.pairs += 1
         for p in prots:
             if e.spec.modality != d.spec.modality or d.spec.modality not in p.spec.modalities:
                 plan.skipped_modality.append((e.label, d.label, p.label))
@@ -99,7 +106,15 @@ def _seed_everything(seed: int) -> None:
 
 def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None = None
              ) -> list[dict[str, Any]]:
-    """Run every cell of ``plan``; return the records (finished ones read back, new ones written)."""
+    """Run every cell of ``plan``; return the records in plan order (finished ones read back, new ones written).
+
+    What a skip trusts: a finished record counts without loading anything when its ``config_digest`` matches,
+    i.e. the same resolved options, precision, seed and versions of repbench and of the plugins that provide the
+    cell's encoder, dataset and protocol. When the pair is loaded anyway (another of its cells must run), its
+    finished records are also checked against the encoder's and dataset's fingerprints (weights, preprocessing,
+    data), and rerun when those differ. A plugin changed in place without a version bump is caught only then:
+    use ``--force`` after editing an installed plugin.
+    """
     log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
     store = ResultStore(config.results_dir)
     cache = FeatureCache(config.cache_dir, enabled=config.use_cache)
@@ -107,40 +122,55 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     precision = effective_precision(config.precision, device)
     if precision != config.precision:
         log(f"--precision {config.precision} autocasts on CUDA only; extracting in fp32 on {device}")
-    plugin_versions = {name: info.version for name, info in catalog.plugins.infos.items()}
-    env = environment(device, plugin_versions)
-    records: list[dict[str, Any]] = []
-    todo: list[Cell] = []
+    env = environment(device, {name: info.version for name, info in catalog.plugins.infos.items()})
+    records: list[dict[str, Any] | None] = []
     for cell in plan.cells:
-        digest = config_digest(cell, precision, config.seed)
-        done = None if config.force else store.finished(*cell.labels, config.seed, digest=digest)
-        if done is not None:
-            records.append(done)
-        else:
-            todo.append(cell)
-    if len(todo) < len(plan.cells):
-        log(f"{len(plan.cells) - len(todo)} of {len(plan.cells)} cells already finished in {store.root} "
-            f"(skipped; --force reruns them)")
-    for (enc, dset), group in itertools.groupby(todo, key=lambda c: (c.encoder, c.dataset)):
-        cells = list(group)
+        digest_ = config_digest(cell, precision, config.seed, catalog)
+        records.append(None if config.force else store.finished(*cell.labels, config.seed, digest=digest_))
+    skipped = sum(r is not None for r in records)
+    if skipped:
+        log(f"{skipped} of {len(plan.cells)} cells already finished in {store.root} (skipped; --force reruns them)")
+    done = skipped
+
+    def emit(index: int, rec: dict[str, Any]) -> None:
+        nonlocal done
+        records[index] = _write(store, rec)
+        done += 1
+        log(_summary(done, len(plan.cells), rec))
+
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for index, cell in enumerate(plan.cells):
+        pairs.setdefault((id(cell.encoder), id(cell.dataset)), []).append(index)
+    for indices in pairs.values():
+        todo = [i for i in indices if records[i] is None]
+        if not todo:
+            continue
+        enc, dset = plan.cells[todo[0]].encoder, plan.cells[todo[0]].dataset
         start = time.perf_counter()
         try:
             dataset, encoder = load_pair(enc, dset, device)
             task = HarnessTask(encoder, enc.label, dataset, device=device, cache=cache, precision=precision,
                                seed=config.seed, batch_size=config.batch_size, quiet=config.quiet)
         except Exception as exc:
-            for cell in cells:
-                rec = _record(catalog, cell, config, env, None, None, {}, exc, precision)
-                records.append(_write(store, rec))
-                log(_summary(len(records), len(plan.cells), rec))
+            for i in todo:
+                emit(i, _record(catalog, plan.cells[i], config, env, None, None, {}, exc, precision))
             continue
+        stale = [i for i in indices if records[i] is not None and not _same_inputs(records[i], task)]
+        if stale:
+            log(f"{len(stale)} finished cell(s) of {enc.label} x {dset.label} were made with other weights or data "
+                f"(fingerprints differ): rerunning them")
+            done -= len(stale)
         load_s = time.perf_counter() - start
-        for cell in cells:
-            rec = _run_cell(catalog, cell, task, config, env, load_s, precision)
+        for i in sorted(todo + stale):
+            emit(i, _run_cell(catalog, plan.cells[i], task, config, env, load_s, precision))
             load_s = 0.0  # loading (and fitting) is shared by the pair's cells: count it once, in the first
-            records.append(_write(store, rec))
-            log(_summary(len(records), len(plan.cells), rec))
-    return records
+    return [r for r in records if r is not None]
+
+
+def _same_inputs(record: dict[str, Any], task: HarnessTask) -> bool:
+    """Whether a finished record was made from this encoder's weights and this dataset's samples."""
+    return (record["encoder"].get("fingerprint") == task.encoder.fingerprint
+            and record["dataset"].get("fingerprint") == task.dataset.fingerprint)
 
 
 def effective_precision(requested: str, device: str) -> str:
@@ -148,19 +178,33 @@ def effective_precision(requested: str, device: str) -> str:
     return requested if device.startswith("cuda") else "fp32"
 
 
-def config_digest(cell: Cell, precision: str, seed: int) -> str:
-    """Everything that decides a cell's numbers: every resolved option (defaults included), precision, seed.
+def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None = None) -> str:
+    """What decides a cell's numbers and can be known without loading anything: every resolved option (defaults
+    included), precision, seed, and the versions of repbench and of the plugins providing the cell's specs.
 
-    A finished record only counts for a rerun when its digest matches, so a changed default or precision reruns.
+    A finished record only counts for a rerun when its digest matches, so a changed default, precision or plugin
+    version reruns.
     """
-    payload = {
+    payload: dict[str, Any] = {
         "encoder": [cell.encoder.name, _jsonable(dict(cell.encoder.options))],
         "dataset": [cell.dataset.name, _jsonable(dict(cell.dataset.options))],
         "protocol": [cell.protocol.name, _jsonable(dict(cell.protocol.options))],
         "precision": precision,
         "seed": seed,
     }
+    if catalog is not None:
+        payload["versions"] = _versions(catalog, cell)
     return digest(payload)
+
+
+def _versions(catalog: Catalog, cell: Cell) -> dict[str, str | None]:
+    """repbench's version and those of the distributions that provide the cell's encoder, dataset, protocol."""
+    out: dict[str, str | None] = {"repbench": dist_version("repbench")}
+    for kind, resolved in (("encoders", cell.encoder), ("datasets", cell.dataset), ("protocols", cell.protocol)):
+        plugin = catalog.plugin_of(kind, resolved.spec)
+        info = catalog.plugins.infos.get(plugin) if plugin else None
+        out[kind] = f"{plugin} {info.version if info else None}"
+    return out
 
 
 def _write(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +258,7 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
     metrics: dict[str, Any] = {}
     if output is not None and error is None:
         try:
-            metrics = _metrics(output, config.seed)
+            metrics = _metrics(output, config.seed, p.name)
         except Exception as exc:
             error = exc
     # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
@@ -227,11 +271,13 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
     if task is not None:
         if task.embed_dim is not None:
             enc_block["embed_dim"] = task.embed_dim
+        enc_block["fingerprint"] = task.encoder.fingerprint
+        dset_block["fingerprint"] = task.dataset.fingerprint
         dset_block["classes"] = list(task.dataset.classes)
     record = {
         "schema_version": SCHEMA_VERSION,
         "id": cell_id(e.label, d.label, p.label, config.seed),
-        "config_digest": config_digest(cell, precision, config.seed),
+        "config_digest": config_digest(cell, precision, config.seed, catalog),
         "created_at": now_iso(),
         "status": "ok" if error is None else "error",
         "encoder": enc_block,
@@ -250,11 +296,13 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
     return _jsonable(record)
 
 
-def _metrics(output: ProtocolOutput, seed: int) -> dict[str, Any]:
+def _metrics(output: ProtocolOutput, seed: int, protocol: str) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     if output.predictions is not None:
         if output.labels is None:
-            raise ValueError("protocol returned predictions without labels")
+            raise ContractError(f"protocol {protocol!r} returned predictions without labels: a ProtocolOutput with "
+                                "predictions must also carry the test labels they are scored against "
+                                "(ProtocolOutput(predictions, labels, ...))")
         metrics.update(score(output.predictions, output.labels, seed=seed))
     metrics.update(_jsonable(output.metrics))
     return metrics

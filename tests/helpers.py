@@ -9,9 +9,6 @@ import numpy as np
 from benchmark import DatasetSpec, ProtocolOutput, ProtocolSpec, Split, hookimpl
 from benchmark.datasets.base import InMemoryDataset, gray_images
 
-CALLS = {"evaluate": 0}
-
-
 def tiny_images(n: int = 40, size: int = 6, seed: int = 0, classes: int = 2) -> InMemoryDataset:
     """Class c images are bright in band c; seeded noise. Deterministic for a seed."""
 
@@ -31,7 +28,7 @@ def tiny_images(n: int = 40, size: int = 6, seed: int = 0, classes: int = 2) -> 
 
 
 def centroid(task, fail: bool = False):
-    CALLS["evaluate"] += 1
+    """Nearest-centroid classification on the task's features (``fail=True`` raises, for error records)."""
     if fail:
         raise RuntimeError("protocol exploded on purpose")
     xtr, ytr = task.features("train")
@@ -42,7 +39,14 @@ def centroid(task, fail: bool = False):
 
 
 def make_plugin() -> types.ModuleType:
+    """A fresh plugin module; ``module.calls["evaluate"]`` counts its protocol's calls (per module, so tests
+    never share a counter)."""
     mod = types.ModuleType("harness_test_plugin")
+    mod.calls = {"evaluate": 0}
+
+    def counted_centroid(task, fail: bool = False):
+        mod.calls["evaluate"] += 1
+        return centroid(task, fail)
 
     @hookimpl
     def register_datasets():
@@ -51,7 +55,7 @@ def make_plugin() -> types.ModuleType:
 
     @hookimpl
     def register_protocols():
-        return [ProtocolSpec("centroid", evaluate=centroid, defaults={"fail": False}, modalities=("image",))]
+        return [ProtocolSpec("centroid", evaluate=counted_centroid, defaults={"fail": False}, modalities=("image",))]
 
     mod.register_datasets = register_datasets
     mod.register_protocols = register_protocols

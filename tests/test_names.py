@@ -36,7 +36,7 @@ def test_coercion_follows_the_declared_defaults():
 def test_unknown_or_mistyped_options_name_the_spec_and_list_valid_ones():
     with pytest.raises(SpecStringError, match=r"protocol 'knn'.*unknown option.*kk.*valid options.*k=20"):
         coerce_options("protocol 'knn'", {"kk": "3"}, {"k": 20})
-    with pytest.raises(SpecStringError, match="expected a int"):
+    with pytest.raises(SpecStringError, match="expected an integer"):
         coerce_options("protocol 'knn'", {"k": "many"}, {"k": 20})
     with pytest.raises(SpecStringError, match="true or false"):
         coerce_options("e", {"pretrained": "maybe"}, {"pretrained": True})

@@ -18,6 +18,11 @@ def catalog():
     return catalog_with(("harness", helpers.make_plugin()))
 
 
+def calls(catalog) -> int:
+    """How often this catalog's centroid protocol ran."""
+    return catalog.plugins.pm.get_plugin("harness").calls["evaluate"]
+
+
 def _config(tmp_path, **kw):
     return RunConfig(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", quiet=True, **kw)
 
@@ -32,7 +37,8 @@ def test_record_holds_every_documented_field(catalog, tmp_path):
     assert rec["dataset"]["options"] == {"n": 60, "size": 6, "seed": 0, "classes": 2}
     assert rec["protocol"]["hyperparameters"] == {"fail": False} and rec["protocol"]["chosen"] == {"centers": 2}
     m = rec["metrics"]
-    assert m["top1"] == 1.0 and m["n_test"] == 30 and m["top1_ci95"][0] <= 1.0
+    lo, hi = m["top1_ci95"]
+    assert m["top1"] == 1.0 and m["n_test"] == 30 and lo <= m["top1"] <= hi
     assert set(rec["timings"]) >= {"load_s", "features_s", "protocol_s", "total_s"}
     env = rec["environment"]
     assert env["torch"] and env["timm"] and env["device"] == "cpu" and "harness" in env["plugins"]
@@ -43,11 +49,11 @@ def test_record_holds_every_documented_field(catalog, tmp_path):
 def test_rerun_skips_finished_cells_and_force_reruns(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
     first = run_plan(catalog, plan, _config(tmp_path))
-    before = helpers.CALLS["evaluate"]
+    before = calls(catalog)
     again = run_plan(catalog, plan, _config(tmp_path))
-    assert helpers.CALLS["evaluate"] == before and again == first
+    assert calls(catalog) == before and again == first
     forced = run_plan(catalog, plan, _config(tmp_path, force=True))
-    assert helpers.CALLS["evaluate"] == before + 1
+    assert calls(catalog) == before + 1
     assert forced[0]["metrics"] == first[0]["metrics"]  # same inputs, same numbers
     assert forced[0]["timings"]["features_cached"] == {"train": True, "test": True}
 
@@ -59,9 +65,9 @@ def test_failed_cell_is_a_record_and_the_sweep_goes_on(catalog, tmp_path):
     assert "exploded on purpose" in bad["error"]["message"] and "Traceback" in bad["error"]["traceback"]
     assert bad["metrics"] == {} and good["status"] == "ok"
     # a rerun retries the failed cell only
-    before = helpers.CALLS["evaluate"]
+    before = calls(catalog)
     run_plan(catalog, plan, _config(tmp_path))
-    assert helpers.CALLS["evaluate"] == before + 1
+    assert calls(catalog) == before + 1
 
 
 def test_loading_failure_marks_every_cell_of_the_pair(catalog, tmp_path):
@@ -92,9 +98,7 @@ def test_shards_partition_the_encoder_dataset_pairs(catalog):
 def test_mismatched_modalities_are_left_out_not_failed(catalog):
     from benchmark import EncoderSpec
 
-    text_enc = EncoderSpec("fake-text", "text", load=lambda **o: None)
-    catalog.specs["encoders"]["fake-text"] = text_enc
-    catalog.provider[("encoders", "fake-text")] = "test"
+    catalog.add("encoders", EncoderSpec("fake-text", "text", load=lambda **o: None), plugin="test")
     plan = make_plan(catalog, ["pixels", "fake-text"], ["tiny"], ["centroid"])
     assert [c.encoder.name for c in plan.cells] == ["pixels"]
     assert plan.skipped_modality == [("fake-text", "tiny", "centroid")]
@@ -125,7 +129,7 @@ def test_odd_values_from_plugins_still_give_a_valid_record(catalog, tmp_path):
         return ProtocolOutput(predictions=y, labels=y, metrics={"t": torch.tensor(0.5), "n": np.int64(3),
                                                                 "p": Path("/x"), "nan": float("nan")})
 
-    catalog.specs["protocols"]["odd"] = ProtocolSpec("odd", evaluate=odd)
+    catalog.add("protocols", ProtocolSpec("odd", evaluate=odd), plugin="test")
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["odd", "centroid"])
     odd_rec, next_rec = run_plan(catalog, plan, _config(tmp_path))
     assert odd_rec["status"] == "ok" and odd_rec["metrics"]["t"] == 0.5 and odd_rec["metrics"]["n"] == 3
@@ -141,17 +145,21 @@ def test_rerun_redoes_a_cell_whose_configuration_changed(catalog, tmp_path):
     stale = json.loads(path.read_text())
     stale["config_digest"] = "made-with-other-defaults"
     path.write_text(json.dumps(stale))
-    before = helpers.CALLS["evaluate"]
+    before = calls(catalog)
     run_plan(catalog, plan, _config(tmp_path))
-    assert helpers.CALLS["evaluate"] == before + 1
+    assert calls(catalog) == before + 1
     assert json.loads(path.read_text())["config_digest"] == rec["config_digest"]
 
 
 def test_reduced_precision_is_recorded_as_what_really_ran(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
     [fp32] = run_plan(catalog, plan, _config(tmp_path))
-    [bf16] = run_plan(catalog, plan, _config(tmp_path, precision="bf16"))  # CPU: autocast does not apply
-    assert bf16["precision"] == "fp32" and bf16 == fp32
+    before = calls(catalog)
+    # CPU: autocast does not apply; force makes it really run again rather than find the fp32 record
+    [bf16] = run_plan(catalog, plan, _config(tmp_path, precision="bf16", force=True))
+    assert calls(catalog) == before + 1
+    assert bf16["precision"] == "fp32" and bf16["config_digest"] == fp32["config_digest"]
+    assert bf16["metrics"] == fp32["metrics"]
 
 
 def test_each_second_is_counted_once_across_a_pairs_cells(catalog, tmp_path):
@@ -170,3 +178,75 @@ def test_plugin_info_cannot_overwrite_the_records_identity(catalog, tmp_path, mo
     [rec] = run_plan(catalog, plan, _config(tmp_path))
     assert rec["encoder"]["label"] == "pixels" and rec["encoder"]["name"] == "pixels"
     assert run_plan(catalog, plan, _config(tmp_path)) == [rec]  # found again on resume
+
+
+def test_empty_shard_is_a_success_with_no_cells(catalog):
+    plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"], shard=(1, 2))
+    assert plan.cells == [] and plan.pairs == 0 and plan.shard == (1, 2)
+
+
+class _Constant:
+    """An encoder whose features are constant: what a broken upgrade of a plugin returns."""
+
+    modality, embed_dim, info = "image", 2, {"weights": "broken"}
+    fingerprint = "constant-v2"
+
+    def preprocess(self, samples):
+        import torch
+
+        return torch.zeros(len(samples), 2)
+
+    def encode(self, batch):
+        return batch
+
+
+def _versioned_encoder(catalog, version, load):
+    """Register 'swap' as provided by plugin 'swapper' at ``version`` (what an upgraded plugin looks like)."""
+    from benchmark import EncoderSpec
+    from benchmark.plugins import PluginInfo
+
+    catalog.plugins.infos["swapper"] = PluginInfo("swapper", "swapper", "swapper-dist", version, False)
+    catalog.specs["encoders"].pop("swap", None)
+    catalog.provider.pop(("encoders", "swap"), None)
+    catalog.add("encoders", EncoderSpec("swap", "image", load=load), plugin="swapper")
+
+
+def test_a_plugin_upgrade_reruns_its_cells_instead_of_keeping_stale_numbers(catalog, tmp_path):
+    from benchmark.encoders.pixels import PixelsEncoder
+
+    _versioned_encoder(catalog, "1.0", PixelsEncoder)
+    plan = make_plan(catalog, ["swap"], ["tiny"], ["centroid"])
+    [old] = run_plan(catalog, plan, _config(tmp_path))
+    assert old["metrics"]["top1"] == 1.0
+    _versioned_encoder(catalog, "2.0", _Constant)
+    [new] = run_plan(catalog, make_plan(catalog, ["swap"], ["tiny"], ["centroid"]), _config(tmp_path))
+    assert new["encoder"]["fingerprint"] == "constant-v2" and new["metrics"]["top1"] == 0.5
+    assert new["config_digest"] != old["config_digest"]
+
+
+def test_changed_weights_without_a_version_bump_rerun_when_the_pair_loads(catalog, tmp_path):
+    """Fingerprints are checked for every finished cell of a pair that is loaded anyway."""
+    from benchmark.encoders.pixels import PixelsEncoder
+
+    _versioned_encoder(catalog, "1.0", PixelsEncoder)
+    [old] = run_plan(catalog, make_plan(catalog, ["swap"], ["tiny"], ["centroid"]), _config(tmp_path))
+    _versioned_encoder(catalog, "1.0", _Constant)  # same version, other weights
+    plan = make_plan(catalog, ["swap"], ["tiny"], ["centroid", "centroid[fail=true]"])
+    before = calls(catalog)
+    ok, failed = run_plan(catalog, plan, _config(tmp_path))
+    assert calls(catalog) == before + 2  # the finished cell reran beside the new one
+    assert ok["encoder"]["fingerprint"] == "constant-v2" and ok["metrics"]["top1"] == 0.5
+    assert failed["status"] == "error" and old["metrics"]["top1"] == 1.0
+
+
+def test_predictions_without_labels_name_the_protocol_and_the_fix(catalog, tmp_path):
+    from benchmark import ProtocolOutput, ProtocolSpec
+
+    def no_labels(task):
+        _, y = task.features("test")
+        return ProtocolOutput(predictions=y)
+
+    catalog.add("protocols", ProtocolSpec("nolabels", evaluate=no_labels), plugin="test")
+    [rec] = run_plan(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["nolabels"]), _config(tmp_path))
+    assert rec["status"] == "error" and rec["error"]["type"] == "ContractError"
+    assert "protocol 'nolabels'" in rec["error"]["message"] and "must also carry the test labels" in rec["error"]["message"]
