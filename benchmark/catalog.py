@@ -54,7 +54,11 @@ class Resolved(Generic[S]):
         kwargs = dict(self.options, **extra)
         if self.variant is not None:
             kwargs["variant"] = self.variant
-        return self.spec.load(**kwargs)  # type: ignore[union-attr]
+        load = getattr(self.spec, "load", None)
+        if load is None:
+            raise TypeError(f"{type(self.spec).__name__} {self.spec.name!r} has no load(); only encoders and "
+                            "datasets are loaded")
+        return load(**kwargs)
 
 
 def _fmt(value: Any) -> str:
@@ -118,7 +122,7 @@ class Catalog:
             except ValueError as exc:
                 fail(exc)
 
-    def add(self, kind: str, spec: Any, plugin: str) -> None:
+    def add(self, kind: str, spec: EncoderSpec | DatasetSpec | ProtocolSpec | MethodSpec, plugin: str) -> None:
         """Register ``spec`` (of ``kind``: "encoders", "datasets", ...) as provided by ``plugin``, with the checks
         the hooks' specs get: the right type and a name nobody registered yet. A trained encoder enters a plan
         this way. Raises ValueError or TypeError naming the spec."""

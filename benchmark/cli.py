@@ -1,4 +1,8 @@
-"""The ``repbench`` command: parses arguments, calls the library, prints tables. No logic of its own."""
+"""The ``repbench`` command: parses arguments, calls the library, prints tables. No logic of its own.
+
+Errors a user can fix (:class:`~benchmark.errors.RepbenchError`) print as one line and exit 2; anything else is
+a bug and shows its traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from pathlib import Path
 
 from benchmark import __version__
+from benchmark.errors import OptionError, RepbenchError
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
@@ -36,15 +41,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from benchmark.options import parse_list
     from benchmark.runner import RunConfig, make_plan, run_plan
 
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
     catalog = _catalog()
     plan = make_plan(catalog, parse_list(args.encoder), parse_list(args.dataset), parse_list(args.protocol),
                      shard=args.shard)
     for e, d, p in plan.skipped_modality:
         print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
+    if not plan.pairs:
+        i, n = plan.shard
+        print(f"shard {i}/{n} has no cells (fewer encoder x dataset pairs than shards); nothing to do",
+              file=sys.stderr)
+        return EXIT_OK
     if not plan.cells:
         print("nothing to run: no cell pairs an encoder with a dataset of the same modality", file=sys.stderr)
         return EXIT_USAGE
-    config = RunConfig(results_dir=Path(args.results), cache_dir=args.cache_dir, use_cache=not args.no_cache,
+    config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
                        force=args.force, quiet=args.quiet)
     records = run_plan(catalog, plan, config)
@@ -61,6 +74,9 @@ def cmd_features(args: argparse.Namespace) -> int:
     from benchmark.features import save_npz
     from benchmark.runner import RunConfig, load_task
 
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise OptionError(f"--out {out}: the folder {out.parent} does not exist; create it first")
     catalog = _catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
@@ -68,10 +84,11 @@ def cmd_features(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, precision=args.precision, quiet=args.quiet)
     task = load_task(enc, dset, config)
     if not task.has_split(args.split):
-        raise ValueError(f"dataset {dset.label!r} has no split {args.split!r}; it has {', '.join(task.dataset.splits)}")
+        raise OptionError(f"--split {args.split}: dataset {dset.label!r} has no such split; it has "
+                          f"{', '.join(task.dataset.splits)}")
     feats, labels = task.features(args.split)
-    save_npz(args.out, feats, labels)
-    print(f"wrote {args.out}: features {feats.shape} float32, labels {labels.shape} int64")
+    save_npz(out, feats, labels)
+    print(f"wrote {out}: features {feats.shape} float32, labels {labels.shape} int64")
     return EXIT_OK
 
 
@@ -94,19 +111,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     catalog = _catalog()
+    failed: dict[str, list[str]] = {}
+    for err in catalog.errors:
+        failed.setdefault(err.plugin, []).append(err.stage)
     rows = []
     for name, info in catalog.plugins.infos.items():
-        if info.builtin and not args.all:
+        if (info.builtin and not args.all) or name in failed:
             continue
         what = catalog.registered_by(name)
         summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in what.items()) or "(nothing registered)"
         rows.append([name, info.distribution or "-", info.version or "-", summary])
-    for err in catalog.errors:
-        rows.append([err.plugin, err.distribution or "-", err.version or "-", f"FAILED ({err.stage})"])
+    for name, stages in failed.items():
+        err = next(e for e in catalog.errors if e.plugin == name)
+        rows.append([name, err.distribution or "-", err.version or "-", f"FAILED ({', '.join(stages)})"])
     if not rows:
         print("no third-party plugins installed (built-ins are hidden; use --all)")
     else:
         print(tabulate(rows, headers=["plugin", "distribution", "version", "registered"], tablefmt="github"))
+    if failed:
+        print(f"{len(failed)} plugin(s) failed to load; the errors above say why", file=sys.stderr)
+        return EXIT_FAILED_CELLS
     return EXIT_OK
 
 
@@ -138,9 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when available)")
-        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--batch-size", type=int, default=256, help="samples per extraction batch (default: 256)")
         p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                       help="autocast precision for extraction on CUDA (features are stored as float32)")
+                       help="autocast precision for extraction on CUDA; features are stored as float32 "
+                            "(default: fp32)")
         p.add_argument("--cache-dir", type=Path, default=None,
                        help="feature cache (default: $REPBENCH_CACHE_DIR or ~/.cache/repbench/features)")
         p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
@@ -152,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", "-d", action="append", required=True, help="e.g. digits")
     p.add_argument("--protocol", "-p", action="append", default=None, help="e.g. 'knn,linear' (default: knn,linear)")
     p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every protocol's random choices (default: 0)")
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs")
     run_opts(p)
@@ -161,14 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="export features and labels of one split to an .npz file")
     p.add_argument("--encoder", "-e", required=True)
     p.add_argument("--dataset", "-d", required=True)
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="train, test or val (default: test)")
     p.add_argument("--out", required=True, help="output .npz (arrays 'features' float32 and 'labels' int64)")
     run_opts(p)
     p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("leaderboard", help="render result records as a table")
     p.add_argument("--results", nargs="+", default=["results"], help="folders or files of records")
-    p.add_argument("--format", choices=["markdown", "csv", "html"], default="markdown")
+    p.add_argument("--format", choices=["markdown", "csv", "html"], default="markdown",
+                   help="markdown table, CSV (one row per record) or an HTML table (default: markdown)")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
     p.set_defaults(func=cmd_leaderboard)
 
@@ -194,8 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (LookupError, ValueError, FileNotFoundError, RuntimeError, ImportError) as exc:
-        # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback
+    except BrokenPipeError:
+        # the reader went away (`repbench leaderboard | head`): not an error; silence the flush at exit too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except RepbenchError as exc:
+        # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback. Every other
+        # exception is a bug (in repbench or a plugin) and keeps its traceback.
         if os.environ.get("REPBENCH_DEBUG"):
             raise
         print(f"repbench: error: {exc}", file=sys.stderr)

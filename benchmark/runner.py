@@ -155,7 +155,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
             for i in todo:
                 emit(i, _record(catalog, plan.cells[i], config, env, None, None, {}, exc, precision))
             continue
-        stale = [i for i in indices if records[i] is not None and not _same_inputs(records[i], task)]
+        stale = [i for i in indices if (rec := records[i]) is not None and not _same_inputs(rec, task)]
         if stale:
             log(f"{len(stale)} finished cell(s) of {enc.label} x {dset.label} were made with other weights or data "
                 f"(fingerprints differ): rerunning them")

@@ -191,11 +191,20 @@ class Dataset(Protocol):
     the feature-cache key).
     """
 
-    modality: str
-    classes: Sequence[str]
-    splits: tuple[str, ...]
-    info: Mapping[str, Any]
-    fingerprint: str
+    @property
+    def modality(self) -> str: ...
+
+    @property
+    def classes(self) -> Sequence[str]: ...
+
+    @property
+    def splits(self) -> tuple[str, ...]: ...
+
+    @property
+    def info(self) -> Mapping[str, Any]: ...
+
+    @property
+    def fingerprint(self) -> str: ...
 
     def split(self, name: str) -> Split: ...
 
@@ -214,10 +223,17 @@ class Encoder(Protocol):
     evaluation device by the harness.
     """
 
-    modality: str
-    embed_dim: int | None
-    info: Mapping[str, Any]
-    fingerprint: str
+    @property
+    def modality(self) -> str: ...
+
+    @property
+    def embed_dim(self) -> int | None: ...
+
+    @property
+    def info(self) -> Mapping[str, Any]: ...
+
+    @property
+    def fingerprint(self) -> str: ...
 
     def preprocess(self, samples: Sequence[Any]) -> Any: ...
 

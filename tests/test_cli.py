@@ -132,3 +132,77 @@ def test_text_and_image_results_share_one_leaderboard(capsys, tmp_path):
     assert set(lines) == {"tfidf", "text/all-MiniLM-L6-v2", "pixels"}
     minilm = [json.loads(p.read_text()) for p in (tmp_path / "res").glob("text-all-MiniLM*linear*.json")]
     assert minilm[0]["metrics"]["top1"] > 0.85 and minilm[0]["encoder"]["embed_dim"] == 384
+
+
+def test_results_naming_a_file_fails_at_start_before_any_work(capsys, tmp_path, monkeypatch):
+    import benchmark.runner
+
+    def never(*a, **k):
+        raise AssertionError("no work may start")
+
+    monkeypatch.setattr(benchmark.runner, "run_plan", never)
+    target = tmp_path / "results.json"
+    target.write_text("{}")
+    code, _, err = run(capsys, "eval", "-e", "pixels", "-d", "digits", "--results", str(target))
+    assert code == 2 and f"--results {target}: is a file" in err and "Traceback" not in err
+
+
+def test_an_empty_shard_is_a_success(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", "-e", "pixels", "-d", "digits", "--shard", "1/2", "--results", str(tmp_path))
+    assert code == 0 and "shard 1/2 has no cells" in err
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_features_out_into_a_missing_folder_is_refused(capsys, tmp_path):
+    out_file = tmp_path / "missing" / "f.npz"
+    code, _, err = run(capsys, "features", "-e", "pixels", "-d", "digits", "--out", str(out_file))
+    assert code == 2 and "does not exist" in err and not out_file.parent.exists()
+
+
+def test_bugs_keep_their_traceback_instead_of_posing_as_user_errors(capsys, tmp_path, monkeypatch):
+    import benchmark.runner
+
+    def bug(*a, **k):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(benchmark.runner, "make_plan", bug)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(["eval", "-e", "pixels", "-d", "digits", "--results", str(tmp_path)])
+
+
+def _broken_plugin_env(tmp_path, monkeypatch):
+    """An installed-looking plugin whose import fails: a dist-info with an entry point to a missing module."""
+    site = tmp_path / "site"
+    dist = site / "broken_plugin-0.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text("[repbench]\nbroken = broken_plugin_missing_module.plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+
+
+def test_plugins_shows_a_failed_plugin_once_and_exits_nonzero(capsys, tmp_path, monkeypatch):
+    _broken_plugin_env(tmp_path, monkeypatch)
+    code, out, err = run(capsys, "plugins")
+    rows = [line for line in out.splitlines() if line.startswith("| broken ")]
+    assert code == 1 and len(rows) == 1 and "FAILED (import)" in rows[0]
+    assert "broken-plugin" in rows[0] and "ModuleNotFoundError" in err
+
+
+def test_unknown_name_says_which_plugin_failed_to_load(capsys, tmp_path, monkeypatch):
+    _broken_plugin_env(tmp_path, monkeypatch)
+    code, _, err = run(capsys, "eval", "-e", "broken/enc", "-d", "digits", "--results", str(tmp_path / "r"))
+    assert code == 2 and "unknown encoder 'broken/enc'" in err
+    assert "plugin(s) failed to load and may have provided it: broken (ModuleNotFoundError" in err
+
+
+def test_leaderboard_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`repbench leaderboard | head` must not end in a BrokenPipeError traceback: the reader here closes the pipe
+    before repbench writes anything (it is still importing), so the first write fails with EPIPE."""
+    res = tmp_path / "res"
+    assert main(["eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", str(res), "-q"]) == 0
+    code = f"import sys; from benchmark.cli import main; sys.exit(main(['leaderboard', '--results', {str(res)!r}]))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
