@@ -30,14 +30,21 @@ def register_encoders() -> list[EncoderSpec]:
     """Return the encoders this plugin provides.
 
     Each :class:`EncoderSpec` has a ``name`` users type (``myorg/vit-small``; a name ending in ``/`` is a family
-    that serves ``myorg/<anything>`` and receives the rest as ``variant=``), a ``modality`` ("image" or "text"),
-    declared ``defaults`` for its options, and a lazy ``load(**options)`` returning an :class:`Encoder`.
+    that serves ``myorg/<anything>`` and receives the rest as ``variant=``), a ``modality`` ("image" or "text")
+    and a lazy ``load(**options)`` returning an :class:`Encoder`. The options are ``load``'s keyword parameters
+    with defaults (read from its signature unless ``defaults=`` is given); users' strings are coerced by their
+    type annotations. ``validate(options)``, if given, rejects unusable values at plan time, before anything
+    loads, by raising :class:`~benchmark.errors.OptionError`. What ``load`` returns is checked at run time:
+    features must be finite, (batch, embed_dim) when ``embed_dim`` is known.
 
     Example::
 
+        class TinyEncoder:
+            def __init__(self, width: int = 32) -> None: ...
+
         @hookimpl
         def register_encoders():
-            return [EncoderSpec("myorg/tiny", "image", load=lambda **o: TinyEncoder(**o), defaults={"width": 32})]
+            return [EncoderSpec("myorg/tiny", "image", load=TinyEncoder)]  # option: width=32
     """
 
 
@@ -48,7 +55,9 @@ def register_datasets() -> list[DatasetSpec]:
     Each :class:`DatasetSpec` has a ``name``, a ``modality`` and a lazy ``load(**options)`` returning a
     :class:`Dataset` with fixed ``train`` and ``test`` splits (optionally ``val``), ``classes``, ``info`` (source,
     split sizes and seed, recorded in every result) and a ``fingerprint`` for the feature cache. Loading must not
-    download anything unless the user asked for that dataset.
+    download anything unless the user asked for that dataset. Labels must lie in ``0..len(classes)-1`` and every
+    split have as many labels as samples: the harness checks, naming the split. Options and ``validate`` work as
+    for encoders.
 
     Example::
 
@@ -64,8 +73,10 @@ def register_protocols() -> list[ProtocolSpec]:
 
     ``evaluate(task, **options)`` gets an :class:`EvalTask` (``task.features("train")`` gives cached frozen
     features and labels; ``task.load_encoder()`` the encoder itself, for fine-tuning) and returns a
-    :class:`ProtocolOutput` with test predictions and any extra metrics. Hyperparameters must be chosen without
-    looking at the test split. ``primary_metric`` names the metric leaderboards show.
+    :class:`ProtocolOutput` with test predictions *and* the test labels they are scored against, plus any extra
+    metrics (a protocol that scores itself returns neither and puts ``top1`` in ``metrics``). Hyperparameters must
+    be chosen without looking at the test split. ``primary_metric`` names the metric leaderboards show. The options
+    are ``evaluate``'s keyword parameters with defaults; ``validate`` checks their values at plan time.
 
     Example::
 
@@ -79,10 +90,12 @@ def register_protocols() -> list[ProtocolSpec]:
 def register_methods() -> list[MethodSpec]:
     """Return the pretraining methods this plugin provides.
 
-    ``pretrain(backbone, data, *, budget, seed, workdir, **options)`` trains starting from ``backbone`` (an
-    :class:`EncoderSpec`) on ``data`` (an unlabeled :class:`Split`) within ``budget`` (a :class:`Budget`),
-    writes its checkpoints under ``workdir`` and returns a new :class:`EncoderSpec` that loads the trained
-    encoder, so the same protocols can score it.
+    ``pretrain(backbone, data, *, budget, seed, device, workdir, **options)`` trains starting from ``backbone``
+    (the resolved encoder, :class:`~benchmark.catalog.Resolved`: spec, variant and options) on ``data`` (an
+    unlabeled :class:`Split`) on ``device`` within ``budget`` (a :class:`Budget`), writes its checkpoints under
+    ``workdir`` and returns a new :class:`EncoderSpec` that loads the trained encoder; ``Catalog.add`` puts it in
+    a plan, so the same protocols score it. (Issue #8 replaces ``pretrain`` by views + an objective run by the
+    core's loop.)
 
     Example::
 
