@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from benchmark.options import Requested, SpecStringError, coerce_options, parse, parse_list, split_list
@@ -40,3 +42,32 @@ def test_unknown_or_mistyped_options_name_the_spec_and_list_valid_ones():
         coerce_options("protocol 'knn'", {"k": "many"}, {"k": 20})
     with pytest.raises(SpecStringError, match="true or false"):
         coerce_options("e", {"pretrained": "maybe"}, {"pretrained": True})
+
+
+def test_options_are_coerced_by_annotation_not_guessed():
+    from benchmark.options import option_hints
+
+    def load(size: int | None = None, name: str | None = None, ratios: Sequence[float] = (0.5,),
+             k: int | Sequence[int] = 20, flag: bool = False):
+        return None
+
+    hints = option_hints(load)
+    defaults = {"size": None, "name": None, "ratios": [0.5], "k": 20, "flag": False}
+    out = coerce_options("encoder 'x'", {"size": "32", "name": "123", "ratios": "1+2", "k": "5+6", "flag": "no"},
+                         defaults, hints)
+    assert out == {"size": 32, "name": "123", "ratios": [1.0, 2.0], "k": [5, 6], "flag": False}
+    assert coerce_options("encoder 'x'", {"size": "none", "k": "7"}, defaults, hints)["k"] == 7
+    with pytest.raises(SpecStringError, match=r"encoder 'x' option size: expected an integer, got 'abc'"):
+        coerce_options("encoder 'x'", {"size": "abc"}, defaults, hints)  # a guess would have kept the string
+    with pytest.raises(SpecStringError, match="expected a number"):
+        coerce_options("encoder 'x'", {"ratios": "1+x"}, defaults, hints)
+
+
+def test_a_class_loader_gives_its_init_signature_as_options():
+    from benchmark.encoders.pixels import PixelsEncoder
+    from benchmark.options import option_hints
+    from benchmark.specs import EncoderSpec
+
+    spec = EncoderSpec("p", "image", load=PixelsEncoder)
+    assert spec.defaults == {"size": None, "mode": "auto"}
+    assert coerce_options("encoder 'p'", {"size": "8"}, spec.defaults, option_hints(PixelsEncoder))["size"] == 8

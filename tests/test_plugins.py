@@ -219,3 +219,15 @@ def test_hook_register_methods(tmp_path):
     assert isinstance(out, EncoderSpec) and out.name == "pixels+noop"
     assert calls == {"backbone": "pixels", "n": 2, "budget": benchmark.Budget(steps=3), "seed": 1,
                      "options": {"lr": 0.5}}
+
+
+def test_catalog_add_registers_a_spec_with_the_hook_checks():
+    catalog = catalog_with(builtins=False)
+    spec = _encoder("trained/run1")
+    catalog.add("encoders", spec, plugin="trainer")
+    assert catalog.resolve("encoders", "trained/run1").spec is spec
+    assert catalog.plugin_of("encoders", spec) == "trainer"
+    with pytest.raises(ValueError, match="already registered by plugin 'trainer'"):
+        catalog.add("encoders", _encoder("trained/run1"), plugin="other")
+    with pytest.raises(TypeError, match="is not a DatasetSpec"):
+        catalog.add("datasets", spec, plugin="trainer")
