@@ -1,4 +1,5 @@
-"""Building blocks for dataset plugins: an in-memory :class:`Dataset`, a seeded stratified split, images as PIL.
+"""Building blocks for dataset plugins: an in-memory :class:`Dataset`, seeded stratified splits and subsamples,
+images as PIL, and the checks of the options every dataset shares.
 
 Built-in and third-party dataset plugins use these; none of them is required by the Dataset protocol.
 """
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmark.errors import ContractError, DataError, OptionError
+from benchmark.protocols import checks
 from benchmark.specs import Split
 
 
@@ -44,7 +47,7 @@ class InMemoryDataset:
             data = self._build()
             missing = [s for s in self.splits if s not in data]
             if missing:
-                raise ValueError(f"dataset {self.name!r}: build() gave no split(s) {missing}")
+                raise ContractError(f"dataset {self.name!r}: build() gave no split(s) {missing}")
             self._data = data
         return self._data
 
@@ -105,7 +108,8 @@ def take(split: Split, indices: Sequence[int] | np.ndarray) -> Split:
     """The split restricted to ``indices``; a lazy sample sequence with ``take()`` stays lazy (no decoding)."""
     indices = np.asarray(indices, dtype=np.int64)
     samples = split.samples
-    picked = samples.take(indices) if callable(getattr(samples, "take", None)) else [samples[int(i)] for i in indices]
+    lazy_take = getattr(samples, "take", None)
+    picked = lazy_take(indices) if callable(lazy_take) else [samples[int(i)] for i in indices]
     return Split(picked, split.labels[indices])
 
 
@@ -115,7 +119,7 @@ def subsample(split: Split, n: int | None, seed: int) -> tuple[Split, str | None
     if n is None or n >= len(split):
         return split, None
     if n <= 0:
-        raise ValueError(f"subsample size must be positive, got {n}")
+        raise OptionError(f"subsample size must be positive, got {n}")
     try:
         _, keep = stratified_split(split.labels, test_size=n, seed=seed)
         how = "stratified"
@@ -123,6 +127,52 @@ def subsample(split: Split, n: int | None, seed: int) -> tuple[Split, str | None
         keep = np.sort(np.random.default_rng(seed).choice(len(split), size=n, replace=False))
         how = "uniform"
     return take(split, keep), how
+
+
+def split_all(split: Split, test_fraction: float, seed: int, owner: str = "dataset") -> tuple[Split, Split]:
+    """One split cut into seeded stratified (train, test) splits: :func:`stratified_split` indices (sorted), so
+    every dataset without an official split is cut the same way. ``owner`` names the dataset in errors.
+
+    Raises OptionError for a ``test_fraction`` outside (0, 1), DataError when some class is too small to
+    stratify.
+    """
+    checks.need_fraction(owner, "test_fraction", test_fraction)
+    try:
+        train, test = stratified_split(split.labels, test_fraction, seed)
+    except ValueError as exc:  # a class with a single sample, or a test split smaller than the classes
+        raise DataError(f"{owner}: cannot cut a seeded stratified test split of {test_fraction:g} from "
+                        f"{len(split)} samples ({exc}); change test_fraction or give train and test splits") from exc
+    return take(split, train), take(split, test)
+
+
+def check_options(owner: str, options: Mapping[str, Any]) -> None:
+    """OptionError for any of the options most datasets share, when present in ``options``: ``seed`` (an
+    integer >= 0), ``test_fraction`` (in (0, 1)), ``train_size`` / ``test_size`` (None or >= 1), ``max_chars``
+    (None or >= 0; 0 keeps texts whole), ``download`` (a bool) and ``root`` (a string). Other keys are ignored.
+    """
+    if "seed" in options:
+        checks.need_int(owner, "seed", options["seed"], 0)
+    if "test_fraction" in options:
+        checks.need_fraction(owner, "test_fraction", options["test_fraction"])
+    for name in ("train_size", "test_size"):
+        if name in options:
+            checks.need_int(owner, name, options[name], 1, optional=True)
+    if "max_chars" in options:
+        checks.need_int(owner, "max_chars", options["max_chars"], 0, optional=True)
+    if "download" in options:
+        checks.need_bool(owner, "download", options["download"])
+    if "root" in options:
+        checks.need_str(owner, "root", options["root"])
+
+
+def options_validator(name: str) -> Callable[[Mapping[str, Any]], None]:
+    """A spec validator for dataset ``name`` that runs :func:`check_options`."""
+
+    def validate(options: Mapping[str, Any]) -> None:
+        check_options(f"dataset {name!r}", options)
+
+    validate.__doc__ = f"Checks the shared options of dataset {name!r} (see check_options)."
+    return validate
 
 
 def gray_images(array: np.ndarray, max_value: float = 255.0) -> list[Image.Image]:

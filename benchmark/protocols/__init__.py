@@ -2,5 +2,6 @@
 
 :mod:`~benchmark.protocols.knn`, :mod:`~benchmark.protocols.linear`, :mod:`~benchmark.protocols.fewshot` and
 :mod:`~benchmark.protocols.finetune` are built-in plugin modules (templates for third-party protocols);
-:mod:`~benchmark.protocols.metrics` holds the scores the harness computes from every protocol's predictions.
+:mod:`~benchmark.protocols.metrics` holds the scores the harness computes from every protocol's predictions;
+:mod:`~benchmark.protocols.checks` the option and feature checks they (and the built-in datasets) share.
 """

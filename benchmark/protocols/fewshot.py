@@ -39,16 +39,20 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from benchmark.errors import DataError, OptionError
 from benchmark.hookspecs import hookimpl
+from benchmark.protocols import checks
 from benchmark.protocols.knn import knn_classify
 from benchmark.protocols.linear import fit_logreg
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
+OWNER = "protocol 'fewshot'"
 STYLES: tuple[str, ...] = ("repbench", "mteb")
 CLASSIFIERS: tuple[str, ...] = ("logreg", "knn")
 MTEB_SEED = 42
@@ -129,21 +133,17 @@ def fewshot_eval(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
 
     ``style="mteb"`` ignores ``seed``, ``C``, ``standardize``, ``max_iter``, ``tol``, ``k``, ``temperature`` and
     ``device`` (MTEB fixes them; see the module docstring) and needs ``classifier="logreg"``.
-    Raises ValueError for bad options.
+    Raises OptionError for bad options, ContractError for non-finite or misshapen features, DataError for an
+    empty split.
     """
-    if style not in STYLES:
-        raise ValueError(f"fewshot: style must be one of {STYLES}, got {style!r}")
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"fewshot: classifier must be one of {CLASSIFIERS}, got {classifier!r}")
-    if int(shots) < 1 or int(experiments) < 1:
-        raise ValueError(f"fewshot: shots and experiments must be >= 1, got shots={shots}, experiments={experiments}")
-    if style == "mteb" and classifier != "logreg":
-        raise ValueError("fewshot: style=mteb uses MTEB's logistic regression; set classifier=logreg "
-                         "(MTEB's kNN variant is not reproduced)")
+    validate_fewshot({"style": style, "shots": shots, "experiments": experiments, "classifier": classifier,
+                      "C": C, "standardize": standardize, "max_iter": max_iter, "tol": tol, "k": k,
+                      "temperature": temperature})
+    checks.check_splits("fewshot", (train_x, train_y), ("test", test_x, test_y))
     train_y = np.asarray(train_y, np.int64)
     test_y = np.asarray(test_y, np.int64)
     if len(train_y) == 0 or len(test_y) == 0:
-        raise ValueError("fewshot: the train and test splits must be non-empty")
+        raise DataError(f"{OWNER}: the train and test splits must be non-empty")
     accs, sizes = [], []
     k_used: set[int] = set()
     if style == "mteb":
@@ -184,12 +184,13 @@ def evaluate_fewshot(task: EvalTask, style: str = "repbench", shots: int = 8, ex
     here) and ``top1_runs`` (the per-experiment list). With no predictions returned, the harness records these
     metrics as they are. ``style="mteb"`` follows MTEB's classification protocol exactly (seed 42).
     """
+    options: dict[str, Any] = {"style": style, "shots": shots, "experiments": experiments, "classifier": classifier,
+                               "C": C, "standardize": standardize, "max_iter": max_iter, "tol": tol, "k": k,
+                               "temperature": temperature}
+    validate_fewshot(options)  # before any feature is extracted
     train_x, train_y = task.features("train")
     test_x, test_y = task.features("test")
-    res = fewshot_eval(train_x, train_y, test_x, test_y, shots=int(shots), experiments=int(experiments),
-                       seed=task.seed, style=style, classifier=classifier, C=float(C),
-                       standardize=bool(standardize), max_iter=int(max_iter), tol=float(tol), k=int(k),
-                       temperature=float(temperature), device=task.device)
+    res = fewshot_eval(train_x, train_y, test_x, test_y, seed=task.seed, device=task.device, **options)
     low, high = res.ci95()
     metrics = {"top1": res.mean, "top1_mean": res.mean, "top1_std": res.std, "top1_ci95": [low, high],
                "top1_runs": res.accuracies, "experiments": len(res.accuracies),
@@ -201,10 +202,26 @@ def evaluate_fewshot(task: EvalTask, style: str = "repbench", shots: int = 8, ex
 FEWSHOT_DEFAULTS: dict[str, Any] = defaults_of(evaluate_fewshot)
 
 
+def validate_fewshot(options: Mapping[str, Any]) -> None:
+    """The fewshot spec's validator: OptionError for values :func:`evaluate_fewshot` cannot use (missing keys
+    take their defaults), including style=mteb with a classifier other than logreg."""
+    o = {**FEWSHOT_DEFAULTS, **options}
+    checks.need_choice(OWNER, "style", o["style"], STYLES)
+    checks.need_choice(OWNER, "classifier", o["classifier"], CLASSIFIERS)
+    for name in ("shots", "experiments", "max_iter", "k"):
+        checks.need_int(OWNER, name, o[name], 1)
+    for name in ("C", "tol", "temperature"):
+        checks.need_number(OWNER, name, o[name], gt=0)
+    checks.need_bool(OWNER, "standardize", o["standardize"])
+    if o["style"] == "mteb" and o["classifier"] != "logreg":
+        raise OptionError(f"{OWNER}: style=mteb uses MTEB's logistic regression; set classifier=logreg "
+                          "(MTEB's kNN variant is not reproduced)")
+
+
 @hookimpl
 def register_protocols() -> list[ProtocolSpec]:
     return [
-        ProtocolSpec("fewshot", evaluate=evaluate_fewshot, primary_metric="top1", defaults=dict(FEWSHOT_DEFAULTS),
+        ProtocolSpec("fewshot", evaluate=evaluate_fewshot, primary_metric="top1", validate=validate_fewshot,
                      description="logistic regression (or kNN) on `shots` samples per class, mean over "
                                  "`experiments` seeded draws; style=mteb reproduces MTEB classification"),
     ]

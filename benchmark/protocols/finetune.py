@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ import torch
 from PIL import Image, ImageOps
 
 from benchmark.datasets.base import stratified_split, take
+from benchmark.errors import ContractError, DataError
 from benchmark.features import to_device
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.training import (
@@ -50,49 +51,44 @@ from benchmark.methods.training import (
     set_mode,
     trainable_parameters,
 )
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, Split
+from benchmark.protocols import checks
+from benchmark.specs import EvalTask, Fittable, ProtocolOutput, ProtocolSpec, Split
 
+OWNER = "protocol 'finetune'"
 Augment = Callable[[Sequence[Any], np.random.Generator], list[Any]]
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Every hyperparameter of the fine-tuning loop (see the module docstring for how each is used)."""
+    """Every hyperparameter of the fine-tuning loop (see the module docstring for how each is used); the defaults
+    here are the protocol's defaults. Raises OptionError for values the loop cannot use."""
 
-    epochs: int = 5
-    steps: int | None = None
+    epochs: int = 5              # budget in epochs; training also stops after `steps` optimiser steps if set
+    steps: int | None = None     # None: epochs only
     batch_size: int = 64
-    eval_batch_size: int = 256
-    lr: float = 1e-3
-    head_lr: float = 1e-2
-    weight_decay: float = 0.05
+    eval_batch_size: int = 256   # batch size for val / test prediction (no effect on the numbers)
+    lr: float = 1e-3             # encoder learning rate (0 freezes the encoder: a linear probe trained by SGD)
+    head_lr: float = 1e-2        # linear head learning rate
+    weight_decay: float = 0.05   # AdamW decoupled decay, on weights only (not biases or norm scales)
     beta1: float = 0.9
     beta2: float = 0.999
-    warmup_fraction: float = 0.1
+    warmup_fraction: float = 0.1  # linear warm-up over this fraction of all steps, then cosine decay to zero
     label_smoothing: float = 0.1
-    grad_clip: float = 0.0
-    amp: bool = True
+    grad_clip: float = 0.0       # max global gradient norm; 0 turns clipping off
+    amp: bool = True             # bf16 autocast, on CUDA only (ignored on the CPU)
 
     def __post_init__(self) -> None:
-        def bad(what: str) -> ValueError:
-            return ValueError(f"protocol 'finetune': {what}")
-
-        if self.epochs < 1:
-            raise bad(f"epochs must be >= 1, got {self.epochs}")
-        if self.steps is not None and self.steps < 1:
-            raise bad(f"steps must be >= 1 or None (epochs only), got {self.steps}")
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise bad(f"batch sizes must be >= 1, got {self.batch_size} and {self.eval_batch_size}")
-        if self.lr < 0 or self.head_lr <= 0:
-            raise bad(f"lr must be >= 0 (0 freezes the encoder) and head_lr > 0, got {self.lr} and {self.head_lr}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise bad("weight_decay and grad_clip must be >= 0 (grad_clip=0 turns clipping off)")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise bad(f"beta1 and beta2 must lie in [0, 1), got {self.beta1} and {self.beta2}")
-        if not 0 <= self.warmup_fraction < 1:
-            raise bad(f"warmup_fraction must lie in [0, 1), got {self.warmup_fraction}")
-        if not 0 <= self.label_smoothing < 1:
-            raise bad(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}")
+        checks.need_int(OWNER, "epochs", self.epochs, 1)
+        checks.need_int(OWNER, "steps", self.steps, 1, optional=True)
+        checks.need_int(OWNER, "batch_size", self.batch_size, 1)
+        checks.need_int(OWNER, "eval_batch_size", self.eval_batch_size, 1)
+        checks.need_number(OWNER, "lr", self.lr, ge=0, what="a number >= 0 (0 freezes the encoder)")
+        checks.need_number(OWNER, "head_lr", self.head_lr, gt=0)
+        checks.need_number(OWNER, "weight_decay", self.weight_decay, ge=0)
+        checks.need_number(OWNER, "grad_clip", self.grad_clip, ge=0, what="a number >= 0 (0 turns clipping off)")
+        for name in ("beta1", "beta2", "warmup_fraction", "label_smoothing"):
+            checks.need_number(OWNER, name, getattr(self, name), ge=0, lt=1)
+        checks.need_bool(OWNER, "amp", self.amp)
 
 
 @dataclass
@@ -121,7 +117,7 @@ class FinetuneResult:
 def plan_steps(n_train: int, config: FinetuneConfig) -> tuple[int, int, int]:
     """(steps per epoch, total steps, warm-up steps) for ``n_train`` samples under ``config``'s budget."""
     if n_train < 1:
-        raise ValueError("protocol 'finetune': the training split is empty")
+        raise DataError(f"{OWNER}: the training split is empty")
     per_epoch = max(1, n_train // config.batch_size)
     total = per_epoch * config.epochs
     if config.steps is not None:
@@ -142,7 +138,7 @@ def random_resized_crop(img: Image.Image, rng: np.random.Generator, scale: tuple
         if 0 < w <= width and 0 < h <= height:
             top = int(rng.integers(0, height - h + 1))
             left = int(rng.integers(0, width - w + 1))
-            return img.resize((width, height), Image.BILINEAR, box=(left, top, left + w, top + h))
+            return img.resize((width, height), Image.Resampling.BILINEAR, box=(left, top, left + w, top + h))
     return img  # no valid crop in 10 tries (extreme shapes): keep the whole image, as torchvision's fallback does
 
 
@@ -151,8 +147,7 @@ def image_augmenter(crop_scale: float = 0.8, hflip: bool = False) -> Augment:
 
     Flips default off: they change the meaning of digits and text. Non-image samples pass through untouched.
     """
-    if not 0 < crop_scale <= 1:
-        raise ValueError(f"protocol 'finetune': crop_scale must lie in (0, 1], got {crop_scale}")
+    checks.need_number(OWNER, "crop_scale", crop_scale, gt=0, le=1)
 
     def augment(samples: Sequence[Any], rng: np.random.Generator) -> list[Any]:
         out = []
@@ -173,26 +168,29 @@ def _features(encoder: Any, samples: Sequence[Any], device: torch.device) -> tor
         out = torch.as_tensor(np.asarray(out, dtype=np.float32))
     out = out.to(device)  # encoders that are not modules (tfidf, pixels) return CPU tensors; the head may be on GPU
     if out.ndim != 2:
-        raise ValueError(f"protocol 'finetune': encode() must return (batch, dim) features, got shape "
-                         f"{tuple(out.shape)}")
+        raise ContractError(f"{OWNER}: encode() must return (batch, dim) features, got shape {tuple(out.shape)}")
     return out
 
 
-def _trainable(features: torch.Tensor, enc_params: list[torch.nn.Parameter], config: FinetuneConfig
+class NotDifferentiable(ContractError, RuntimeError):
+    """An encoder with trainable weights whose ``encode`` cuts the gradient (a RuntimeError, as it always was)."""
+
+
+def _trainable(features: torch.Tensor, enc_params: list[torch.Tensor], config: FinetuneConfig
                ) -> torch.Tensor:
     """Features the head can train on; a clear error when gradients cannot reach trainable encoder weights."""
     if features.requires_grad:
         return features
     if enc_params and config.lr > 0:
-        raise RuntimeError(
-            "protocol 'finetune': the encoder has trainable parameters but encode() returned features without "
+        raise NotDifferentiable(
+            f"{OWNER}: the encoder has trainable parameters but encode() returned features without "
             "gradients (does it run under torch.no_grad() or torch.inference_mode(), or detach?). Make encode() "
             "differentiable, or pass lr=0 to train only the head."
         )
     return features.clone() if features.is_inference() else features  # inference tensors cannot enter autograd
 
 
-def predict_logits(encoder: Any, head: torch.nn.Module, samples: Sequence[Any], batch_size: int,
+def predict_logits(encoder: Any, head: torch.nn.Linear, samples: Sequence[Any], batch_size: int,
                    device: torch.device, amp: bool = False) -> torch.Tensor:
     """Float32 logits (N, C) on the CPU, encoder and head in eval mode, no gradients."""
     set_mode(encoder, False)
@@ -227,7 +225,7 @@ def finetune(encoder: Any, train: Split, val: Split, test: Split, num_classes: i
     exact contract. ``augment(samples, rng)`` (if given) transforms raw training samples before ``preprocess``.
     """
     if len(val) == 0:
-        raise ValueError("protocol 'finetune': the val split is empty; the best epoch cannot be chosen")
+        raise DataError(f"{OWNER}: the val split is empty; the best epoch cannot be chosen")
     dev = torch.device(device)
     per_epoch, total, warmup = plan_steps(len(train), config)
     if isinstance(encoder, torch.nn.Module):
@@ -291,41 +289,45 @@ def finetune(encoder: Any, train: Split, val: Split, test: Split, num_classes: i
 
 
 # --- the built-in plugin: the `finetune` protocol --------------------------------------------------------------
-#: Every option of the protocol, with its default. Those not in FinetuneConfig are handled here.
-DEFAULTS: dict[str, Any] = {
-    "epochs": 5,              # budget in epochs; training also stops after `steps` optimiser steps if that is set
-    "steps": None,            # None: epochs only
-    "batch_size": 64,
-    "eval_batch_size": 256,   # batch size for val / test prediction (no effect on the numbers)
-    "lr": 1e-3,               # encoder learning rate (0 freezes the encoder: a linear probe trained by SGD)
-    "head_lr": 1e-2,          # linear head learning rate
-    "weight_decay": 0.05,     # AdamW decoupled decay, on weights only (not biases or norm scales)
-    "beta1": 0.9,
-    "beta2": 0.999,
-    "warmup_fraction": 0.1,   # linear warm-up over this fraction of all steps, then cosine decay to zero
-    "label_smoothing": 0.1,
-    "grad_clip": 0.0,         # max global gradient norm; 0 turns clipping off
-    "amp": True,              # bf16 autocast, on CUDA only (ignored on the CPU)
-    "augment": True,          # images only: random resized crop back to the image's own size
-    "crop_scale": 0.8,        # smallest crop area fraction of the random resized crop
-    "hflip": False,           # random horizontal flips: off by default, wrong for digits and text
-    "val_fraction": 0.1,      # share of train carved off (seeded, stratified) as val when the dataset has none
+#: The options handled here, not by FinetuneConfig, and their defaults.
+PROTOCOL_DEFAULTS: dict[str, Any] = {
+    "augment": True,      # images only: random resized crop back to the image's own size
+    "crop_scale": 0.8,    # smallest crop area fraction of the random resized crop
+    "hflip": False,       # random horizontal flips: off by default, wrong for digits and text
+    "val_fraction": 0.1,  # share of train carved off (seeded, stratified) as val when the dataset has none
 }
+_HERE = set(PROTOCOL_DEFAULTS)
+#: Every option of the protocol with its default: FinetuneConfig's fields (the one source), then the above.
+DEFAULTS: dict[str, Any] = {**{f.name: f.default for f in fields(FinetuneConfig)}, **PROTOCOL_DEFAULTS}
 
-_HERE = {"augment", "crop_scale", "hflip", "val_fraction"}
+
+def validate_finetune(options: Mapping[str, Any]) -> None:
+    """The finetune spec's validator: OptionError for values the protocol cannot use (missing keys take their
+    defaults)."""
+    config_of(options)
+
+
+def config_of(options: Mapping[str, Any]) -> FinetuneConfig:
+    """The loop's FinetuneConfig for the protocol's options, every option checked (OptionError)."""
+    opts = {**DEFAULTS, **options}
+    config = FinetuneConfig(**{k: v for k, v in opts.items() if k not in _HERE})
+    checks.need_bool(OWNER, "augment", opts["augment"])
+    checks.need_number(OWNER, "crop_scale", opts["crop_scale"], gt=0, le=1)
+    checks.need_bool(OWNER, "hflip", opts["hflip"])
+    checks.need_fraction(OWNER, "val_fraction", opts["val_fraction"])
+    return config
 
 
 def _val_split(task: EvalTask, train: Split, val_fraction: float) -> tuple[Split, Split, str]:
     """(train, val, where val came from): the dataset's own val split, or a seeded stratified carve of train."""
     if task.has_split("val"):
         return train, task.dataset.split("val"), "dataset"
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"protocol 'finetune': val_fraction must lie in (0, 1), got {val_fraction}")
+    checks.need_fraction(OWNER, "val_fraction", val_fraction)
     try:
         tr, va = stratified_split(train.labels, val_fraction, seed=task.seed)
     except ValueError as exc:
-        raise ValueError(
-            f"protocol 'finetune': cannot carve a stratified val split of {val_fraction:g} from "
+        raise DataError(
+            f"{OWNER}: cannot carve a stratified val split of {val_fraction:g} from "
             f"{len(train)} training samples ({exc}); raise val_fraction or give the dataset a 'val' split"
         ) from exc
     return take(train, tr), take(train, va), f"train[val_fraction={val_fraction:g},seed={task.seed}]"
@@ -335,13 +337,13 @@ def evaluate(task: EvalTask, **options: Any) -> ProtocolOutput:
     """Fine-tune ``task.load_encoder()`` with a linear head; choose the epoch on val; predict test once."""
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise TypeError(f"protocol 'finetune': unknown option(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
+        raise TypeError(f"{OWNER}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
     opts = {**DEFAULTS, **options}
-    config = FinetuneConfig(**{k: v for k, v in opts.items() if k not in _HERE})
+    config = config_of(opts)
     train, val, val_source = _val_split(task, task.dataset.split("train"), opts["val_fraction"])
     test = task.dataset.split("test")
     encoder = task.load_encoder()
-    if callable(getattr(encoder, "fit", None)):  # e.g. TF-IDF: fitted on the training samples only, never val
+    if isinstance(encoder, Fittable):  # e.g. TF-IDF: fitted on the training samples only, never val
         encoder.fit(list(train.samples))
     modality = getattr(task.dataset, "modality", None) or getattr(encoder, "modality", "image")
     augment = image_augmenter(opts["crop_scale"], opts["hflip"]) if modality == "image" and opts["augment"] else None
@@ -380,5 +382,6 @@ def register_protocols() -> list[ProtocolSpec]:
             evaluate=evaluate,
             description="encoder + linear head trained end to end (AdamW, warm-up + cosine); best epoch on val",
             defaults=dict(DEFAULTS),
+            validate=validate_finetune,
         )
     ]

@@ -21,16 +21,19 @@ reused score buffer, and numpy's OpenBLAS sgemm (``NUMPY_SGEMM``; faiss's BLAS t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.hookspecs import hookimpl
+from benchmark.protocols.checks import check_splits, need_choice, need_int_list, need_number
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
+OWNER = "protocol 'knn'"
 WEIGHTINGS: tuple[str, ...] = ("dino", "uniform")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: Bytes of similarity scores one chunk of test rows may occupy (chunk rows = budget // (4 * n_train)).
@@ -54,24 +57,18 @@ class KnnResult:
 
 def _check(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, ks: Sequence[int],
            weighting: str, precision: str, temperature: float) -> None:
-    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
-        raise ValueError(f"knn: features must be 2-D with the same width, got train {train_x.shape} and test "
-                         f"{test_x.shape}")
-    if len(train_x) != len(train_y):
-        raise ValueError(f"knn: {len(train_x)} train features but {len(train_y)} labels")
+    check_splits("knn", (train_x, train_y), ("test", test_x, None))
     if len(train_x) == 0:
-        raise ValueError("knn: the train split is empty")
+        raise DataError("protocol 'knn': the train split is empty")
     if not ks or any(int(k) < 1 for k in ks):
-        raise ValueError(f"knn: every k must be a positive integer, got {list(ks)}")
+        raise OptionError(f"protocol 'knn': every k must be a positive integer, got {list(ks)}")
     if max(ks) > len(train_x):
-        raise ValueError(f"knn: k={max(ks)} is larger than the train set ({len(train_x)} samples); "
-                         "choose k <= the number of train samples")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"knn: weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"knn: precision must be one of {PRECISIONS}, got {precision!r}")
-    if weighting == "dino" and not temperature > 0:
-        raise ValueError(f"knn: temperature must be > 0, got {temperature}")
+        raise OptionError(f"protocol 'knn': k={max(ks)} is larger than the train set ({len(train_x)} samples); "
+                          "choose k <= the number of train samples")
+    need_choice(OWNER, "weighting", weighting, WEIGHTINGS)
+    need_choice(OWNER, "precision", precision, PRECISIONS)
+    if weighting == "dino":
+        need_number(OWNER, "temperature", temperature, gt=0)
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -143,7 +140,8 @@ def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k
     (faster on GPUs; neighbours can differ from fp32 where similarities are within ~1e-2). ``top_classes=m > 0``
     also returns the m best classes per row (for top-5 accuracy). ``chunk_rows`` overrides the number of test
     rows per chunk (by default sized so one chunk's scores take <= 256 MiB on CPU, 1 GiB on CUDA).
-    Raises ValueError for malformed inputs or ``max(ks)`` larger than the train set.
+    Raises ContractError for malformed or non-finite features, OptionError for bad options or ``max(ks)``
+    larger than the train set.
     """
     train_x = np.asarray(train_x, dtype=np.float32)
     test_x = np.asarray(test_x, dtype=np.float32)
@@ -153,7 +151,8 @@ def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k
     if num_classes is None:
         num_classes = int(train_y.max()) + 1
     if train_y.min() < 0 or train_y.max() >= num_classes:
-        raise ValueError(f"knn: train labels must lie in [0, {num_classes}), got [{train_y.min()}, {train_y.max()}]")
+        raise ContractError(f"protocol 'knn': train labels must lie in [0, {num_classes}), got "
+                            f"[{train_y.min()}, {train_y.max()}]")
     top_classes = min(int(top_classes), num_classes)
     dev = torch.device(device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -173,7 +172,7 @@ def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k
         train_np = train.numpy() if host else None
         for start in range(0, len(test_x), chunk_rows):
             q = l2_normalize(torch.from_numpy(test_x[start:start + chunk_rows]).to(dev)).to(dtype)
-            if host:  # CPU fp32: numpy's OpenBLAS sgemm, ~10% faster than torch's MKL one here (AMD EPYC)
+            if train_np is not None:  # CPU fp32: numpy's OpenBLAS sgemm, ~10% faster than torch's MKL one here (AMD EPYC)
                 sims = buf[: len(q)]
                 np.matmul(q.numpy(), train_np.T, out=sims.numpy())
             else:
@@ -207,12 +206,21 @@ def topk_accuracy(topk_classes: np.ndarray, labels: np.ndarray) -> float:
     return float((topk_classes == np.asarray(labels)[:, None]).any(axis=1).mean())
 
 
-def _ks(value: Any, name: str) -> list[int]:
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    try:
-        return [int(v) for v in items]
-    except (TypeError, ValueError):
-        raise ValueError(f"knn: option {name} must be an integer or a list of integers, got {value!r}") from None
+def _ks(value: int | Sequence[int]) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    return [int(cast(int, value))]
+
+
+def validate_knn(options: Mapping[str, Any]) -> None:
+    """The knn spec's validator: raises OptionError for option values :func:`evaluate_knn` cannot use
+    (missing keys take their defaults). Whether k fits the train split is known only once features exist."""
+    o = {**KNN_DEFAULTS, **options}
+    need_int_list(OWNER, "k", o["k"], allow_empty=False)
+    need_int_list(OWNER, "ks", o["ks"])
+    need_number(OWNER, "temperature", o["temperature"], gt=0)
+    need_choice(OWNER, "weighting", o["weighting"], WEIGHTINGS)
+    need_choice(OWNER, "precision", o["precision"], PRECISIONS)
 
 
 def evaluate_knn(task: EvalTask, k: int | Sequence[int] = 20, ks: Sequence[int] = (10, 20, 100, 200),
@@ -222,16 +230,19 @@ def evaluate_knn(task: EvalTask, k: int | Sequence[int] = 20, ks: Sequence[int] 
     ``k`` is the primary k (predictions are for it; a list makes its first element primary and reports all).
     Every k in ``ks`` is reported as ``top1@k=<k>`` from the same top-max(k) pass; those larger than the train
     set are skipped and listed in ``chosen["ks_skipped"]``. A primary k larger than the train set is an error.
-    ``top5`` (and ``top5@k=<k>``) are reported when there are more than 5 classes.
+    ``top5`` (and ``top5@k=<k>``) are reported when there are more than 5 classes. Raises OptionError for bad
+    options (:func:`validate_knn`, before any feature is read), ContractError for broken features.
     """
-    primary_list = _ks(k, "k")
+    validate_knn({"k": k, "ks": ks, "temperature": temperature, "weighting": weighting, "precision": precision})
+    primary_list = _ks(k)
     primary = primary_list[0]
     train_x, train_y = task.features("train")
     test_x, test_y = task.features("test")
+    check_splits("knn", (train_x, train_y), ("test", test_x, test_y))
     if primary > len(train_y):
-        raise ValueError(f"knn: k={primary} is larger than the train split ({len(train_y)} samples); "
-                         f"pass knn[k=<at most {len(train_y)}>]")
-    wanted = sorted(set(primary_list) | set(_ks(ks, "ks")))
+        raise OptionError(f"protocol 'knn': k={primary} is larger than the train split ({len(train_y)} samples); "
+                          f"pass knn[k=<at most {len(train_y)}>]")
+    wanted = sorted(set(primary_list) | set(_ks(ks)))
     skipped = [kk for kk in wanted if kk > len(train_y)]
     run_ks = [kk for kk in wanted if kk <= len(train_y)]
     top_m = 5 if task.num_classes > 5 else 0
@@ -255,7 +266,7 @@ KNN_DEFAULTS: dict[str, Any] = defaults_of(evaluate_knn)
 @hookimpl
 def register_protocols() -> list[ProtocolSpec]:
     return [
-        ProtocolSpec("knn", evaluate=evaluate_knn, primary_metric="top1", defaults=dict(KNN_DEFAULTS),
+        ProtocolSpec("knn", evaluate=evaluate_knn, primary_metric="top1", validate=validate_knn,
                      description="k-NN on L2-normalised features, DINO exp(sim/T) voting (k=20, T=0.07); "
                                  "top1@k for every k in ks"),
     ]

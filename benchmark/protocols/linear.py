@@ -29,7 +29,7 @@ enough to change the choice, so selection runs at the full ``tol``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
+from benchmark.protocols import checks
 from benchmark.protocols.knn import topk_accuracy
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
+OWNER = "protocol 'linear'"
 DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: Below this many multiply-adds per pass (n * d * classes) a CPU fit runs single-threaded: L-BFGS on a tiny
 #: problem is dominated by per-op thread synchronisation, which costs 10x or more on a busy machine.
@@ -146,8 +149,6 @@ def _solve(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, theta: to
     trial is reused for the gradient. Stops when max |gradient| <= tol (scikit-learn's criterion) or the
     step no longer changes theta.
     """
-    if not C > 0:
-        raise ValueError(f"linear: C must be > 0, got {C}")
     n, d = x.shape
     nw = n_classes * d
     reg = 1.0 / (2.0 * C * n)
@@ -222,8 +223,11 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = Tr
 
     Stops when the max-abs gradient of the mean-scaled objective is <= ``tol`` (scikit-learn's lbfgs uses the
     same criterion, scipy's ``pgtol``, with the same default 1e-4) or after ``max_iter`` L-BFGS iterations;
-    ``init`` warm-starts from a model over the same classes.
+    ``init`` warm-starts from a model over the same classes. Raises ContractError for non-finite or misshapen
+    ``x``, OptionError for a C that is not > 0.
     """
+    checks.check_features("linear", "fit", x, y)
+    checks.need_number(OWNER, "C", C, gt=0)
     x = np.asarray(x, np.float32)
     classes, y_index = np.unique(np.asarray(y, np.int64), return_inverse=True)
     mean = scale = None
@@ -278,11 +282,10 @@ def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: 
     lists the Cs actually evaluated); 0 sweeps every C. Every fit, selection and refit, runs to ``tol``.
     Standardisation statistics come from train+val. Ties in validation accuracy go to the smaller C.
     """
+    checks.need_number_list(OWNER, "Cs", list(Cs))
+    checks.need_int(OWNER, "patience", patience, 0)
+    checks.check_splits("linear", (train_x, train_y), ("val", val_x, val_y))
     Cs = sorted({float(c) for c in Cs})
-    if not Cs or Cs[0] <= 0:
-        raise ValueError(f"linear: the C grid must be non-empty and positive, got {Cs}")
-    if int(patience) < 0:
-        raise ValueError(f"linear: patience must be >= 0 (0 sweeps every C), got {patience}")
     all_x = np.concatenate([train_x, val_x]).astype(np.float32)
     all_y = np.concatenate([train_y, val_y]).astype(np.int64)
     classes = np.unique(all_y)
@@ -316,12 +319,11 @@ def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: 
 def carve_val(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Indices (train, val, how) of a seeded validation split of ``labels``: stratified when every class has at
     least two samples, otherwise a plain seeded random split (``how`` says which)."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"linear: val_fraction must be in (0, 1), got {fraction}")
+    checks.need_fraction(OWNER, "val_fraction", fraction)
     n = len(labels)
     n_val = int(np.ceil(fraction * n))
     if n < 2 or n_val >= n:
-        raise ValueError(f"linear: cannot carve a validation split from {n} train samples; pass a fixed C")
+        raise DataError(f"{OWNER}: cannot carve a validation split from {n} train samples; pass a fixed C")
     counts = np.bincount(labels - labels.min())
     if counts[counts > 0].min() >= 2 and n_val >= (counts > 0).sum() and n - n_val >= (counts > 0).sum():
         from benchmark.datasets.base import stratified_split
@@ -343,10 +345,14 @@ def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] 
     consecutive Cs below the best validation accuracy so far (0: every C). ``chosen`` records C, where the
     validation data came from, the accuracy per evaluated C and ``Cs_evaluated``.
     """
+    validate_linear({"C": C, "Cs": Cs, "val_fraction": val_fraction, "standardize": standardize,
+                     "max_iter": max_iter, "tol": tol, "patience": patience})
     train_x, train_y = task.features("train")
     test_x, test_y = task.features("test")
+    checks.check_splits("linear", (train_x, train_y), ("test", test_x, test_y))
     if task.has_split("val"):
         val_x, val_y = task.features("val")
+        checks.check_features("linear", "val", val_x, val_y, width=train_x.shape[1])
         source = "dataset val split"
     elif C is None:
         tr, va, how = carve_val(train_y, float(val_fraction), task.seed)
@@ -354,7 +360,8 @@ def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] 
         source = f"{how} {val_fraction:g} of train, seed {task.seed}"
     else:
         val_x, val_y = train_x[:0], train_y[:0]
-    common = {"standardize": bool(standardize), "max_iter": int(max_iter), "tol": float(tol), "device": task.device}
+    common: dict[str, Any] = {"standardize": bool(standardize), "max_iter": int(max_iter), "tol": float(tol),
+                              "device": task.device}
     chosen: dict[str, Any]
     if C is not None:
         model = fit_logreg(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]), float(C), **common)
@@ -378,10 +385,23 @@ def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] 
 LINEAR_DEFAULTS: dict[str, Any] = defaults_of(evaluate_linear)
 
 
+def validate_linear(options: Mapping[str, Any]) -> None:
+    """The linear spec's validator: OptionError for values :func:`evaluate_linear` cannot use (missing keys take
+    their defaults; Cs is checked even with a fixed C)."""
+    o = {**LINEAR_DEFAULTS, **options}
+    checks.need_number(OWNER, "C", o["C"], gt=0, optional=True, what="> 0 (or none to choose it on validation data)")
+    checks.need_number_list(OWNER, "Cs", o["Cs"])
+    checks.need_fraction(OWNER, "val_fraction", o["val_fraction"])
+    checks.need_bool(OWNER, "standardize", o["standardize"])
+    checks.need_int(OWNER, "max_iter", o["max_iter"], 1)
+    checks.need_number(OWNER, "tol", o["tol"], gt=0)
+    checks.need_int(OWNER, "patience", o["patience"], 0)
+
+
 @hookimpl
 def register_protocols() -> list[ProtocolSpec]:
     return [
-        ProtocolSpec("linear", evaluate=evaluate_linear, primary_metric="top1", defaults=dict(LINEAR_DEFAULTS),
+        ProtocolSpec("linear", evaluate=evaluate_linear, primary_metric="top1", validate=validate_linear,
                      description="multinomial logistic regression (L-BFGS, scikit-learn's objective) on "
                                  "standardised features, C swept on a validation split"),
     ]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmark.errors import ContractError, DataError
+
 BOOTSTRAP_SAMPLES = 10_000
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy. ContractError when a protocol's predictions and labels are not matching 1-d arrays,
+    DataError for an empty test set."""
     predictions, labels = np.asarray(predictions), np.asarray(labels)
     if predictions.shape != labels.shape or predictions.ndim != 1:
-        raise ValueError(f"predictions {predictions.shape} and labels {labels.shape} must be matching 1-d arrays")
+        raise ContractError(f"the protocol returned predictions {predictions.shape} and labels {labels.shape}; "
+                            "they must be matching 1-d arrays (one prediction per test sample)")
     if len(labels) == 0:
-        raise ValueError("cannot score an empty test set")
+        raise DataError("cannot score an empty test set: the dataset's test split has no samples")
     return float((predictions == labels).mean())
 
 
