@@ -95,9 +95,12 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark import leaderboards as leaderboard
     from benchmark.atomic import write_text
-    from benchmark.results import load_records
+    from benchmark.results import scan_records
 
-    df = leaderboard.to_frame(load_records(*args.results))
+    scan = scan_records(*args.results)  # every bad file is reported by name and reason, and skipped
+    for line in scan.messages():
+        print(line, file=sys.stderr)
+    df = leaderboard.to_frame(scan.records)
     text = {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[args.format](df)
     if args.out:
         write_text(Path(args.out), text if text.endswith("\n") else text + "\n")

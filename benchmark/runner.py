@@ -22,13 +22,13 @@ import torch
 
 from benchmark.catalog import Catalog, Resolved
 from benchmark.digest import digest
-from benchmark.errors import ContractError, OptionError
+from benchmark.errors import ContractError, OptionError, RecordError
 from benchmark.features import FeatureCache, best_device
 from benchmark.features.task import HarnessTask, load_pair
 from benchmark.options import Requested
 from benchmark.plugins import dist_version
 from benchmark.protocols.metrics import score
-from benchmark.results import SCHEMA_VERSION, ResultStore, cell_id, environment, now_iso
+from benchmark.results import ResultStore, environment, make_record
 from benchmark.specs import ProtocolOutput
 
 
@@ -274,26 +274,30 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
         enc_block["fingerprint"] = task.encoder.fingerprint
         dset_block["fingerprint"] = task.dataset.fingerprint
         dset_block["classes"] = list(task.dataset.classes)
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "id": cell_id(e.label, d.label, p.label, config.seed),
-        "config_digest": config_digest(cell, precision, config.seed, catalog),
-        "created_at": now_iso(),
-        "status": "ok" if error is None else "error",
-        "encoder": enc_block,
-        "dataset": dset_block,
-        "protocol": {"name": p.name, "label": p.label, "hyperparameters": _jsonable(dict(p.options)),
-                     "chosen": _jsonable(output.chosen) if output is not None else {},
-                     "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,
-                     "plugin": catalog.plugin_of("protocols", p.spec)},
-        "metrics": metrics,
-        "seed": config.seed,
-        "precision": precision,
-        "timings": timings,
-        "environment": env,
-        "error": None if error is None else _error_block(error),
-    }
-    return _jsonable(record)
+    protocol = {"name": p.name, "label": p.label, "hyperparameters": dict(p.options),
+                "chosen": output.chosen if output is not None else {},
+                "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,
+                "plugin": catalog.plugin_of("protocols", p.spec)}
+    parts = _jsonable({"encoder": enc_block, "dataset": dset_block, "protocol": protocol, "metrics": metrics,
+                       "timings": timings, "environment": env})
+    digest_ = config_digest(cell, precision, config.seed, catalog)
+
+    def build(blocks: dict[str, Any], metrics_: dict[str, Any], err: dict[str, Any] | None) -> dict[str, Any]:
+        return make_record(encoder=blocks["encoder"], dataset=blocks["dataset"], protocol=blocks["protocol"],
+                           metrics=metrics_, seed=config.seed, precision=precision, timings=blocks["timings"],
+                           environment=blocks["environment"], error=err, config_digest=digest_).to_json()
+
+    try:
+        return build(parts, parts["metrics"], None if error is None else _error_block(error))
+    except RecordError as exc:  # a plugin's metric or info breaks the schema (top1=85, a list as weights)
+        bad = _error_block(exc)
+    try:
+        return build(parts, {}, bad)
+    except RecordError:  # the plugin's info itself is at fault: keep only the harness's identity fields
+        keep = ("name", "label", "options", "plugin", "modality")
+        stripped = {**parts, "encoder": {k: parts["encoder"][k] for k in keep},
+                    "dataset": {k: parts["dataset"][k] for k in keep}}
+        return build(stripped, {}, bad)
 
 
 def _metrics(output: ProtocolOutput, seed: int, protocol: str) -> dict[str, Any]:

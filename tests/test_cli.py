@@ -128,7 +128,7 @@ def test_text_and_image_results_share_one_leaderboard(capsys, tmp_path):
     assert code == 0, err
     assert run(capsys, "eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", res, "-q")[0] == 0
     code, out, _ = run(capsys, "leaderboard", "--results", res)
-    lines = {line.split("|")[1].strip(): line for line in out.splitlines()[2:]}
+    lines = {line.split("|")[1].strip(): line for line in out.splitlines()[2:] if line.startswith("|")}
     assert set(lines) == {"tfidf", "text/all-MiniLM-L6-v2", "pixels"}
     minilm = [json.loads(p.read_text()) for p in (tmp_path / "res").glob("text-all-MiniLM*linear*.json")]
     assert minilm[0]["metrics"]["top1"] > 0.85 and minilm[0]["encoder"]["embed_dim"] == 384

@@ -250,3 +250,15 @@ def test_predictions_without_labels_name_the_protocol_and_the_fix(catalog, tmp_p
     [rec] = run_plan(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["nolabels"]), _config(tmp_path))
     assert rec["status"] == "error" and rec["error"]["type"] == "ContractError"
     assert "protocol 'nolabels'" in rec["error"]["message"] and "must also carry the test labels" in rec["error"]["message"]
+
+
+def test_a_metric_that_breaks_the_schema_is_an_error_record_not_an_ok_number(catalog, tmp_path):
+    from benchmark import ProtocolOutput, ProtocolSpec
+
+    def percent(task):
+        return ProtocolOutput(metrics={"top1": 85.0})  # a percentage where a fraction belongs
+
+    catalog.add("protocols", ProtocolSpec("percent", evaluate=percent), plugin="test")
+    [rec] = run_plan(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["percent"]), _config(tmp_path))
+    assert rec["status"] == "error" and rec["metrics"] == {}
+    assert "metrics.top1" in rec["error"]["message"]

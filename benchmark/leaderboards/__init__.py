@@ -1,5 +1,5 @@
 """Leaderboards: validated records -> a pandas DataFrame -> tables (markdown, CSV, HTML)."""
 
-from benchmark.leaderboards.tables import table, to_csv, to_frame, to_html, to_markdown
+from benchmark.leaderboards.tables import NOTE, md_escape, table, to_csv, to_frame, to_html, to_markdown
 
-__all__ = ["table", "to_csv", "to_frame", "to_html", "to_markdown"]
+__all__ = ["NOTE", "md_escape", "table", "to_csv", "to_frame", "to_html", "to_markdown"]

@@ -8,40 +8,47 @@ different seeds) the newest per seed is kept and seeds are averaged.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
+
+from benchmark.results.record import Record
 
 COLUMNS = ["encoder", "dataset", "protocol", "modality", "seed", "status", "metric", "value", "ci_low", "ci_high",
            "n_test", "weights", "embed_dim", "params", "total_s", "created_at", "id"]
 
 
-def to_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per record with the primary metric and its CI flattened out."""
+def _typed(records: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]:
+    for i, r in enumerate(records):
+        yield r if isinstance(r, Record) else Record.from_json(r, f"record #{i}")
+
+
+def to_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per record (typed, or a JSON object validated with :meth:`Record.from_json`, which raises
+    :class:`~benchmark.errors.RecordError` when it is not valid) with the primary metric and its CI flattened out;
+    the newest record per cell and seed."""
     rows = []
-    for r in records:
-        metric = r["protocol"].get("primary_metric", "top1")
-        m = r.get("metrics") or {}
-        ci = m.get(f"{metric}_ci95") or [None, None]
+    for r in _typed(records):
+        ci_low, ci_high = r.ci
         rows.append({
-            "encoder": r["encoder"].get("label", r["encoder"]["name"]),
-            "dataset": r["dataset"].get("label", r["dataset"]["name"]),
-            "protocol": r["protocol"].get("label", r["protocol"]["name"]),
-            "modality": r["dataset"].get("modality"),
-            "seed": r.get("seed"),
-            "status": r["status"],
-            "metric": metric,
-            "value": m.get(metric),
-            "ci_low": ci[0],
-            "ci_high": ci[1],
-            "n_test": m.get("n_test"),
-            "weights": r["encoder"].get("weights"),
-            "embed_dim": r["encoder"].get("embed_dim"),
-            "params": r["encoder"].get("params"),
-            "total_s": (r.get("timings") or {}).get("total_s"),
-            "created_at": r.get("created_at"),
-            "id": r.get("id"),
+            "encoder": r.encoder.display,
+            "dataset": r.dataset.display,
+            "protocol": r.protocol.display,
+            "modality": r.dataset.modality,
+            "seed": r.seed,
+            "status": r.status,
+            "metric": r.metric,
+            "value": r.value,
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+            "n_test": r.n_test,
+            "weights": r.encoder.weights,
+            "embed_dim": r.encoder.embed_dim,
+            "params": r.encoder.params,
+            "total_s": r.total_s,
+            "created_at": r.created_at,
+            "id": r.id,
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     if df.empty:
@@ -79,13 +86,40 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     return wide.fillna("–")
 
 
+#: The one-line note under every table (markdown and HTML) saying what ± and ``mean`` are.
+NOTE = ("± is half the width of the 95% confidence interval (bootstrap over test examples; Student t over draws "
+        "for few-shot), or the standard deviation over seeds where a cell shows (n=…); `mean` averages an "
+        "encoder's cells.")
+
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "`": "\\`", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_NEWLINES = ("\r\n", "\r", "\n", "\u2028", "\u2029")
+
+
+def md_escape(text: str) -> str:
+    """``text`` safe in a GitHub markdown table cell: ``\\ ` |`` backslash-escaped, ``& < >`` as entities (no
+    raw HTML gets through), line breaks as ``<br>``. Text without those characters is unchanged."""
+    text = text.translate(_MD_ESCAPES)
+    for newline in _NEWLINES:
+        text = text.replace(newline, "<br>")
+    return text
+
+
+def _md_cell(value: Any) -> Any:
+    return md_escape(value) if isinstance(value, str) else value
+
+
 def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub markdown table with :data:`NOTE` below it; every label (row, header) and cell is escaped with
+    :func:`md_escape`. ``(no results)`` when there are none."""
     from tabulate import tabulate
 
     t = table(df)
     if t.empty:
         return "(no results)"
-    return tabulate(t, headers="keys", tablefmt="github", disable_numparse=True, showindex=True)
+    t = t.rename(index=md_escape, columns=md_escape).map(_md_cell)
+    t.index.name = md_escape(str(t.index.name))
+    text = tabulate(t, headers="keys", tablefmt="github", disable_numparse=True, showindex=True)
+    return f"{text}\n\n{NOTE}"
 
 
 def to_csv(df: pd.DataFrame) -> str:
@@ -94,13 +128,15 @@ def to_csv(df: pd.DataFrame) -> str:
 
 
 def to_html(df: pd.DataFrame) -> str:
-    """A standalone HTML table; every string from the records is escaped."""
+    """A standalone HTML table with :data:`NOTE` below it; every string from the records is escaped."""
     t = table(df)
     if t.empty:
         return "<p>(no results)</p>\n"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ["encoder", *t.columns])
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in ["encoder", *t.columns])
     body = "".join(
-        "<tr>" + f"<th>{html.escape(str(idx))}</th>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + f"<th>{esc(str(idx))}</th>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
         for idx, row in zip(t.index, t.itertuples(index=False), strict=True)
     )
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>\n"
+    note = esc(NOTE, quote=False).replace("`mean`", "<code>mean</code>")
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>\n<p>{note}</p>\n"

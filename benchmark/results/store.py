@@ -2,19 +2,28 @@
 
 A failed cell is a record with ``status: "error"`` and ``error`` set; a rerun retries it, and skips cells whose
 record is ``"ok"``. Records are written atomically.
+
+Reading never opens anything but a regular file (a FIFO named ``x.json`` would block a reader forever), decodes
+UTF-8 and validates with :meth:`Record.from_json`. :func:`load_records` is strict (the first bad file raises);
+:func:`scan_records` reads every good record and lists each bad file with the reason.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmark.atomic import write_json
-from benchmark.errors import RecordError
-from benchmark.results.record import cell_id, validate
+from benchmark.errors import MissingData, RecordError
+from benchmark.results.record import InvalidRecord, Record, cell_id
+
+#: No record comes near this (they are a few KB; a 10,000-class label list is under 1 MB).
+MAX_RECORD_BYTES = 64 * 2**20
 
 
 def _slug(text: str) -> str:
@@ -22,13 +31,67 @@ def _slug(text: str) -> str:
 
 
 def record_filename(encoder: str, dataset: str, protocol: str, seed: int) -> str:
+    """The file name of a cell's record: readable slugs of the labels, the seed and the cell id."""
     cid = cell_id(encoder, dataset, protocol, seed)
     return f"{_slug(encoder)}__{_slug(dataset)}__{_slug(protocol)}__s{seed}__{cid}.json"
 
 
-def record_filename(encoder: str, dataset: str, protocol: str, seed: int) -> str:
-    cid = cell_id(encoder, dataset, protocol, seed)
-    return f"{_slug(encoder)}__{_slug(dataset)}__{_slug(protocol)}__s{seed}__{cid}.json"
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; anything else (checked before and after opening, which never blocks)
+    raises :class:`InvalidRecord`, as do unreadable and oversized files."""
+    where = str(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidRecord(where, f"is {_kind(st.st_mode)}, not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb") as fh:  # closes fd
+            st = os.fstat(fh.fileno())  # it may have been replaced since the stat
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidRecord(where, f"is {_kind(st.st_mode)}, not a regular file")
+            data = fh.read(MAX_RECORD_BYTES + 1)
+    except OSError as exc:
+        raise InvalidRecord(where, f"cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_RECORD_BYTES:
+        raise InvalidRecord(where, f"is larger than {MAX_RECORD_BYTES // 2**20} MiB; not a repbench record")
+    return data
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in a regular UTF-8 file; raises :class:`InvalidRecord` saying why it cannot be read."""
+    where = str(path)
+    try:
+        text = _read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRecord(where, f"is not UTF-8 text (invalid byte at offset {exc.start})") from exc
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidRecord(where, "is not valid JSON (nested too deeply)") from exc
+    except ValueError as exc:  # JSONDecodeError, and over-long integers
+        raise InvalidRecord(where, f"is not valid JSON ({exc})") from exc
+
+
+def read_record(path: Path | str) -> Record:
+    """The validated record in one file; raises :class:`InvalidRecord` (a :class:`RecordError`)."""
+    path = Path(path)
+    return Record.from_json(read_json(path), str(path))
+
+
+def _files(root: Path) -> list[Path]:
+    """The candidate files of one results path: itself unless a folder, else its ``*.json`` (recursively,
+    sorted; folders named ``*.json`` included, to be reported). A missing path raises :class:`MissingData`."""
+    if not root.exists():  # a broken symlink counts as missing
+        raise MissingData(f"results path {root} does not exist")
+    return sorted(root.rglob("*.json")) if root.is_dir() else [root]
 
 
 class ResultStore:
@@ -42,23 +105,25 @@ class ResultStore:
 
     def finished(self, encoder: str, dataset: str, protocol: str, seed: int, digest: str | None = None
                  ) -> dict[str, Any] | None:
-        """The cell's record if it exists, succeeded and (when ``digest`` is given) was made with the same
-        resolved configuration (a rerun skips it), else None."""
+        """The cell's record if it exists, is valid, succeeded and (when ``digest`` is given) was made with the
+        same resolved configuration (a rerun skips it), else None."""
         p = self.path(encoder, dataset, protocol, seed)
-        if not p.exists():
+        if not os.path.lexists(p):
             return None
         try:
-            record = validate(json.loads(p.read_text()), str(p))
-        except (ValueError, OSError):
+            record = read_record(p)
+        except RecordError:
             return None
-        if record["status"] != "ok" or (digest is not None and record.get("config_digest") != digest):
+        if record.status != "ok" or (digest is not None and record.config_digest != digest):
             return None
-        return record
+        return record.to_json()
 
-    def write(self, record: Mapping[str, Any]) -> Path:
-        e, d, p = record["encoder"]["label"], record["dataset"]["label"], record["protocol"]["label"]
-        path = self.path(e, d, p, record["seed"])
-        write_json(path, record)
+    def write(self, record: Record | Mapping[str, Any]) -> Path:
+        """Write a record (typed or its JSON object) atomically to its cell's file; return the path."""
+        data = record.to_json() if isinstance(record, Record) else record
+        e, d, p = data["encoder"]["label"], data["dataset"]["label"], data["protocol"]["label"]
+        path = self.path(e, d, p, data["seed"])
+        write_json(path, data)
         return path
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -66,15 +131,37 @@ class ResultStore:
 
 
 def load_records(*roots: Path | str) -> Iterator[dict[str, Any]]:
-    """Every record under the given folders (recursively) or files; invalid files raise RecordError."""
+    """Every record (as its JSON object) under the given folders (recursively) or files; the first invalid
+    file raises :class:`RecordError`, a missing path :class:`MissingData` (a FileNotFoundError)."""
     for root in roots:
-        root = Path(root)
-        if not root.exists():
-            raise FileNotFoundError(f"results path {root} does not exist")
-        files = [root] if root.is_file() else sorted(root.rglob("*.json"))
-        for f in files:
-            try:
-                data = json.loads(f.read_text())
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"{f}: not valid JSON ({exc})") from exc
-            yield validate(data, str(f))
+        for f in _files(Path(root)):
+            yield read_record(f).to_json()
+
+
+class Scan(NamedTuple):
+    """What :func:`scan_records` found: the valid records, and each file it skipped with the reason."""
+
+    records: list[Record]
+    skipped: list[tuple[Path, str]]
+
+    def messages(self) -> list[str]:
+        """What the CLI prints to stderr: ``skipped <path>: <reason>`` per skipped file, then
+        ``N records read, M files skipped``."""
+        lines = [f"skipped {path}: {reason}" for path, reason in self.skipped]
+        return [*lines, f"{len(self.records)} records read, {len(self.skipped)} files skipped"]
+
+
+def scan_records(*roots: Path | str) -> Scan:
+    """Every valid record under the given folders (recursively, ``*.json``) or files, in the order
+    :func:`load_records` reads them; each file that is not one (not a regular file, unreadable, not UTF-8, not
+    JSON, not a valid record) is skipped and listed with the reason. A missing path raises
+    :class:`MissingData` before anything is read."""
+    files = [f for root in roots for f in _files(Path(root))]
+    records: list[Record] = []
+    skipped: list[tuple[Path, str]] = []
+    for f in files:
+        try:
+            records.append(read_record(f))
+        except InvalidRecord as exc:
+            skipped.append((f, exc.reason))
+    return Scan(records, skipped)
