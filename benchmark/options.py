@@ -14,8 +14,6 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
 
 from benchmark.errors import OptionError
 

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.atomic import remove_stale_temps
 from benchmark.catalog import Catalog, Resolved
 from benchmark.digest import digest
 from benchmark.errors import ContractError, OptionError, RecordError
 from benchmark.features import FeatureCache, best_device
+from benchmark.features.contracts import check_protocol_output
 from benchmark.features.task import HarnessTask, load_pair
 from benchmark.options import Requested
 from benchmark.plugins import dist_version
@@ -117,7 +119,10 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     """
     log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
     store = ResultStore(config.results_dir)
-    cache = FeatureCache(config.cache_dir, enabled=config.use_cache)
+    if store.root.is_dir():  # temp files of a killed run (never a concurrent writer's: those are fresh)
+        for stale in remove_stale_temps(store.root):
+            log(f"removed {stale.name}, left by an interrupted write")
+    cache = FeatureCache(config.cache_dir, enabled=config.use_cache, log=log)
     device = best_device(config.device)
     precision = effective_precision(config.precision, device)
     if precision != config.precision:
@@ -150,7 +155,8 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
         try:
             dataset, encoder = load_pair(enc, dset, device)
             task = HarnessTask(encoder, enc.label, dataset, device=device, cache=cache, precision=precision,
-                               seed=config.seed, batch_size=config.batch_size, quiet=config.quiet)
+                               seed=config.seed, batch_size=config.batch_size, quiet=config.quiet,
+                               dataset_label=dset.label)
         except Exception as exc:
             for i in todo:
                 emit(i, _record(catalog, plan.cells[i], config, env, None, None, {}, exc, precision))
@@ -229,7 +235,7 @@ def load_task(enc: Resolved, dset: Resolved, config: RunConfig) -> HarnessTask:
     return HarnessTask(encoder, enc.label, dataset, device=device,
                        cache=FeatureCache(config.cache_dir, enabled=config.use_cache),
                        precision=effective_precision(config.precision, device), seed=config.seed,
-                       batch_size=config.batch_size, quiet=config.quiet)
+                       batch_size=config.batch_size, quiet=config.quiet, dataset_label=dset.label)
 
 
 def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig, env: dict[str, Any],
@@ -240,7 +246,10 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
         _seed_everything(config.seed)
         output = cell.protocol.spec.evaluate(task, **cell.protocol.options)
         if not isinstance(output, ProtocolOutput):
-            raise TypeError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not ProtocolOutput")
+            raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
+                                "ProtocolOutput")
+        n_test = len(task.checked_split("test"))
+        check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
         error = None
     except Exception as exc:
         output, error = None, exc

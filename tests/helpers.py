@@ -9,6 +9,7 @@ import numpy as np
 from benchmark import DatasetSpec, ProtocolOutput, ProtocolSpec, Split, hookimpl
 from benchmark.datasets.base import InMemoryDataset, gray_images
 
+
 def tiny_images(n: int = 40, size: int = 6, seed: int = 0, classes: int = 2) -> InMemoryDataset:
     """Class c images are bright in band c; seeded noise. Deterministic for a seed."""
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from benchmark.features import FeatureCache, cache_key, extract
+from benchmark.features.cache import CacheWarning
+from benchmark.features.task import HarnessTask
 from benchmark.testing import catalog_with
 
 from helpers import tiny_images
@@ -84,7 +87,8 @@ def test_cache_round_trip_is_float32_and_ignores_corrupt_files(tmp_path):
     feats, labels = cache.get("k")
     assert feats.dtype == np.float32 and labels.dtype == np.int64
     cache.path("bad").write_bytes(b"not an npz")
-    assert cache.get("bad") is None
+    with pytest.warns(CacheWarning, match=r"bad\.npz: unreadable"):
+        assert cache.get("bad") is None
     assert FeatureCache(tmp_path, enabled=False).get("k") is None
 
 
@@ -125,3 +129,77 @@ def test_pixels_auto_mode_is_decided_once_for_mixed_images():
     only_gray.fit(gray)
     assert extract(only_gray, gray, batch_size=2).shape == (3, 16)
     assert only_gray.fingerprint != enc.fingerprint
+
+
+# --- the cache validates what it reads ---------------------------------------------------------------------------
+def pixels_task(cache: FeatureCache) -> HarnessTask:
+    enc = catalog_with().resolve("encoders", "pixels").load()
+    return HarnessTask(enc, "pixels", tiny_images(), device="cpu", cache=cache, quiet=True)
+
+
+def poison(cache: FeatureCache, key: str, features=None, labels=None) -> None:
+    """Rewrite a cache entry in place (as a bug, a disk error or a hand edit could)."""
+    with np.load(cache.path(key)) as data:
+        x, y = data["features"], data["labels"]
+    np.savez(cache.path(key), features=x if features is None else features(x),
+             labels=y if labels is None else labels(y))
+
+
+def train_key(task: HarnessTask) -> str:
+    return cache_key(task.encoder.fingerprint, task.dataset.fingerprint, "train", "fp32")
+
+
+def with_nan(x):
+    x = x.copy()
+    x[3, 5] = np.nan
+    return x
+
+
+POISONS = {
+    "a NaN in one train row": (dict(features=with_nan), "1 non-finite feature values in 1 rows"),
+    "an infinity": (dict(features=lambda x: np.where(x > 0.9, np.inf, x).astype(np.float32)), "non-finite"),
+    "float64 features": (dict(features=lambda x: x.astype(np.float64)), "not a float32"),
+    "1-D features": (dict(features=lambda x: x.ravel()), "not a float32"),
+    "a wrong width": (dict(features=lambda x: x[:, :-1]), "35 wide but the encoder's embed_dim is 36"),
+    "a missing row": (dict(features=lambda x: x[:-1]), "labels are int64 of shape"),
+    "shuffled labels": (dict(labels=lambda y: y[::-1].copy()), "labels differ from the split's"),
+    "int32 labels": (dict(labels=lambda y: y.astype(np.int32)), "labels are int32"),
+}
+
+
+@pytest.mark.parametrize("case", list(POISONS))
+def test_invalid_cache_entries_are_discarded_with_a_warning_and_recomputed(tmp_path, case):
+    change, cause = POISONS[case]
+    cache = FeatureCache(tmp_path)
+    fresh = pixels_task(cache).features("train")
+    poison(cache, train_key(pixels_task(cache)), **change)
+    again = pixels_task(cache)
+    again.encoder.embed_dim = 36  # known from an earlier run: the width check applies
+    with pytest.warns(CacheWarning, match=rf"feature cache file .*\.npz: .*{cause}"):
+        feats, labels = again.features("train")
+    assert again.cached["train"] is False  # recomputed, not read
+    np.testing.assert_array_equal(feats, fresh[0])
+    np.testing.assert_array_equal(labels, fresh[1])
+    assert np.isfinite(feats).all()
+    third = pixels_task(cache)
+    third.features("train")
+    assert third.cached["train"] is True  # the recomputed entry replaced the bad one
+
+
+def test_cache_warnings_go_to_a_log_callback_when_given(tmp_path):
+    messages: list[str] = []
+    cache = FeatureCache(tmp_path, log=messages.append)
+    pixels_task(cache).features("train")
+    key = train_key(pixels_task(cache))
+    poison(cache, key, features=with_nan)
+    pixels_task(cache).features("train")
+    assert len(messages) == 1 and str(cache.path(key)) in messages[0] and "non-finite" in messages[0]
+
+
+def test_valid_cache_hits_are_bit_identical(tmp_path):
+    cache = FeatureCache(tmp_path)
+    first = pixels_task(cache).features("test")
+    second = pixels_task(cache)
+    feats, labels = second.features("test")
+    assert second.cached["test"] is True
+    assert feats.tobytes() == first[0].tobytes() and labels.tobytes() == first[1].tobytes()

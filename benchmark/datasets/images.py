@@ -10,12 +10,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
 from PIL import Image
+
+from benchmark.errors import DataError, MissingData
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -81,7 +84,7 @@ class ArrayDecoder:
 
 
 class FileDecoder:
-    """File ``i`` of a list of image paths, opened as RGB."""
+    """File ``i`` of a list of image paths, opened as RGB (:func:`load_rgb`: errors name the file)."""
 
     def __init__(self, files: Sequence[Path]) -> None:
         self.files = list(files)
@@ -94,25 +97,45 @@ class FileDecoder:
 
 
 class ItemDecoder:
-    """The image of item ``i`` of a map-style dataset returning ``(image, label)`` (a torchvision dataset)."""
+    """The image of item ``i`` of a map-style dataset returning ``(image, label)`` (a torchvision dataset).
+
+    An image that cannot be decoded raises :class:`~benchmark.errors.DataError` naming its file (when the
+    dataset lists its files) or its item number.
+    """
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
 
     def __call__(self, i: int) -> Image.Image:
-        return self.dataset[i][0]
+        try:
+            return self.dataset[i][0]
+        except (OSError, SyntaxError, EOFError, struct.error) as exc:
+            if isinstance(exc, (DataError, MissingData)):
+                raise
+            files = _item_files(self.dataset)
+            what = str(files[i]) if files is not None else f"item {i} of {type(self.dataset).__name__}"
+            if isinstance(exc, FileNotFoundError):
+                raise MissingData(f"{what}: image file not found; re-download the dataset") from exc
+            raise DataError(f"{what}: truncated or unreadable image ({type(exc).__name__}: {exc}); re-download "
+                            "or remove it") from exc
 
     def digest(self, index: np.ndarray) -> str | None:
         """Pixels held in memory (CIFAR, SVHN, STL-10) or the image files (path, size, mtime) of the rest."""
         data = getattr(self.dataset, "data", None)
         if isinstance(data, np.ndarray) and len(data) == len(self.dataset):
             return hashlib.sha256(np.ascontiguousarray(data[index]).tobytes()).hexdigest()[:16]
-        files = getattr(self.dataset, "_image_files", None) or getattr(self.dataset, "_images", None)
-        if files is None and hasattr(self.dataset, "samples"):
-            files = [path for path, _ in self.dataset.samples]
-        if files is not None and len(files) == len(self.dataset):
+        files = _item_files(self.dataset)
+        if files is not None:
             return _hash_paths([files[i] for i in index])
         return None
+
+
+def _item_files(dataset: Any) -> Sequence[Any] | None:
+    """The image file of each item of a torchvision dataset, when it lists them (one per item), else None."""
+    files = getattr(dataset, "_image_files", None) or getattr(dataset, "_images", None)
+    if files is None and hasattr(dataset, "samples"):
+        files = [path for path, _ in dataset.samples]
+    return files if files is not None and len(files) == len(dataset) else None
 
 
 def array_images(pixels: np.ndarray) -> LazyImages:
@@ -129,7 +152,7 @@ def file_images(files: Sequence[Path]) -> LazyImages:
 
 
 # --- IDX (the MNIST family's file format) ---------------------------------------------------------------------
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -143,13 +166,14 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     with opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}); re-download it")
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
     data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=header)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} but the file holds {data.size} values (truncated?)")
+        raise DataError(f"{path}: header says shape {shape} but the file holds {data.size} values (truncated?); "
+                        "re-download it")
     return data.reshape(shape)
 
 
@@ -163,9 +187,20 @@ def find_file(folder: Path, name: str) -> Path | None:
 
 # --- image folders ---------------------------------------------------------------------------------------------
 def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
-    """Open an image file fully (the file is closed afterwards) as RGB, like torchvision's default loader."""
-    with Image.open(path) as img:
-        return img.convert("RGB")
+    """Open an image file fully (the file is closed afterwards) as RGB, like torchvision's default loader.
+
+    A missing file raises :class:`~benchmark.errors.MissingData`, a truncated or undecodable one
+    :class:`~benchmark.errors.DataError`; both name the file.
+    """
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except FileNotFoundError as exc:
+        raise MissingData(f"{path}: image file not found; re-download the dataset or remove the file from its "
+                          "listing") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:  # what PIL raises for broken files
+        raise DataError(f"{path}: truncated or unreadable image ({type(exc).__name__}: {exc}); re-download or "
+                        "remove it") from exc
 
 
 def list_class_folder(folder: Path) -> dict[str, list[Path]]:

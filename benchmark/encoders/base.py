@@ -1,13 +1,23 @@
-"""Building blocks for encoder plugins: a torch image encoder around any backbone, and weight hashing.
+"""Building blocks for encoder plugins: a torch image encoder around any backbone, weight hashing, and quick
+offline detection for plugins that download weights.
 
 An encoder's ``fingerprint`` must change whenever its features could: it hashes the weights (every tensor in the
 state dict) and the preprocessing, so a changed model never reuses stale cached features.
+
+Downloads: :func:`hub_offline` says whether the user asked for no Hugging Face hub traffic (``HF_HUB_OFFLINE``),
+:func:`host_reachable` whether a host answers within a couple of seconds, so an encoder fails at once with
+:class:`~benchmark.errors.UnavailableWeights` instead of after a minute of retries.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +26,10 @@ import torch
 from PIL import Image
 
 from benchmark.digest import digest
+from benchmark.errors import DataError
+
+#: How long :func:`host_reachable` waits for a TCP connection (DNS lookup included).
+PROBE_TIMEOUT_S = 2.0
 
 
 def weights_hash(module: torch.nn.Module) -> str:
@@ -97,10 +111,46 @@ def pil_to_array(images: Sequence[Image.Image], size: int | None, mode: str) -> 
     for img in images:
         img = img.convert(mode)
         if size is not None and img.size != (size, size):
-            img = img.resize((size, size), Image.BILINEAR)
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
         a = np.asarray(img, dtype=np.float32) / 255.0
         arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
-        raise ValueError(f"images have different sizes {sorted(shapes)[:3]}...; pass size=N to resize them all")
+        raise DataError(f"images have different sizes {sorted(shapes)[:3]}...; pass size=N to resize them all")
     return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 1), np.float32)
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set (huggingface_hub's constant, read at its import, or the variable now)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "true", "yes"):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def host_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to ``url``'s host (or to the HTTPS proxy that would carry the request) opens
+    within ``timeout`` seconds, DNS lookup included. A quick probe before a download that would otherwise retry
+    for a minute; True does not promise the download works."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme != "http" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme or "https")
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = via.hostname or host, via.port or 8080
+    result: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)  # getaddrinfo ignores the socket timeout
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result and result[0])

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from benchmark.encoders.base import config_hash, pil_to_array
+from benchmark.errors import OptionError
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
 
@@ -23,7 +24,7 @@ class PixelsEncoder:
 
     def __init__(self, size: int | None = None, mode: str = "auto") -> None:
         if mode not in ("auto", "L", "RGB"):
-            raise ValueError(f"encoder 'pixels' option mode must be auto, L or RGB, got {mode!r}")
+            raise OptionError(f"encoder 'pixels' option mode must be auto, L or RGB, got {mode!r}")
         self.size = size
         self.mode = mode
         self._resolved = None if mode == "auto" else mode
@@ -37,7 +38,7 @@ class PixelsEncoder:
     def preprocess(self, samples: Sequence[Image.Image]) -> torch.Tensor:
         if self._resolved is None:  # used without fit(): the first batch decides, then it stays fixed
             self.fit(samples)
-        return torch.from_numpy(pil_to_array(samples, self.size, self._resolved))
+        return torch.from_numpy(pil_to_array(samples, self.size, self._resolved or "RGB"))
 
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
         out = batch.flatten(1)

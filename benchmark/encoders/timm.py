@@ -3,13 +3,19 @@ plugin module."""
 
 from __future__ import annotations
 
+import os
+import urllib.parse
 from typing import Any
 
 import torch
 
-from benchmark.encoders.base import TorchImageEncoder
+from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
+from benchmark.errors import UnavailableWeights, UnknownNameError
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
+
+#: The weight files timm looks for in a hub repository (safetensors first), when the config names none.
+HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0) -> TorchImageEncoder:
@@ -17,6 +23,8 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
 
     ``pretrained=True`` (the default, as users expect) downloads the weights through timm / the Hugging Face hub
     and fails with instructions when that is impossible; it never falls back to random weights silently.
+    Weights not in the local cache fail in seconds, before timm's minute of retries, when ``HF_HUB_OFFLINE`` is
+    set or the download host does not answer (:func:`check_weights_reachable`): :class:`UnavailableWeights`.
     ``pretrained=False`` gives a seeded random initialisation, itself a standard baseline.
     """
     import timm
@@ -26,7 +34,10 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     if not timm.is_model(variant.split(".")[0]):
         close = timm.list_models(f"*{variant.split('.')[0][:6]}*")[:5]
         hint = f" Close matches: {', '.join(close)}." if close else ""
-        raise ValueError(f"encoder {name!r}: timm has no model {variant!r}.{hint} `timm.list_models()` lists them.")
+        raise UnknownNameError(f"encoder {name!r}: timm has no model {variant!r}.{hint} `timm.list_models()` "
+                               "lists them.")
+    if pretrained:
+        check_weights_reachable(variant, name)
     kwargs: dict[str, Any] = {"pretrained": pretrained, "num_classes": 0}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -35,12 +46,7 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
         except Exception as exc:
             if not pretrained:
                 raise
-            raise RuntimeError(
-                f"encoder {name!r}: could not load its pretrained weights ({type(exc).__name__}: {exc}). "
-                f"They come from the Hugging Face hub: connect to the internet once (they are cached under "
-                f"HF_HOME), or evaluate the random initialisation explicitly with '{name}[pretrained=false]' "
-                f"(the record will say random-init)."
-            ) from exc
+            raise unavailable(name, f"{type(exc).__name__}: {exc}") from exc
     cfg = resolve_model_data_config(model)
     if img_size is not None:
         cfg["input_size"] = (cfg["input_size"][0], img_size, img_size)
@@ -52,7 +58,77 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     return TorchImageEncoder(model, model.num_features, transform, pre, weights, name)
 
 
-def _create(timm: Any, variant: str, kwargs: dict[str, Any], img_size: int | None) -> torch.nn.Module:
+def unavailable(name: str, cause: str, source: str = "the Hugging Face hub", cache: str = "HF_HOME"
+                ) -> UnavailableWeights:
+    """The error for pretrained weights of encoder ``name`` that cannot be had, and what to do instead."""
+    return UnavailableWeights(
+        f"encoder {name!r}: could not load its pretrained weights ({cause}). They come from {source}: connect "
+        f"to the internet once (they are cached under {cache}), or evaluate the random initialisation "
+        f"explicitly with '{name}[pretrained=false]' (the record will say random-init)."
+    )
+
+
+def check_weights_reachable(variant: str, name: str) -> None:
+    """Raise :class:`UnavailableWeights` at once when timm would fail to download ``variant``'s weights.
+
+    Weights already in the local cache (Hugging Face hub cache, or torch hub checkpoints for URL weights), local
+    files and variants whose source cannot be told pass (timm decides). Otherwise: hub weights under
+    ``HF_HUB_OFFLINE`` fail without any network access; then the download host (the hub endpoint, or the URL's
+    host) is probed with a :data:`~benchmark.encoders.base.PROBE_TIMEOUT_S` connect and fails when it does not
+    answer.
+    """
+    cfg = _pretrained_cfg(variant)
+    if cfg is None or cfg.file or cfg.state_dict or not (cfg.hf_hub_id or cfg.url) or weights_cached(cfg):
+        return
+    if cfg.hf_hub_id and _has_hub():  # timm prefers the hub whenever huggingface_hub is installed
+        from huggingface_hub import constants
+
+        if hub_offline():
+            raise unavailable(name, f"HF_HUB_OFFLINE is set and {cfg.hf_hub_id} is not in the local Hugging Face "
+                                    "cache")
+        url, source, cache = constants.ENDPOINT, "the Hugging Face hub", "HF_HOME"
+    else:
+        url, source, cache = cfg.url, urllib.parse.urlsplit(cfg.url).hostname or cfg.url, "TORCH_HOME"
+    if not host_reachable(url):
+        host = urllib.parse.urlsplit(url).hostname or url
+        raise unavailable(name, f"{host} cannot be reached: no connection within {PROBE_TIMEOUT_S:g} s", source,
+                          cache)
+
+
+def weights_cached(cfg: Any) -> bool:
+    """Whether the weights a timm pretrained config names are already on disk (hub cache or torch hub)."""
+    if cfg.hf_hub_id and _has_hub():
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, revision = cfg.hf_hub_id.partition("@")
+        files = [cfg.hf_hub_filename] if cfg.hf_hub_filename else list(HUB_WEIGHT_FILES)
+        if any(isinstance(try_to_load_from_cache(repo, f, revision=revision or None), str) for f in files):
+            return True
+    if cfg.url:
+        file = os.path.basename(urllib.parse.urlsplit(cfg.url).path)
+        return os.path.isfile(os.path.join(torch.hub.get_dir(), "checkpoints", file))
+    return False
+
+
+def _pretrained_cfg(variant: str) -> Any | None:
+    """timm's pretrained config of ``variant`` (``arch`` or ``arch.tag``), None when it has none."""
+    from timm.models import get_pretrained_cfg
+
+    try:
+        return get_pretrained_cfg(variant)
+    except Exception:  # an unknown tag: timm.create_model gives the real error
+        return None
+
+
+def _has_hub() -> bool:
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _create(timm: Any, variant: str, kwargs: dict[str, Any], img_size: int | None) -> Any:
     if img_size is not None:
         try:  # transformers take the input size as an argument; convnets do not need it
             return timm.create_model(variant, img_size=img_size, **kwargs)

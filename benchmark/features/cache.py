@@ -2,19 +2,29 @@
 
 The key covers the encoder fingerprint (name, weights hash, preprocessing), the dataset fingerprint, the split and
 the precision, plus a format version, so a changed model or split never reuses stale features.
+
+A cache file is never trusted blindly: :meth:`FeatureCache.get` validates what it reads (finite float32 2-D
+features, one row per label, the split's labels, the encoder's width) and discards an entry that fails, with a
+warning naming the file and the cause, so the caller recomputes instead of scoring broken features as "ok".
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.atomic import atomic_path
+from benchmark.atomic import atomic_path, remove_stale_temps
 from benchmark.digest import digest
 from benchmark.paths import default_cache_dir
 
 CACHE_FORMAT = 1
+
+
+class CacheWarning(UserWarning):
+    """A feature-cache entry was unreadable or invalid and has been discarded (the features are recomputed)."""
 
 
 def cache_key(encoder_fingerprint: str, dataset_fingerprint: str, split: str, precision: str) -> str:
@@ -24,31 +34,84 @@ def cache_key(encoder_fingerprint: str, dataset_fingerprint: str, split: str, pr
 
 
 class FeatureCache:
-    """npz files (arrays ``features`` float32, ``labels`` int64) under ``root``, one per cache key."""
+    """npz files (arrays ``features`` float32, ``labels`` int64) under ``root``, one per cache key.
 
-    def __init__(self, root: Path | str | None = None, enabled: bool = True) -> None:
+    ``log(message)`` receives the warning for each discarded entry (default: :func:`warnings.warn` with
+    :class:`CacheWarning`). On first use the temporary files of writes killed long ago are removed from ``root``
+    (:func:`~benchmark.atomic.remove_stale_temps`).
+    """
+
+    def __init__(self, root: Path | str | None = None, enabled: bool = True,
+                 log: Callable[[str], None] | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.enabled = enabled
+        self._log = log
+        self._swept = False
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.npz"
 
-    def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def _sweep(self) -> None:
+        if not self._swept:
+            self._swept = True
+            remove_stale_temps(self.root)
+
+    def get(self, key: str, labels: np.ndarray | None = None, embed_dim: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cached (features float32 (N, D), labels int64 (N,)) of ``key``, or None to recompute.
+
+        None when the cache is disabled, the entry is missing, or it is invalid: unreadable, not finite float32
+        2-D features, not one int64 label per row, labels different from ``labels`` (the split's, when given), or
+        a width different from ``embed_dim`` (when given). An invalid entry is deleted and reported to ``log``.
+        """
         if not self.enabled:
             return None
+        self._sweep()
         p = self.path(key)
         if not p.exists():
             return None
         try:
-            with np.load(p) as data:
-                return data["features"].astype(np.float32, copy=False), data["labels"].astype(np.int64)
-        except Exception:  # a corrupt entry (killed mid-write on a filesystem without atomic rename) is recomputed
+            with np.load(p, allow_pickle=False) as data:
+                feats, stored = data["features"], data["labels"]
+        except Exception as exc:  # truncated, not an npz, missing arrays: recompute
+            self._discard(p, f"unreadable ({type(exc).__name__}: {exc})")
             return None
+        cause = invalid_entry(feats, stored, labels, embed_dim)
+        if cause is not None:
+            self._discard(p, cause)
+            return None
+        return feats, stored
+
+    def _discard(self, path: Path, cause: str) -> None:
+        path.unlink(missing_ok=True)
+        message = f"feature cache file {path}: {cause}; discarded, the features are recomputed"
+        if self._log is not None:
+            self._log(message)
+        else:
+            warnings.warn(message, CacheWarning, stacklevel=3)
 
     def put(self, key: str, features: np.ndarray, labels: np.ndarray) -> None:
         if not self.enabled:
             return
+        self._sweep()
         save_npz(self.path(key), features, labels)
+
+
+def invalid_entry(features: np.ndarray, labels: np.ndarray, expected: np.ndarray | None = None,
+                  embed_dim: int | None = None) -> str | None:
+    """Why a cache entry's arrays cannot be used (a phrase for a message), or None when they are valid."""
+    if features.dtype != np.float32 or features.ndim != 2:
+        return f"features are {features.dtype} of shape {features.shape}, not a float32 (N, D) array"
+    if labels.dtype != np.int64 or labels.ndim != 1 or len(labels) != len(features):
+        return f"labels are {labels.dtype} of shape {labels.shape} for {len(features)} feature rows"
+    if expected is not None and not np.array_equal(labels, expected):
+        return f"its {len(labels)} labels differ from the split's {len(expected)}"
+    if embed_dim is not None and features.shape[1] != embed_dim:
+        return f"features are {features.shape[1]} wide but the encoder's embed_dim is {embed_dim}"
+    finite = np.isfinite(features)
+    if not finite.all():
+        return f"{int((~finite).sum())} non-finite feature values in {int((~finite.all(axis=1)).sum())} rows"
+    return None
 
 
 def save_npz(path: Path | str, features: np.ndarray, labels: np.ndarray) -> None:

@@ -2,7 +2,8 @@
 
 Extraction batches raw samples through ``encoder.preprocess`` and ``encoder.encode`` under ``torch.inference_mode``
 on the chosen device (CUDA when present), optionally under bf16/fp16 autocast, in length-sorted order when the
-encoder defines ``sort_key``. Features are stored as float32.
+encoder is :class:`~benchmark.specs.Sortable`. Features are stored as float32; every batch is checked against
+the encoder contract (shape, width, finite values) before it is kept.
 
 The cache (:mod:`benchmark.features.cache`) stores what this returns.
 """
@@ -16,14 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.specs import PRECISIONS, Encoder
+from benchmark.errors import ContractError, OptionError
+from benchmark.features.contracts import check_batch, check_finite
+from benchmark.specs import PRECISIONS, Encoder, Sortable
 
 
 def best_device(requested: str | None = None) -> str:
     """``requested`` if given, else "cuda" when a GPU is visible, else "cpu"."""
     if requested and requested != "auto":
         if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"device {requested!r} was requested but torch sees no CUDA GPU; use --device cpu")
+            raise OptionError(f"device {requested!r} was requested but torch sees no CUDA GPU; use --device cpu")
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -46,6 +49,12 @@ def place_encoder(encoder: Encoder, device: str) -> Encoder:
     return encoder
 
 
+def encoder_name(encoder: Encoder) -> str:
+    """What messages call an encoder that was given no label: its ``name`` attribute, else its class name."""
+    name = getattr(encoder, "name", None)
+    return name if isinstance(name, str) and name else type(encoder).__name__
+
+
 def extract(
     encoder: Encoder,
     samples: Sequence[Any],
@@ -55,20 +64,26 @@ def extract(
     precision: str = "fp32",
     progress: Callable[[int], None] | None = None,
     sort: bool = True,
+    name: str | None = None,
 ) -> np.ndarray:
     """Encode every sample; returns float32 features (N, D) in the order of ``samples``.
 
-    With ``sort`` (the default) and an encoder that has ``sort_key``, batches are formed in key order (similar
-    lengths together, less padding) and the result is put back in input order.
+    With ``sort`` (the default) and a :class:`~benchmark.specs.Sortable` encoder, batches are formed in
+    ``sort_key`` order (similar lengths together, less padding) and the result is put back in input order.
     ``progress(n)`` is called after each batch with the number of samples just encoded.
+
+    Every batch is checked (:mod:`benchmark.features.contracts`): 2-D, one row per sample, as wide as
+    ``encoder.embed_dim`` once that is known (read after each batch: raw pixels learn it from the first one),
+    finite. A violation raises :class:`~benchmark.errors.ContractError` naming the encoder (``name``, default
+    :func:`encoder_name`) and what to do; nothing broken is returned.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    label = name or encoder_name(encoder)
     n = len(samples)
     order = np.arange(n)
-    sort_key = getattr(encoder, "sort_key", None) if sort else None
-    if sort_key is not None:
-        order = np.argsort([sort_key(samples[i]) for i in range(n)], kind="stable")
+    if sort and isinstance(encoder, Sortable):
+        order = np.argsort([encoder.sort_key(samples[i]) for i in range(n)], kind="stable")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     autocast = dtype is not None and device.startswith("cuda")
     chunks: list[np.ndarray] = []
@@ -78,18 +93,24 @@ def extract(
             batch = to_device(encoder.preprocess([samples[i] for i in idx]), device)
             with torch.autocast("cuda", dtype=dtype) if autocast else contextlib.nullcontext():
                 out = encoder.encode(batch)
-            chunks.append(np.asarray(torch.as_tensor(out).float().cpu().numpy(), dtype=np.float32))
+            chunk = np.asarray(torch.as_tensor(out).float().cpu().numpy(), dtype=np.float32)
+            _check_chunk(chunk, idx, chunks, encoder, label, precision)
+            chunks.append(chunk)
             if progress:
                 progress(len(idx))
     if not chunks:
-        return np.zeros((0, getattr(encoder, "embed_dim", 0) or 0), np.float32)
+        return np.zeros((0, encoder.embed_dim or 0), np.float32)
     features = np.concatenate(chunks)
-    if features.ndim != 2 or features.shape[0] != n:
-        raise ValueError(f"encoder returned features of shape {features.shape}, expected ({n}, D)")
     out = np.empty_like(features)
     out[order] = features
-    if not np.isfinite(out).all():
-        raise FloatingPointError("encoder produced NaN or infinite features; try --precision fp32")
     return out
 
 
+def _check_chunk(chunk: np.ndarray, idx: np.ndarray, previous: list[np.ndarray], encoder: Encoder, label: str,
+                 precision: str) -> None:
+    """One batch's features: (len(idx), embed_dim), as wide as the batches before it, finite."""
+    check_batch(chunk, len(idx), encoder.embed_dim, label)
+    if previous and chunk.shape[1] != previous[0].shape[1]:
+        raise ContractError(f"encoder {label!r} returned batches of different widths ({previous[0].shape[1]} "
+                            f"then {chunk.shape[1]}); every batch must have the same embed_dim")
+    check_finite(chunk, label, precision, positions=idx)

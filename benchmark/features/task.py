@@ -2,11 +2,17 @@
 
 :class:`HarnessTask` is the :class:`~benchmark.specs.EvalTask` every protocol receives: ``features(split)``
 extracts a split once (or reads it from the feature cache) and keeps it for the pair's other protocols.
+
+It checks what the plugins hand over (:mod:`benchmark.features.contracts`), raising
+:class:`~benchmark.errors.ContractError` naming the plugin, the split and the fix: each split has one label per
+sample and labels in ``0 .. len(classes) - 1``; features are finite float32 (N, D), as wide as the encoder's
+``embed_dim`` (when declared) and as every other split's.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import sys
 import time
 from typing import Any
@@ -14,27 +20,51 @@ from typing import Any
 import numpy as np
 
 from benchmark.catalog import Resolved
+from benchmark.errors import ContractError, RepbenchError
 from benchmark.features.cache import FeatureCache, cache_key
+from benchmark.features.contracts import check_features, check_split
 from benchmark.features.extract import extract, place_encoder
-from benchmark.specs import Dataset, Encoder, Fittable
+from benchmark.specs import Dataset, Encoder, Fittable, Split
+
+#: The message of :class:`~benchmark.specs.Split`'s own length check, which cannot name the split.
+_SPLIT_LENGTHS = re.compile(r"^split has \d+ samples but \d+ labels")
 
 
 def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
+    """Load the dataset and the encoder, fit a :class:`~benchmark.specs.Fittable` encoder on the (checked) train
+    split, and place the encoder on ``device``."""
     dataset = dset.load()
     encoder = enc.load()
     if isinstance(encoder, Fittable):
-        encoder.fit(dataset.split("train").samples)
+        encoder.fit(checked_split(dataset, "train", dset.label).samples)
     return dataset, place_encoder(encoder, device)
+
+
+def checked_split(dataset: Dataset, split: str, label: str) -> Split:
+    """``dataset.split(split)``, checked (:func:`~benchmark.features.contracts.check_split`): one label per
+    sample and labels in ``0 .. len(classes) - 1``. ContractError messages name the dataset ``label`` and split,
+    also for :class:`~benchmark.specs.Split`'s own length check, which cannot."""
+    try:
+        data = dataset.split(split)
+    except ValueError as exc:
+        if isinstance(exc, RepbenchError) or not _SPLIT_LENGTHS.match(str(exc)):
+            raise
+        raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin: a Split needs "
+                            "exactly one label per sample") from exc
+    check_split(data, len(dataset.classes), label, split)
+    return data
 
 
 class HarnessTask:
     """The :class:`~benchmark.specs.EvalTask` the harness hands to protocols: cached features of one pair."""
 
     def __init__(self, encoder: Encoder, encoder_label: str, dataset: Dataset, *, device: str, cache: FeatureCache,
-                 precision: str = "fp32", seed: int = 0, batch_size: int = 256, quiet: bool = False) -> None:
+                 precision: str = "fp32", seed: int = 0, batch_size: int = 256, quiet: bool = False,
+                 dataset_label: str | None = None) -> None:
         self.encoder = encoder
         self.encoder_name = encoder_label
         self.dataset = dataset
+        self.dataset_name = dataset_label or getattr(dataset, "name", None) or type(dataset).__name__
         self.seed = seed
         self.device = device
         self.num_classes = len(dataset.classes)
@@ -54,21 +84,37 @@ class HarnessTask:
             self._features[split] = self._extract(split)
         return self._features[split]
 
+    def checked_split(self, split: str) -> Split:
+        """The dataset's split, checked: one label per sample, labels within the classes (ContractError)."""
+        return checked_split(self.dataset, split, self.dataset_name)
+
     def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        data = self.dataset.split(split)
+        data = self.checked_split(split)
+        labels = np.asarray(data.labels, dtype=np.int64)
         key = cache_key(self.encoder.fingerprint, self.dataset.fingerprint, split, self._precision)
-        hit = self._cache.get(key)
-        if hit is not None and len(hit[1]) == len(data) and np.array_equal(hit[1], data.labels):
+        hit = self._cache.get(key, labels=labels, embed_dim=self.encoder.embed_dim)
+        if hit is not None:
+            self._check_width(hit[0], split)
             self.cached[split], self.timings[split] = True, 0.0
             return hit
         start = time.perf_counter()
         with progress_bar(len(data), f"{self.encoder_name} on {split}", self._quiet) as bar:
             feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._batch_size,
-                            precision=self._precision, progress=bar.update)
+                            precision=self._precision, progress=bar.update, name=self.encoder_name)
         self.timings[split] = time.perf_counter() - start
+        check_features(feats, labels, self.encoder_name, split, self.encoder.embed_dim)
+        self._check_width(feats, split)
         self.cached[split] = False
-        self._cache.put(key, feats, data.labels)
-        return feats, data.labels
+        self._cache.put(key, feats, labels)
+        return feats, labels
+
+    def _check_width(self, feats: np.ndarray, split: str) -> None:
+        """Every split of the pair has the same width (an encoder whose embed_dim is None declares none)."""
+        width = self.embed_dim
+        if width is not None and feats.shape[1] != width:
+            raise ContractError(f"encoder {self.encoder_name!r} returned features {feats.shape[1]} wide on split "
+                                f"{split!r} but {width} wide on the other splits; every split must have the "
+                                "encoder's one embed_dim")
 
     @property
     def embed_dim(self) -> int | None:
