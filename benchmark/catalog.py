@@ -118,7 +118,7 @@ class Catalog:
                 fail(TypeError(f"{hook_name}() returned {item!r}, which is not a {spec_type.__name__}"))
                 continue
             try:
-                self.add(kind, item, plugin)
+                self.add(kind, item, plugin)  # type: ignore[arg-type]  # isinstance(item, spec_type) above
             except ValueError as exc:
                 fail(exc)
 

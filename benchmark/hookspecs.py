@@ -46,6 +46,7 @@ def register_encoders() -> list[EncoderSpec]:
         def register_encoders():
             return [EncoderSpec("myorg/tiny", "image", load=TinyEncoder)]  # option: width=32
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec
@@ -65,6 +66,7 @@ def register_datasets() -> list[DatasetSpec]:
         def register_datasets():
             return [DatasetSpec("myorg/shapes", "image", load=load_shapes, defaults={"n": 600})]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec
@@ -84,6 +86,7 @@ def register_protocols() -> list[ProtocolSpec]:
         def register_protocols():
             return [ProtocolSpec("nearest-centroid", evaluate=nearest_centroid)]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec
@@ -103,3 +106,4 @@ def register_methods() -> list[MethodSpec]:
         def register_methods():
             return [MethodSpec("mymethod", pretrain=my_pretrain, defaults={"temperature": 0.1})]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this

@@ -91,7 +91,7 @@ _SEQUENCES = (list, tuple, Sequence, typing.Sequence)
 def option_hints(fn: Callable[..., object]) -> dict[str, object]:
     """The resolved type annotations of ``fn``'s parameters (a class: its ``__init__``); {} when they cannot be
     resolved (a lambda, names only known to a type checker)."""
-    target = fn.__init__ if inspect.isclass(fn) else fn  # type: ignore[misc]
+    target = fn.__init__ if inspect.isclass(fn) else fn
     try:
         hints = typing.get_type_hints(target)
     except Exception:  # unresolvable forward references: fall back to the defaults' types

@@ -120,9 +120,9 @@ def make_plugin_manager(
             pset.errors.append(PluginFailure(short, "repbench", dist_version("repbench"), exc))
             continue
         _register(pset, short, module, PluginInfo(short, modname, "repbench", dist_version("repbench"), True))
-    for name, module in extra_plugins:
-        modname = getattr(module, "__name__", repr(module))
-        _register(pset, name, module, PluginInfo(name, modname, None, None, False))
+    for name, extra in extra_plugins:
+        modname = getattr(extra, "__name__", repr(extra))
+        _register(pset, name, extra, PluginInfo(name, modname, None, None, False))
     _check_pending(pset)
     return pset
 

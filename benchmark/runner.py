@@ -120,8 +120,8 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
     store = ResultStore(config.results_dir)
     if store.root.is_dir():  # temp files of a killed run (never a concurrent writer's: those are fresh)
-        for stale in remove_stale_temps(store.root):
-            log(f"removed {stale.name}, left by an interrupted write")
+        for leftover in remove_stale_temps(store.root):
+            log(f"removed {leftover.name}, left by an interrupted write")
     cache = FeatureCache(config.cache_dir, enabled=config.use_cache, log=log)
     device = best_device(config.device)
     precision = effective_precision(config.precision, device)
