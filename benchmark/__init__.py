@@ -5,31 +5,37 @@ The public API for plugin authors: ``hookimpl``, the spec dataclasses and the pr
 
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import (
+    Backbone,
     Budget,
     Dataset,
     DatasetSpec,
     Encoder,
     EncoderSpec,
     EvalTask,
+    Method,
     MethodSpec,
     ProtocolOutput,
     ProtocolSpec,
     Split,
+    TrainDefaults,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backbone",
     "Budget",
     "Dataset",
     "DatasetSpec",
     "Encoder",
     "EncoderSpec",
     "EvalTask",
+    "Method",
     "MethodSpec",
     "ProtocolOutput",
     "ProtocolSpec",
     "Split",
+    "TrainDefaults",
     "__version__",
     "hookimpl",
 ]

@@ -18,7 +18,7 @@ from benchmark.plugins import PluginFailure, PluginSet, make_plugin_manager
 from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, is_family
 
 #: The callable of each kind whose signature declares its options.
-CALLABLES: dict[str, str] = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "pretrain"}
+CALLABLES: dict[str, str] = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "build"}
 
 __all__ = ["CALLABLES", "KINDS", "Catalog", "Resolved", "UnknownNameError"]
 

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import pluggy
 
-from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec
+from benchmark.specs import (
+    DatasetSpec,
+    EncoderSpec,
+    MethodSpec,
+    ProtocolSpec,
+)
 
 PROJECT_NAME = "repbench"
 
@@ -93,17 +98,46 @@ def register_protocols() -> list[ProtocolSpec]:
 def register_methods() -> list[MethodSpec]:
     """Return the pretraining methods this plugin provides.
 
-    ``pretrain(backbone, data, *, budget, seed, device, workdir, **options)`` trains starting from ``backbone``
-    (the resolved encoder, :class:`~benchmark.catalog.Resolved`: spec, variant and options) on ``data`` (an
-    unlabeled :class:`Split`) on ``device`` within ``budget`` (a :class:`Budget`), writes its checkpoints under
-    ``workdir`` and returns a new :class:`EncoderSpec` that loads the trained encoder; ``Catalog.add`` puts it in
-    a plan, so the same protocols score it. (Issue #8 replaces ``pretrain`` by views + an objective run by the
-    core's loop.)
+    A method defines only what is specific to it; the core's loop owns budget, optimiser, schedule, AMP,
+    checkpoints, resume and DDP. ``build(backbone, **options)`` receives a :class:`Backbone` (the resolved
+    encoder, its trainable module, input size and normalisation) and returns a :class:`Method`: ``views(sample)``
+    (one raw sample -> a list of view tensors), an ``objective`` module (``objective(views, labels) -> loss``,
+    never calling backward or touching devices), optional ``momentum_pairs`` (EMA applied by the core after each
+    step) and its :class:`TrainDefaults`. The options are ``build``'s keyword parameters with defaults.
 
-    Example::
+    A complete SimSiam-style method. Example::
+
+        import torch, torch.nn.functional as F
+        from benchmark import Backbone, MethodSpec, TrainDefaults, hookimpl
+        from benchmark.methods.views import ImageViews
+
+        class Objective(torch.nn.Module):
+            def __init__(self, backbone: Backbone, dim: int):
+                super().__init__()
+                self.encoder = backbone.encoder
+                self.predictor = torch.nn.Sequential(torch.nn.Linear(backbone.embed_dim, dim), torch.nn.ReLU(),
+                                                     torch.nn.Linear(dim, backbone.embed_dim))
+
+            def forward(self, views, labels=None):
+                z1, z2 = (self.encoder.encode(v) for v in views)
+                p1, p2 = self.predictor(z1), self.predictor(z2)
+                return -(F.cosine_similarity(p1, z2.detach()).mean() + F.cosine_similarity(p2, z1.detach()).mean()) / 2
+
+        class SimSiam:
+            def __init__(self, backbone: Backbone, dim: int):
+                self.objective = Objective(backbone, dim)
+                self.momentum_pairs = ()
+                self.defaults = TrainDefaults(optimizer="sgd", lr=0.05, reference_batch=256)
+                self._views = ImageViews(backbone)
+
+            def views(self, sample):
+                return [self._views(sample), self._views(sample)]
+
+        def build(backbone: Backbone, dim: int = 512) -> SimSiam:
+            return SimSiam(backbone, dim)
 
         @hookimpl
         def register_methods():
-            return [MethodSpec("mymethod", pretrain=my_pretrain, defaults={"temperature": 0.1})]
+            return [MethodSpec("simsiam", build=build, description="SimSiam (Chen & He, 2021)")]
     """
     raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this

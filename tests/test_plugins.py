@@ -138,7 +138,7 @@ def test_malformed_specs_are_rejected_at_construction():
     with pytest.raises(TypeError, match="callable"):
         ProtocolSpec("p", evaluate=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="families"):
-        MethodSpec("m/", pretrain=lambda *a, **k: None)
+        MethodSpec("m/", build=lambda *a, **k: None)
 
 
 def test_malformed_spec_raised_inside_a_hook_is_reported_with_the_plugin():
@@ -199,26 +199,29 @@ def test_hook_register_protocols():
     assert catalog.resolve("protocols", "t-proto").spec.primary_metric == "f1"
 
 
-def test_hook_register_methods(tmp_path):
-    """The method contract with a fake plugin: pretrain(backbone, data, budget, seed, workdir) -> EncoderSpec."""
-    import numpy as np
+def test_hook_register_methods():
+    """The method contract with a fake plugin: build(backbone, **options) -> Method (views, objective, recipe)."""
+    import torch
 
-    calls = {}
+    class Tiny:
+        def __init__(self, backbone, lr):
+            self.objective = torch.nn.Linear(2, 1)
+            self.momentum_pairs = ()
+            self.defaults = benchmark.TrainDefaults(lr=lr)
 
-    def pretrain(backbone, data, *, budget, seed, workdir, **options):
-        calls.update(backbone=backbone.name, n=len(data), budget=budget, seed=seed, options=options)
-        return EncoderSpec(f"{backbone.name}+noop", backbone.modality, load=backbone.load)
+        def views(self, sample):
+            return [torch.zeros(2), torch.ones(2)]
 
-    method = MethodSpec("noop", pretrain=pretrain, defaults={"lr": 0.1})
+    def build(backbone: benchmark.Backbone, lr: float = 0.1) -> Tiny:
+        return Tiny(backbone, lr)
+
+    method = MethodSpec("tiny", build=build)
     catalog = catalog_with(("m", plugin_module("m", register_methods=lambda: [method])))
-    resolved = catalog.resolve("methods", "noop[lr=0.5]")
-    backbone = catalog.resolve("encoders", "pixels").spec
-    data = benchmark.Split(["a", "b"], np.zeros(2))
-    out = resolved.spec.pretrain(backbone, data, budget=benchmark.Budget(steps=3), seed=1, workdir=tmp_path,
-                                 **resolved.options)
-    assert isinstance(out, EncoderSpec) and out.name == "pixels+noop"
-    assert calls == {"backbone": "pixels", "n": 2, "budget": benchmark.Budget(steps=3), "seed": 1,
-                     "options": {"lr": 0.5}}
+    resolved = catalog.resolve("methods", "tiny[lr=0.5]")
+    assert resolved.spec.defaults == {"lr": 0.1} and resolved.options == {"lr": 0.5}
+    built = resolved.spec.build(None, **resolved.options)
+    assert isinstance(built, benchmark.Method) and built.defaults.lr == 0.5
+    assert catalog.plugin_of("methods", resolved.spec) == "m"
 
 
 def test_catalog_add_registers_a_spec_with_the_hook_checks():
