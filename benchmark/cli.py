@@ -71,6 +71,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from benchmark.features import best_device
+    from benchmark.methods.budget import parse_budget
+    from benchmark.methods.runs import PretrainRequest, pretrain
+    from benchmark.options import parse_list
+
+    budget = parse_budget(args.budget)
+    catalog = _catalog()
+    request = PretrainRequest(catalog.resolve("methods", args.method), catalog.resolve("encoders", args.backbone),
+                              catalog.resolve("datasets", args.dataset), budget, seed=args.seed,
+                              batch_size=args.batch_size, train_size=args.train_size)
+    protocols = parse_list(args.eval) if args.eval else []
+    targets = [args.dataset, *(parse_list(args.eval_datasets) if args.eval_datasets else [])]
+    if protocols:  # check every name of the evaluation before hours of training
+        for name in targets:
+            catalog.resolve("datasets", name)
+        for proto in protocols:
+            catalog.resolve("protocols", proto)
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    folder = pretrain(catalog, request, Path(args.out), device=best_device(args.device), num_workers=args.workers,
+                      force=args.force, log=log)
+    print(f"run folder: {folder}\nencoder: run:{folder}")
+    if not protocols:
+        return EXIT_OK
+    eval_args = argparse.Namespace(**{**vars(args), "encoder": [f"run:{folder}"], "dataset": [",".join(map(str, targets))],
+                                      "protocol": [",".join(map(str, protocols))], "shard": (0, 1),
+                                      "force": False, "batch_size": 256})
+    return cmd_eval(eval_args)
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     from benchmark.features import save_npz
     from benchmark.runner import RunConfig, load_task
@@ -186,6 +216,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs")
     run_opts(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("pretrain", help="pretrain a backbone with a method under a budget, then evaluate it")
+    p.add_argument("--method", "-m", required=True, help="e.g. simclr, 'byol[tau=0.996]' (repbench list methods)")
+    p.add_argument("--backbone", "-b", required=True, help="a trainable encoder, e.g. 'timm/resnet18[pretrained=false]'")
+    p.add_argument("--dataset", "-d", required=True, help="trained on its train split (labels unused but by supervised)")
+    p.add_argument("--budget", required=True, help="e.g. 3min, 90s, 500steps, 10epochs, or '2epochs,5min'")
+    p.add_argument("--eval", default=None, help="protocols to score the result with, e.g. knn,linear (default: none)")
+    p.add_argument("--eval-datasets", default=None, help="more datasets to evaluate on (transfer), comma-separated")
+    p.add_argument("--out", default="runs", help="folder of run folders (default: ./runs)")
+    p.add_argument("--results", default="results", help="folder for the evaluation records (default: ./results)")
+    p.add_argument("--train-size", type=int, default=None, help="seeded subsample of the train split (default: all)")
+    p.add_argument("--batch-size", type=int, default=None, help="pretraining batch (default: the method's)")
+    p.add_argument("--workers", type=int, default=0, help="data-loader worker processes for the views (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the run (default: 0)")
+    p.add_argument("--force", action="store_true", help="retrain a finished run")
+    p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when available)")
+    p.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="evaluation precision (default: fp32)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature cache for the evaluation")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("features", help="export features and labels of one split to an .npz file")
     p.add_argument("--encoder", "-e", required=True)

@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:linear": "benchmark.protocols.linear",
     "builtin:fewshot": "benchmark.protocols.fewshot",
     "builtin:finetune": "benchmark.protocols.finetune",
+    "builtin:runs": "benchmark.methods.runs",
 }
 
 

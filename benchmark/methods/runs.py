@@ -1,0 +1,239 @@
+"""Pretraining runs: one folder per (method, backbone, dataset, budget, seed), and the trained backbone as an encoder.
+
+A run folder holds ``run.json`` (what was trained, how, and what the loop measured), the loop's checkpoints and,
+once finished, ``backbone.safetensors`` (the trained backbone's weights). ``run:<folder>`` is an encoder every
+command accepts: it rebuilds the recorded backbone, loads the weights (safetensors only, never a pickle) and
+fingerprints them, so the feature cache and records work unchanged, and its ``info`` carries the method, every
+resolved hyperparameter, the budget, the steps actually run, the wall time and the seed.
+
+Rerunning the same pretraining (same config digest) resumes an interrupted run from its last checkpoint and skips
+a finished one; a folder of another configuration is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.atomic import atomic_path, write_json
+from benchmark.catalog import Catalog, Resolved
+from benchmark.datasets.base import subsample
+from benchmark.digest import digest
+from benchmark.encoders.base import TorchImageEncoder
+from benchmark.errors import ContractError, MissingData, OptionError, RecordError
+from benchmark.features.task import checked_split
+from benchmark.hookspecs import hookimpl
+from benchmark.results.record import now_iso
+from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
+
+RUN_FILE = "run.json"
+WEIGHTS_FILE = "backbone.safetensors"
+RUN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PretrainRequest:
+    """Everything that decides a run's weights; its digest names the run folder."""
+
+    method: Resolved
+    backbone: Resolved
+    dataset: Resolved
+    budget: Budget
+    seed: int = 0
+    batch_size: int | None = None
+    train_size: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.method.label, "method_options": dict(self.method.options),
+                "backbone": self.backbone.label, "backbone_options": dict(self.backbone.options),
+                "dataset": self.dataset.label, "dataset_options": dict(self.dataset.options),
+                "budget": {k: v for k, v in asdict(self.budget).items() if v is not None}, "seed": self.seed,
+                "batch_size": self.batch_size, "train_size": self.train_size, "format": RUN_FORMAT}
+
+    @property
+    def digest(self) -> str:
+        return digest(self.describe())
+
+    def folder(self, root: Path) -> Path:
+        return Path(root) / f"{_slug(self.method.label)}__{_slug(self.backbone.label)}__" \
+                            f"{_slug(self.dataset.label)}__s{self.seed}__{self.digest[:10]}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:50] or "x"
+
+
+def trainable_backbone(resolved: Resolved, device: str) -> Backbone:
+    """Load the backbone the user named and check it can be trained: a torch module with a differentiable
+    ``encode``, and image preprocessing that states its input size and normalisation."""
+    encoder = resolved.load()
+    if not isinstance(encoder, TorchImageEncoder):
+        kind = type(encoder).__name__
+        raise OptionError(f"--backbone {resolved.label}: {kind} is not a trainable torch image encoder (pixels and "
+                          "tfidf have no weights to train); use e.g. 'timm/resnet18[pretrained=false]'")
+    cfg = encoder.preprocess_config
+    try:
+        input_size = tuple(int(v) for v in cfg["input_size"])
+        mean, std = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OptionError(f"--backbone {resolved.label}: its preprocessing does not state input_size, mean and "
+                          f"std ({exc}); a pretraining backbone needs them for the views") from exc
+    if len(input_size) != 3:
+        raise OptionError(f"--backbone {resolved.label}: input_size must be (C, H, W), got {input_size}")
+    encoder.to(device).train()
+    c, h, w = input_size
+    return Backbone(resolved, encoder, int(encoder.embed_dim), (c, h, w), mean, std)
+
+
+def _train_split(catalog: Catalog, request: PretrainRequest) -> tuple[Split, dict[str, Any]]:
+    dataset = request.dataset.load()
+    train = checked_split(dataset, "train", request.dataset.label)
+    data, how = subsample(train, request.train_size, request.seed)
+    info = {"dataset": request.dataset.label, "split": "train", "size": len(data), "subsample": how,
+            "classes": len(dataset.classes), "dataset_fingerprint": dataset.fingerprint}
+    return data, info
+
+
+def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, device: str = "cpu",
+             num_workers: int = 0, force: bool = False, checkpoint_every_s: float = 60.0,
+             log: Callable[[str], None] | None = None) -> Path:
+    """Train ``request`` into its run folder under ``out_root`` (resuming or skipping as the folder says) and
+    return the folder. Labels reach the method only when its spec says ``uses_labels``."""
+    from benchmark.methods.trainer import train
+
+    say = log or (lambda msg: None)
+    folder = request.folder(out_root)
+    existing = read_run(folder) if (folder / RUN_FILE).is_file() else None
+    if existing is not None and existing.get("config_digest") != request.digest:
+        raise OptionError(f"run folder {folder} holds another configuration; choose another --out or delete it")
+    if existing is not None and existing.get("status") == "finished" and not force:
+        say(f"{folder} is already trained (skipped; --force retrains)")
+        return folder
+    spec = request.method.spec
+    backbone = trainable_backbone(request.backbone, device)
+    method = spec.build(backbone, **request.method.options)
+    if not isinstance(method, Method):
+        raise ContractError(f"method {request.method.name!r}: build() returned {type(method).__name__}, which lacks "
+                            "views, objective, momentum_pairs or defaults (see benchmark.specs.Method)")
+    data, data_info = _train_split(catalog, request)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = {"kind": "pretraining", "format": RUN_FORMAT, "config_digest": request.digest, **request.describe(),
+            "uses_labels": spec.uses_labels, "data": data_info, "started_at": now_iso(),
+            "plugin": catalog.plugin_of("methods", spec), "recipe": asdict(method.defaults)}
+    write_json(folder / RUN_FILE, {**base, "status": "running"})
+    result = train(method, backbone, data, budget=request.budget, workdir=folder, device=device,
+                   seed=request.seed, config_digest=request.digest, batch_size=request.batch_size,
+                   num_workers=num_workers, checkpoint_every_s=checkpoint_every_s, log=log,
+                   use_labels=spec.uses_labels, method_name=request.method.name)
+    save_weights(folder / WEIGHTS_FILE, backbone.encoder.backbone)
+    summary = {k: v for k, v in asdict(result).items() if k not in ("loss_curve", "lr_curve")}
+    write_json(folder / "loss_curve.json", {"loss": result.loss_curve, "lr": result.lr_curve})
+    write_json(folder / RUN_FILE, {**base, "status": "finished", "finished_at": now_iso(), "result": summary})
+    say(f"trained {request.method.label} on {request.dataset.label}: {result.steps} steps in "
+        f"{result.seconds:.0f} s ({result.samples_per_s:.0f} samples/s); run folder {folder}")
+    return folder
+
+
+def save_weights(path: Path, module: torch.nn.Module) -> None:
+    """A module's state dict as safetensors, written atomically (contiguous CPU copies; shared tensors cloned)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+
+
+def read_run(folder: Path) -> dict[str, Any]:
+    """``run.json`` of a run folder, checked; RecordError / MissingData name the folder."""
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
+        raise MissingData(f"{folder} is not a repbench run folder (no {RUN_FILE}); give the folder that "
+                          "`repbench pretrain` printed")
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(run, dict) or run.get("kind") != "pretraining":
+        raise RecordError(f"{path}: not a pretraining run record")
+    return run
+
+
+class RunEncoder(torch.nn.Module):
+    """A trained backbone as an encoder: the recorded backbone with the run's weights; ``info`` says how it was
+    trained (the records of every evaluation carry it)."""
+
+    modality = "image"
+
+    def __init__(self, inner: TorchImageEncoder, folder: Path, run: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.folder = folder
+        self.run = dict(run)
+        self.embed_dim = inner.embed_dim
+
+    def preprocess(self, samples: Sequence[Any]) -> torch.Tensor:
+        return self.inner.preprocess(samples)
+
+    def encode(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.inner.encode(batch)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        r = self.run
+        pre = {k: r.get(k) for k in ("method", "method_options", "backbone", "dataset", "budget", "seed",
+                                     "uses_labels", "recipe", "data")}
+        pre["result"] = r.get("result", {})
+        return {**self.inner.info, "weights": f"pretrained-run:{r['method']} on {r['dataset']} ({self.folder.name})",
+                "pretraining": pre}
+
+    @property
+    def fingerprint(self) -> str:
+        return digest({"run": self.inner.fingerprint, "v": 1})
+
+
+def load_run(variant: str) -> RunEncoder:
+    """``run:<folder>``: the backbone recorded in the folder's run.json with its trained weights."""
+    from safetensors.torch import load_file
+
+    folder = Path(variant).expanduser()
+    run = read_run(folder)
+    if run.get("status") != "finished" or not (folder / WEIGHTS_FILE).is_file():
+        raise MissingData(f"run {folder} has not finished training (status {run.get('status')!r}); rerun the "
+                          "same `repbench pretrain` command to resume it")
+    inner = Catalog.load().resolve("encoders", run["backbone"]).load()
+    if not isinstance(inner, TorchImageEncoder):
+        raise ContractError(f"run {folder}: the backbone {run['backbone']!r} no longer loads as a torch encoder")
+    state = load_file(str(folder / WEIGHTS_FILE))
+    try:
+        inner.backbone.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ContractError(f"run {folder}: {WEIGHTS_FILE} does not fit the backbone {run['backbone']!r} "
+                            f"({str(exc).splitlines()[0]})") from exc
+    inner.__dict__.pop("weights_hash", None)  # the cached hash was of the freshly built weights
+    inner.eval()
+    return RunEncoder(inner, folder.resolve(), run)
+
+
+def finished_runs(root: Path) -> list[Path]:
+    """The finished run folders directly under ``root``, sorted."""
+    out = []
+    for run_file in sorted(Path(root).glob(f"*/{RUN_FILE}")):
+        try:
+            if read_run(run_file.parent).get("status") == "finished":
+                out.append(run_file.parent)
+        except (RecordError, MissingData):
+            continue
+    return out
+
+
+@hookimpl
+def register_encoders() -> list[EncoderSpec]:
+    return [EncoderSpec("run:", "image", load=load_run,
+                        description="a backbone trained by `repbench pretrain`: run:<run folder>",
+                        examples=("run:runs/simclr__timm-resnet18__fashion-mnist__s0__1a2b3c4d5e",))]
