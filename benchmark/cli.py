@@ -131,8 +131,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     scan = scan_records(*args.results)  # every bad file is reported by name and reason, and skipped
     for line in scan.messages():
         print(line, file=sys.stderr)
-    df = leaderboard.to_frame(scan.records)
-    text = {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[args.format](df)
+    if args.table == "methods":
+        from benchmark.leaderboards.methods import methods_frame, methods_markdown
+
+        if args.format == "html":
+            raise OptionError("--table methods renders as markdown or csv; use --format markdown or csv")
+        text = methods_markdown(scan.records) if args.format == "markdown" else \
+            methods_frame(scan.records).to_csv(index=False)
+    else:
+        df = leaderboard.to_frame(scan.records)
+        text = {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv,
+                "html": leaderboard.to_html}[args.format](df)
     if args.out:
         write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
@@ -250,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", nargs="+", default=["results"], help="folders or files of records")
     p.add_argument("--format", choices=["markdown", "csv", "html"], default="markdown",
                    help="markdown table, CSV (one row per record) or an HTML table (default: markdown)")
+    p.add_argument("--table", choices=["cells", "methods"], default="cells",
+                   help="cells: encoders x (dataset, protocol); methods: pretraining methods with their budget, "
+                        "time and memory beside reference rows (default: cells)")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
     p.set_defaults(func=cmd_leaderboard)
 
