@@ -75,7 +75,9 @@ def test_specs_are_registered_by_the_example_plugin(catalog):
     assert catalog.plugin_of("encoders", enc) == "example"
     assert catalog.plugin_of("datasets", dset) == "example"
     assert catalog.registered_by("example") == {"datasets": ["example/shapes"],
-                                                "encoders": ["example/random-conv"]}
+                                                "encoders": ["example/random-conv"],
+                                                "methods": ["example-siam"]}
+    assert dict(catalog.specs["methods"]["example-siam"].defaults) == {"hidden": 64, "crop_min": 0.3, "lr": 0.05}
     assert dict(enc.defaults) == {"width": 16, "img_size": 32, "seed": 0}
     assert {"n_per_class", "size", "seed"} <= set(dset.defaults)
     assert not catalog.errors
@@ -228,3 +230,20 @@ def test_installed_plugin_runs_through_the_cli(site, tmp_path):
                     cwd=tmp_path)
     assert typo.returncode == 2
     assert "did you mean" in typo.stderr.lower() and "example/shapes" in typo.stderr
+
+
+@pytest.mark.slow
+def test_installed_plugins_method_is_listed_and_trains_through_the_core_loop(site, tmp_path):
+    listed = repbench(site, "list", "methods", cwd=tmp_path)
+    assert listed.returncode == 0 and "example-siam" in listed.stdout and "hidden=64" in listed.stdout
+    runs = tmp_path / "runs"
+    proc = repbench(site, "pretrain", "--method", "example-siam[hidden=16]", "--backbone", "example/random-conv",
+                    "--dataset", "example/shapes[n_per_class=10]", "--budget", "4steps", "--batch-size", "8",
+                    "--out", str(runs), "--eval", "knn", "--results", str(tmp_path / "results"),
+                    "--cache-dir", str(tmp_path / "cache"), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [folder] = [p for p in runs.iterdir() if p.is_dir()]
+    run = json.loads((folder / "run.json").read_text())
+    assert run["status"] == "finished" and run["result"]["steps"] == 4 and run["plugin"] == "example"
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert record["status"] == "ok" and record["encoder"]["pretraining"]["method"] == "example-siam[hidden=16]"

@@ -1,13 +1,15 @@
-"""The example repbench plugin: one image encoder and one image dataset, registered through repbench's hooks.
+"""The example repbench plugin: an image encoder, an image dataset and a pretraining method, through repbench's hooks.
 
 This module is what the entry point names (``example = "repbench_example.plugin"`` in pyproject.toml). It only
 uses repbench's public API (``benchmark``) and the helper modules documented for plugin authors
-(``benchmark.data``, ``benchmark.encoders``). Copy it and replace the two ``load_*`` functions with your own.
+(``benchmark.datasets``, ``benchmark.encoders``). Copy it and replace the ``load_*`` / ``build_*`` functions.
 
 - ``example/random-conv``: a small CNN with seeded random weights. Random convolutional features are a real
   baseline: a learned encoder that does not beat them has learned little.
 - ``example/shapes``: procedurally generated grayscale images of circles, squares, triangles and plus signs,
   with seeded position, size, brightness and noise, and a fixed seeded stratified train/test split.
+- ``example-siam``: a SimSiam-style pretraining method (Chen & He, 2021) in about 50 lines: views, an objective
+  and a recipe. repbench's loop does everything else (optimiser, schedule, checkpoints, resume).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark import DatasetSpec, EncoderSpec, Split, hookimpl
+from benchmark import Backbone, DatasetSpec, EncoderSpec, MethodSpec, Split, TrainDefaults, hookimpl
 from benchmark.datasets import InMemoryDataset, gray_images, stratified_split
 from benchmark.encoders import TorchImageEncoder
 
@@ -165,3 +167,56 @@ def register_datasets() -> list[DatasetSpec]:
             examples=("example/shapes", "example/shapes[n_per_class=500,noise=0.3]"),
         )
     ]
+
+
+# --- the pretraining method ---------------------------------------------------------------------------------
+
+class SiamViews:
+    """Two random resized crops of a sample, at the backbone's input size and normalisation (picklable)."""
+
+    def __init__(self, backbone: Backbone, crop_min: float) -> None:
+        from torchvision.transforms import v2
+
+        c, h, w = backbone.input_size
+        self.transform = v2.Compose([
+            v2.RGB() if c == 3 else v2.Grayscale(c), v2.RandomResizedCrop((h, w), scale=(crop_min, 1.0)),
+            v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(backbone.mean, backbone.std)])
+
+    def __call__(self, sample: Image.Image) -> list[torch.Tensor]:
+        return [self.transform(sample), self.transform(sample)]
+
+
+class SiamObjective(torch.nn.Module):
+    """Negative cosine similarity of each view's prediction with the other view's (stop-gradient) embedding."""
+
+    def __init__(self, backbone: Backbone, hidden: int) -> None:
+        super().__init__()
+        self.encoder = backbone.encoder
+        d = backbone.embed_dim
+        self.predictor = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, d))
+
+    def forward(self, views: list[torch.Tensor], labels: torch.Tensor | None = None) -> torch.Tensor:
+        z1, z2 = (self.encoder.encode(v) for v in views)
+        cos = torch.nn.functional.cosine_similarity
+        return -(cos(self.predictor(z1), z2.detach()).mean() + cos(self.predictor(z2), z1.detach()).mean()) / 2
+
+
+class Siam:
+    def __init__(self, backbone: Backbone, hidden: int, crop_min: float, lr: float) -> None:
+        self.objective = SiamObjective(backbone, hidden)
+        self.momentum_pairs: tuple = ()
+        self.defaults = TrainDefaults(optimizer="sgd", lr=lr, reference_batch=256, weight_decay=1e-4, batch_size=64)
+        self.views = SiamViews(backbone, crop_min)
+
+
+def build_siam(backbone: Backbone, hidden: int = 64, crop_min: float = 0.3, lr: float = 0.05) -> Siam:
+    if hidden < 1 or not 0 < crop_min <= 1 or lr <= 0:
+        raise ValueError(f"method 'example/siam': need hidden >= 1, 0 < crop_min <= 1, lr > 0; got {hidden}, "
+                         f"{crop_min}, {lr}")
+    return Siam(backbone, hidden, crop_min, lr)
+
+
+@hookimpl
+def register_methods() -> list[MethodSpec]:
+    return [MethodSpec("example-siam", build=build_siam,
+                       description="SimSiam-style self-supervision (the example plugin's method template)")]
