@@ -79,16 +79,25 @@ def trainable_backbone(resolved: Resolved, device: str) -> Backbone:
                           "tfidf have no weights to train); use e.g. 'timm/resnet18[pretrained=false]'")
     cfg = encoder.preprocess_config
     try:
-        input_size = tuple(int(v) for v in cfg["input_size"])
-        mean, std = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
+        size = cfg.get("input_size") or (3, cfg["img_size"], cfg["img_size"])
+        input_size = tuple(int(v) for v in size)
+        mean, std = (_per_channel(cfg[k], input_size[0]) for k in ("mean", "std"))
     except (KeyError, TypeError, ValueError) as exc:
-        raise OptionError(f"--backbone {resolved.label}: its preprocessing does not state input_size, mean and "
-                          f"std ({exc}); a pretraining backbone needs them for the views") from exc
+        raise OptionError(f"--backbone {resolved.label}: its preprocessing does not state input_size (or "
+                          f"img_size), mean and std ({exc}); a pretraining backbone needs them for the views") from exc
     if len(input_size) != 3:
         raise OptionError(f"--backbone {resolved.label}: input_size must be (C, H, W), got {input_size}")
     encoder.to(device).train()
     c, h, w = input_size
     return Backbone(resolved, encoder, int(encoder.embed_dim), (c, h, w), mean, std)
+
+
+def _per_channel(value: Any, channels: int) -> tuple[float, ...]:
+    """A mean or std as one float per channel (a scalar applies to every channel)."""
+    values = [float(value)] * channels if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) != channels:
+        raise ValueError(f"{len(values)} values for {channels} channels")
+    return tuple(values)
 
 
 def _train_split(catalog: Catalog, request: PretrainRequest) -> tuple[Split, dict[str, Any]]:
