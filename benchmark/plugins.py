@@ -35,6 +35,11 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:linear": "benchmark.protocols.linear",
     "builtin:fewshot": "benchmark.protocols.fewshot",
     "builtin:finetune": "benchmark.protocols.finetune",
+    "builtin:simclr": "benchmark.methods.simclr",
+    "builtin:byol": "benchmark.methods.byol",
+    "builtin:vicreg": "benchmark.methods.vicreg",
+    "builtin:autoencoder": "benchmark.methods.autoencoder",
+    "builtin:supervised": "benchmark.methods.supervised",
     "builtin:runs": "benchmark.methods.runs",
 }
 
