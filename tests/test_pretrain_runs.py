@@ -12,7 +12,14 @@ from benchmark import Backbone, MethodSpec, TrainDefaults, hookimpl
 from benchmark.errors import MissingData, OptionError
 from benchmark.features import extract
 from benchmark.methods.budget import parse_budget
-from benchmark.methods.runs import WEIGHTS_FILE, PretrainRequest, load_run, pretrain, read_run, trainable_backbone
+from benchmark.methods.runs import (
+    WEIGHTS_FILE,
+    PretrainRequest,
+    load_run,
+    pretrain,
+    read_run,
+    trainable_backbone,
+)
 from benchmark.testing import catalog_with
 
 import helpers

@@ -67,9 +67,9 @@ def methods_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame
         enc, dset = rec["encoder"], rec["dataset"]
         key = (str(enc.get("label") or enc["name"]), str(dset.get("label") or dset["name"]))
         stamp = str(rec.get("created_at") or "")
-        if newest.get((*key, proto), "") > stamp:
+        if newest.get((key[0], key[1], proto), "") > stamp:
             continue
-        newest[(*key, proto)] = stamp
+        newest[(key[0], key[1], proto)] = stamp
         row = rows.setdefault(key, {**_identity(enc), "evaluated on": key[1]})
         m = rec.get("metrics") or {}
         value, ci = m.get("top1"), m.get("top1_ci95")

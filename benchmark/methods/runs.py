@@ -124,6 +124,10 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
     if existing is not None and existing.get("status") == "finished" and not force:
         say(f"{folder} is already trained (skipped; --force retrains)")
         return folder
+    if force:
+        from benchmark.methods import checkpoint
+
+        checkpoint.clear(folder)  # a finished checkpoint would otherwise end the retraining at once
     spec = request.method.spec
     backbone = trainable_backbone(request.backbone, device)
     method = spec.build(backbone, **request.method.options)

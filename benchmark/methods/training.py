@@ -1,21 +1,32 @@
-"""The building blocks of repbench's one training loop, shared by fine-tuning and (next) pretraining methods.
+"""The building blocks of repbench's one training loop, shared by fine-tuning and pretraining methods.
 
 Everything here is deterministic given its inputs and free of I/O: the learning-rate schedule (linear warm-up,
 then cosine to zero, per optimiser step), epoch batching from a seeded numpy generator, AdamW parameter groups
 with no weight decay on biases and norm scales, bf16 autocast on CUDA only, one optimiser step with optional
-global-norm clipping, and an in-memory snapshot of the best weights. ``protocols/finetune.py`` composes them; the
-pretraining loop (the Trainer of ``design.md``) will compose the same pieces, so both train identically.
+global-norm clipping, and an in-memory snapshot of the best weights. ``protocols/finetune.py`` composes them.
+
+The pretraining loop (:mod:`benchmark.methods.trainer`) composes the same schedule, groups and step, plus the
+pieces below them: :class:`LARS` and :func:`build_optimizer` (a method recipe's ``sgd`` / ``lars`` / ``adamw``),
+the BYOL EMA (:func:`ema_tau`, :func:`ema_update`), the views dataset and resumable epoch batches
+(:class:`ViewsDataset`, :class:`EpochBatches`), the RNG fork (:func:`own_rng`) and the precision helpers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+import random
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
+
+from benchmark.errors import ContractError, OptionError
+from benchmark.methods import distributed as dist
+from benchmark.specs import Split
 
 
 def lr_multiplier(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -110,3 +121,184 @@ class Snapshot:
                 with torch.no_grad():
                     for p, saved in zip(params, state, strict=True):
                         p.copy_(saved)
+
+
+# --- pretraining pieces (benchmark.methods.trainer): LARS, the method recipe's optimiser, the EMA ---------------
+class LARS(torch.optim.Optimizer):
+    """SGD with layer-wise adaptive rate scaling (You et al., 2017), as solo-learn and lightly implement it.
+
+    For each parameter with two or more dimensions (weights) and non-zero weight and gradient norms, the
+    gradient plus weight decay is scaled by the trust ratio ``eta * ||w|| / (||g|| + wd * ||w|| + eps)``;
+    biases and norm scales (fewer dimensions) take the plain gradient (their groups have no weight decay).
+    Then SGD with momentum (no dampening, no Nesterov): ``buf = momentum * buf + d; w -= lr * buf`` (the first
+    ``buf`` is ``d``). State: ``momentum_buffer`` per parameter, as ``torch.optim.SGD``.
+    """
+
+    def __init__(self, params: Any, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
+                 eta: float = 0.02, eps: float = 1e-8) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "eta": eta,
+                                  "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            wd, momentum = group["weight_decay"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad
+                if p.ndim >= 2:
+                    p_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
+                    trust = group["eta"] * p_norm / (g_norm + p_norm * wd + group["eps"])
+                    trust = torch.where((p_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust))
+                    d = d.add(p, alpha=wd).mul_(trust)
+                elif wd:
+                    d = d.add(p, alpha=wd)
+                if momentum:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = torch.clone(d).detach()
+                    else:
+                        state["momentum_buffer"].mul_(momentum).add_(d)
+                    d = state["momentum_buffer"]
+                p.add_(d, alpha=-group["lr"])
+        return loss
+
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "lars", "adamw")
+
+
+def build_optimizer(params: Sequence[torch.Tensor], name: str, lr: float, weight_decay: float,
+                    momentum: float) -> torch.optim.Optimizer:
+    """The optimiser of a method's recipe over :func:`decay_groups` (no decay on biases and norm scales):
+    ``sgd`` (momentum, no Nesterov), ``lars`` (:class:`LARS`, eta 0.02) or ``adamw`` (torch's default betas);
+    ``lr`` is the already scaled base learning rate. ValueError for another name."""
+    groups = decay_groups(params, lr, weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=False)
+    if name == "lars":
+        return LARS(groups, lr=lr, momentum=momentum)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+
+
+def ema_tau(step: int, total_steps: int, tau0: float) -> float:
+    """BYOL's EMA rate after 0-based step ``step`` of ``total_steps``: ``1 - (1 - tau0) * (cos(pi k / K) + 1) / 2``
+    (``tau0`` at step 0, rising to 1 at the end)."""
+    return 1.0 - (1.0 - tau0) * (math.cos(math.pi * step / max(1, total_steps)) + 1.0) / 2.0
+
+
+@torch.no_grad()
+def ema_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+    """``target = tau * target + (1 - tau) * online`` for every parameter and floating-point buffer (in that
+    order: ``mul_(tau)`` then ``add_(online, alpha=1 - tau)``); other buffers (counters) are copied."""
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = list(zip(target.parameters(), online.parameters(), strict=True))
+    pairs += list(zip(target.buffers(), online.buffers(), strict=True))
+    for t, o in pairs:
+        if t.is_floating_point():
+            t.mul_(tau).add_(o.detach(), alpha=1.0 - tau)
+        else:
+            t.copy_(o)
+
+
+# --- pretraining data, RNG and precision (benchmark.methods.trainer) ----------------------------------------
+TRAIN_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+
+
+class ViewsDataset(torch.utils.data.Dataset[Any]):
+    """``(views(sample), label)`` per sample: the dataset the loader's workers run."""
+
+    def __init__(self, data: Split, views: Callable[[Any], list[Any]], method_name: str) -> None:
+        self.samples, self.labels, self.views, self.name = data.samples, data.labels, views, method_name
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[list[torch.Tensor], int]:
+        out = self.views(self.samples[i])
+        if not isinstance(out, (list, tuple)) or not out or not all(isinstance(v, torch.Tensor) for v in out):
+            raise ContractError(f"method '{self.name}': views(sample) must return a non-empty list of tensors, "
+                                f"got {type(out).__name__}")
+        return list(out), int(self.labels[i])
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed determined by ``parts`` (any integers)."""
+    entropy = [p & (2**64 - 1) for p in parts]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+
+
+class EpochBatches:
+    """An endless batch sampler: epoch after epoch of ``per_epoch`` full batches of ``batch`` indices, starting at
+    global step ``start``. Epoch ``e``'s order: ``RandomSampler`` with a generator seeded by
+    ``derive_seed(seed, e)``, or under ``torch.distributed`` this rank's ``DistributedSampler(shuffle=True,
+    seed=seed, drop_last=True)`` at epoch ``e``; so any step's batch can be recomputed for a resume."""
+
+    def __init__(self, n: int, batch: int, per_epoch: int, seed: int, start: int) -> None:
+        self.n, self.batch, self.per_epoch, self.seed, self.start = n, batch, per_epoch, seed, start
+
+    def order(self, epoch: int) -> list[int]:
+        if dist.initialized():
+            sampler: torch.utils.data.DistributedSampler[int] = torch.utils.data.DistributedSampler(
+                range(self.n), shuffle=True, seed=self.seed, drop_last=True)  # type: ignore[arg-type]
+            sampler.set_epoch(epoch)
+            return list(sampler)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
+        return list(torch.utils.data.RandomSampler(range(self.n), generator=gen))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, position = divmod(self.start, self.per_epoch)
+        while True:
+            order = self.order(epoch)
+            for b in range(position, self.per_epoch):
+                yield order[b * self.batch:(b + 1) * self.batch]
+            epoch, position = epoch + 1, 0
+
+
+@contextlib.contextmanager
+def own_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """Fork torch's, numpy's and Python's global RNGs, seeded with ``seed``; restore the caller's afterwards."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        with torch.random.fork_rng(devices=fork_rng_devices(device)):
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for a requested precision: ``auto`` is bf16 on CUDA and fp32 elsewhere;
+    fp16 (which needs a GradScaler) only on CUDA. OptionError otherwise."""
+    if precision not in TRAIN_PRECISIONS:
+        raise OptionError(f"precision {precision!r}: use one of {', '.join(TRAIN_PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise OptionError("precision 'fp16' needs a CUDA device; use bf16 or fp32 on the CPU")
+    return precision
+
+
+def precision_autocast(device: torch.device, precision: str) -> Any:
+    """Autocast to bf16 / fp16 on ``device`` (CPU autocast too, when asked for bf16); nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak bytes: ``torch.cuda.max_memory_allocated`` on CUDA, else the process's peak resident set size (0
+    where ``resource`` is missing)."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (Windows)
+        return 0
+    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
