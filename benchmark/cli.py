@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmark import __version__
 from benchmark.errors import OptionError, RepbenchError
 from benchmark.specs import PRECISIONS
+from benchmark.throughput.cli import add_parser as add_throughput_parser
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
@@ -268,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, their versions and what each registered")
     p.add_argument("--all", action="store_true", help="include the built-in plugins")
     p.set_defaults(func=cmd_plugins)
+
+    add_throughput_parser(sub)
 
     p = sub.add_parser("list", help="list the registered names of one kind")
     p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods"])

@@ -338,6 +338,17 @@ class Trainable(Protocol):
     def encode(self, batch: Any) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class ExampleBatch(Protocol):
+    """An encoder that builds a synthetic, model-ready batch itself, for throughput measurement
+    (``repbench throughput``): ``example_batch(batch_size, seq_len=..., device=...)`` returns what ``encode``
+    accepts (a tensor or a dict of tensors) with ``batch_size`` samples, already on ``device``; random values
+    of the real shape and dtype (images: the preprocessing's input size; text: ``seq_len`` token ids, default
+    the encoder's choice, with a full attention mask). ``seq_len`` is ignored by encoders without sequences."""
+
+    def example_batch(self, batch_size: int, *, seq_len: int | None = None, device: str = "cpu") -> Any: ...
+
+
 @dataclass
 class ProtocolOutput:
     """What a protocol returns.

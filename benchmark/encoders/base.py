@@ -84,6 +84,12 @@ class TorchImageEncoder(torch.nn.Module):
         out = self.backbone(batch)
         return out.flatten(1)
 
+    def example_batch(self, batch_size: int, *, seq_len: int | None = None, device: str = "cpu") -> torch.Tensor:
+        """A random float32 batch (batch_size, *preprocess_config["input_size"]) on ``device``, for throughput
+        runs (:class:`~benchmark.specs.ExampleBatch`); ``seq_len`` does not apply to images."""
+        c, h, w = (int(v) for v in self.preprocess_config["input_size"])
+        return torch.randn(batch_size, c, h, w, device=device)
+
     @functools.cached_property
     def weights_hash(self) -> str:
         """Computed once: the harness never changes an encoder after loading it (a protocol that trains gets a

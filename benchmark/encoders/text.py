@@ -79,6 +79,22 @@ class HFTextEncoder(torch.nn.Module):
         """Real (non-padding) tokens in a preprocessed batch: what tokens/s throughput counts."""
         return int(batch["attention_mask"].sum())
 
+    def example_batch(self, batch_size: int, *, seq_len: int | None = None, device: str = "cpu"
+                      ) -> dict[str, torch.Tensor]:
+        """Random token ids (batch_size, seq_len) with a full attention mask (and zero token types when the
+        model has them) on ``device``, as ``preprocess`` would return them (:class:`~benchmark.specs.ExampleBatch`).
+        ``seq_len`` defaults to min(128, max_length) and may not exceed ``max_length``."""
+        n = min(128, self.max_length) if seq_len is None else int(seq_len)
+        if not 1 <= n <= self.max_length:
+            raise OptionError(f"encoder {self.name!r}: seq_len must be between 1 and its max_length "
+                              f"{self.max_length}, got {seq_len}")
+        vocab = min(len(self.tokenizer), int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer)))
+        ids = torch.randint(0, vocab, (batch_size, n), device=device)
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        if int(getattr(self.model.config, "type_vocab_size", 0) or 0) > 0:
+            batch["token_type_ids"] = torch.zeros_like(ids)
+        return batch
+
     def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.model(**batch).last_hidden_state
         if self.pooling == "cls":

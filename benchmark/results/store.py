@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from benchmark.atomic import write_json
 from benchmark.errors import MissingData, RecordError
 from benchmark.results.record import InvalidRecord, Record, cell_id
+from benchmark.results.throughput import PREFIX as THROUGHPUT_PREFIX
 
 #: No record comes near this (they are a few KB; a 10,000-class label list is under 1 MB).
 MAX_RECORD_BYTES = 64 * 2**20
@@ -87,11 +88,15 @@ def read_record(path: Path | str) -> Record:
 
 
 def _files(root: Path) -> list[Path]:
-    """The candidate files of one results path: itself unless a folder, else its ``*.json`` (recursively,
-    sorted; folders named ``*.json`` included, to be reported). A missing path raises :class:`MissingData`."""
+    """The candidate evaluation-record files of one results path: itself unless a folder, else its ``*.json``
+    (recursively, sorted; folders named ``*.json`` included, to be reported), leaving out throughput records
+    (``throughput__*.json``, their own schema in :mod:`benchmark.results.throughput`), which share results
+    folders. A missing path raises :class:`MissingData`."""
     if not root.exists():  # a broken symlink counts as missing
         raise MissingData(f"results path {root} does not exist")
-    return sorted(root.rglob("*.json")) if root.is_dir() else [root]
+    if not root.is_dir():
+        return [root]
+    return sorted(f for f in root.rglob("*.json") if not f.name.startswith(THROUGHPUT_PREFIX))
 
 
 class ResultStore:
