@@ -90,9 +90,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             catalog.resolve("datasets", name)
         for proto in protocols:
             catalog.resolve("protocols", proto)
+    from benchmark.methods import distributed
+
+    device = best_device(args.device)
+    if distributed.init_from_env(device) and device.startswith("cuda"):
+        device = f"cuda:{torch_local_rank()}"
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    folder = pretrain(catalog, request, Path(args.out), device=best_device(args.device), num_workers=args.workers,
+    folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
                       force=args.force, log=log)
+    if not distributed.is_main():
+        return EXIT_OK  # rank 0 reports and evaluates
     print(f"run folder: {folder}\nencoder: run:{folder}")
     if not protocols:
         return EXIT_OK
@@ -100,6 +107,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                                       "protocol": [",".join(map(str, protocols))], "shard": (0, 1),
                                       "force": False, "batch_size": 256})
     return cmd_eval(eval_args)
+
+
+def torch_local_rank() -> int:
+    """This process's GPU under torchrun (``LOCAL_RANK``)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def cmd_features(args: argparse.Namespace) -> int:

@@ -70,3 +70,16 @@ def mean_float(value: float, device: torch.device | str = "cpu") -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t)
     return float(t.item()) / world_size()
+
+
+def init_from_env(device: str) -> bool:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment): NCCL on CUDA (one GPU
+    per ``LOCAL_RANK``), gloo on the CPU. Returns whether this process is one of several ranks."""
+    import os
+
+    if initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return initialized()
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return True

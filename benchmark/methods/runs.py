@@ -114,9 +114,11 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
              log: Callable[[str], None] | None = None) -> Path:
     """Train ``request`` into its run folder under ``out_root`` (resuming or skipping as the folder says) and
     return the folder. Labels reach the method only when its spec says ``uses_labels``."""
+    from benchmark.methods import distributed
     from benchmark.methods.trainer import train
 
-    say = log or (lambda msg: None)
+    main = distributed.is_main()  # under torchrun every rank trains; only rank 0 writes the run folder
+    say = (log if main else None) or (lambda msg: None)
     folder = request.folder(out_root)
     existing = read_run(folder) if (folder / RUN_FILE).is_file() else None
     if existing is not None and existing.get("config_digest") != request.digest:
@@ -135,15 +137,19 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
         raise ContractError(f"method {request.method.name!r}: build() returned {type(method).__name__}, which lacks "
                             "views, objective, momentum_pairs or defaults (see benchmark.specs.Method)")
     data, data_info = _train_split(catalog, request)
-    folder.mkdir(parents=True, exist_ok=True)
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
     base = {"kind": "pretraining", "format": RUN_FORMAT, "config_digest": request.digest, **request.describe(),
             "uses_labels": spec.uses_labels, "data": data_info, "started_at": now_iso(),
             "plugin": catalog.plugin_of("methods", spec), "recipe": asdict(method.defaults)}
-    write_json(folder / RUN_FILE, {**base, "status": "running"})
+    if main:
+        write_json(folder / RUN_FILE, {**base, "status": "running"})
     result = train(method, backbone, data, budget=request.budget, workdir=folder, device=device,
                    seed=request.seed, config_digest=request.digest, batch_size=request.batch_size,
                    num_workers=num_workers, checkpoint_every_s=checkpoint_every_s, log=log,
                    use_labels=spec.uses_labels, method_name=request.method.name)
+    if not main:
+        return folder
     save_weights(folder / WEIGHTS_FILE, backbone.encoder.backbone)
     summary = {k: v for k, v in asdict(result).items() if k not in ("loss_curve", "lr_curve")}
     write_json(folder / "loss_curve.json", {"loss": result.loss_curve, "lr": result.lr_curve})
