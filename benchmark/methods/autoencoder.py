@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.hookspecs import hookimpl
-from benchmark.methods.views import ImageViews, MultiView, check_view_options
+from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
 from benchmark.specs import Backbone, MethodSpec, TrainDefaults
 
@@ -90,10 +90,7 @@ def build(backbone: Backbone, decoder_width: int = 128, lr: float = 1e-3, weight
 def validate(options: Mapping[str, Any]) -> None:
     """OptionError for option values the autoencoder cannot use (checked at plan time and by ``build``)."""
     checks.need_int(OWNER, "decoder_width", options["decoder_width"], low=1)
-    checks.need_number(OWNER, "lr", options["lr"], gt=0)
-    checks.need_number(OWNER, "weight_decay", options["weight_decay"], ge=0)
-    checks.need_int(OWNER, "batch_size", options["batch_size"], low=2)
-    check_view_options(OWNER, options)
+    check_recipe_options(OWNER, options)
 
 
 @hookimpl

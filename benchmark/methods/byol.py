@@ -21,7 +21,7 @@ from torch import nn
 
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import byol_loss
-from benchmark.methods.views import ImageViews, MultiView, check_view_options
+from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
 from benchmark.specs import Backbone, MethodSpec, TrainDefaults
 
@@ -94,10 +94,7 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_number(OWNER, "tau", options["tau"], ge=0, lt=1)
     for name in ("proj_hidden", "proj_dim", "pred_hidden"):
         checks.need_int(OWNER, name, options[name], low=1)
-    checks.need_number(OWNER, "lr", options["lr"], gt=0)
-    checks.need_number(OWNER, "weight_decay", options["weight_decay"], ge=0)
-    checks.need_int(OWNER, "batch_size", options["batch_size"], low=2)
-    check_view_options(OWNER, options)
+    check_recipe_options(OWNER, options)
 
 
 @hookimpl

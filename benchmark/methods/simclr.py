@@ -18,7 +18,7 @@ from torch import nn
 
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import nt_xent
-from benchmark.methods.views import ImageViews, MultiView, check_view_options
+from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
 from benchmark.specs import Backbone, MethodSpec, TrainDefaults
 
@@ -72,10 +72,7 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_number(OWNER, "temperature", options["temperature"], gt=0)
     checks.need_int(OWNER, "proj_hidden", options["proj_hidden"], low=1)
     checks.need_int(OWNER, "proj_dim", options["proj_dim"], low=1)
-    checks.need_number(OWNER, "lr", options["lr"], gt=0)
-    checks.need_number(OWNER, "weight_decay", options["weight_decay"], ge=0)
-    checks.need_int(OWNER, "batch_size", options["batch_size"], low=2)
-    check_view_options(OWNER, options)
+    check_recipe_options(OWNER, options)
 
 
 @hookimpl

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.hookspecs import hookimpl
-from benchmark.methods.views import ImageViews, MultiView, check_view_options
+from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
 from benchmark.specs import Backbone, MethodSpec, TrainDefaults
 
@@ -72,10 +72,7 @@ def validate(options: Mapping[str, Any]) -> None:
     """OptionError for option values the supervised reference cannot use (plan time and ``build``)."""
     checks.need_int(OWNER, "num_classes", options["num_classes"], low=2)
     checks.need_number(OWNER, "label_smoothing", options["label_smoothing"], ge=0, lt=1)
-    checks.need_number(OWNER, "lr", options["lr"], gt=0)
-    checks.need_number(OWNER, "weight_decay", options["weight_decay"], ge=0)
-    checks.need_int(OWNER, "batch_size", options["batch_size"], low=2)
-    check_view_options(OWNER, options)
+    check_recipe_options(OWNER, options)
 
 
 @hookimpl

@@ -31,7 +31,8 @@ GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", 
 #: Below this size (the smaller of H and W) Gaussian blur is never applied, even when asked for.
 MIN_BLUR_SIZE = 64
 
-__all__ = ["GRAY_MODES", "MIN_BLUR_SIZE", "ImageViews", "MultiView", "check_view_options", "plain_view"]
+__all__ = ["GRAY_MODES", "MIN_BLUR_SIZE", "ImageViews", "MultiView", "check_recipe_options", "check_view_options",
+           "plain_view"]
 
 
 class ImageViews:
@@ -99,6 +100,15 @@ class MultiView:
 def plain_view(backbone: Backbone) -> ImageViews:
     """The unaugmented view: resize to the backbone's input size and normalise (targets, evaluation)."""
     return ImageViews(backbone, crop_scale=None, color_jitter=0.0, grayscale_p=0.0)
+
+
+def check_recipe_options(owner: str, options: Mapping[str, Any]) -> None:
+    """OptionError for the recipe options every built-in method exposes: ``lr`` > 0, ``weight_decay`` >= 0,
+    ``batch_size`` >= 2, and the view options (:func:`check_view_options`)."""
+    checks.need_number(owner, "lr", options["lr"], gt=0)
+    checks.need_number(owner, "weight_decay", options["weight_decay"], ge=0)
+    checks.need_int(owner, "batch_size", options["batch_size"], low=2)
+    check_view_options(owner, options)
 
 
 def check_view_options(owner: str, options: Mapping[str, Any]) -> None:
