@@ -61,7 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                       force=args.force, quiet=args.quiet)
+                       force=args.force, quiet=args.quiet, workers=args.workers)
     records = run_plan(catalog, plan, config)
     print(leaderboard.to_markdown(leaderboard.to_frame(records)))
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
@@ -105,7 +105,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         return EXIT_OK
     eval_args = argparse.Namespace(**{**vars(args), "encoder": [f"run:{folder}"], "dataset": [",".join(map(str, targets))],
                                       "protocol": [",".join(map(str, protocols))], "shard": (0, 1),
-                                      "force": False, "batch_size": 256})
+                                      "force": False, "batch_size": 256, "workers": None})
     return cmd_eval(eval_args)
 
 
@@ -125,7 +125,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
     config = RunConfig(cache_dir=args.cache_dir, use_cache=not args.no_cache, device=args.device,
-                       batch_size=args.batch_size, precision=args.precision, quiet=args.quiet)
+                       batch_size=args.batch_size, precision=args.precision, quiet=args.quiet,
+                       workers=args.workers)
     task = load_task(enc, dset, config)
     if not task.has_split(args.split):
         raise OptionError(f"--split {args.split}: dataset {dset.label!r} has no such split; it has "
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cache-dir", type=Path, default=None,
                        help="feature cache (default: $REPBENCH_CACHE_DIR or ~/.cache/repbench/features)")
         p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+        p.add_argument("--workers", type=int, default=None,
+                       help="extraction loader worker processes (default: a spare core each, up to 8, on CUDA; "
+                            "0 on the CPU, where workers would share the model's cores)")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
     p = sub.add_parser("eval", help="evaluate encoders on datasets with protocols; prints a leaderboard")

@@ -26,6 +26,7 @@ from benchmark.digest import digest
 from benchmark.errors import ContractError, OptionError, RecordError
 from benchmark.features import FeatureCache, best_device
 from benchmark.features.contracts import check_protocol_output
+from benchmark.features.extract import default_workers
 from benchmark.features.task import HarnessTask, load_pair
 from benchmark.options import Requested
 from benchmark.plugins import dist_version
@@ -45,6 +46,7 @@ class RunConfig:
     seed: int = 0
     force: bool = False
     quiet: bool = False
+    workers: int | None = None  # extraction loader workers; None: default_workers(device)
 
 
 @dataclass
@@ -156,7 +158,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
             dataset, encoder = load_pair(enc, dset, device)
             task = HarnessTask(encoder, enc.label, dataset, device=device, cache=cache, precision=precision,
                                seed=config.seed, batch_size=config.batch_size, quiet=config.quiet,
-                               dataset_label=dset.label)
+                               dataset_label=dset.label, workers=_workers(config, device))
         except Exception as exc:
             for i in todo:
                 emit(i, _record(catalog, plan.cells[i], config, env, None, None, {}, exc, precision))
@@ -177,6 +179,10 @@ def _same_inputs(record: dict[str, Any], task: HarnessTask) -> bool:
     """Whether a finished record was made from this encoder's weights and this dataset's samples."""
     return (record["encoder"].get("fingerprint") == task.encoder.fingerprint
             and record["dataset"].get("fingerprint") == task.dataset.fingerprint)
+
+
+def _workers(config: RunConfig, device: str) -> int:
+    return default_workers(device) if config.workers is None else config.workers
 
 
 def effective_precision(requested: str, device: str) -> str:
@@ -235,7 +241,8 @@ def load_task(enc: Resolved, dset: Resolved, config: RunConfig) -> HarnessTask:
     return HarnessTask(encoder, enc.label, dataset, device=device,
                        cache=FeatureCache(config.cache_dir, enabled=config.use_cache),
                        precision=effective_precision(config.precision, device), seed=config.seed,
-                       batch_size=config.batch_size, quiet=config.quiet, dataset_label=dset.label)
+                       batch_size=config.batch_size, quiet=config.quiet, dataset_label=dset.label,
+                       workers=_workers(config, device))
 
 
 def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig, env: dict[str, Any],

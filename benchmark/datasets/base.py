@@ -42,6 +42,14 @@ class InMemoryDataset:
         self._data: Mapping[str, Split] | None = None
         self._info = dict(info or {})
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its splits built and without ``build`` (often a closure), so DataLoader workers started
+        by spawn, and Ray tasks, can receive a dataset; lazy image sequences stay lazy."""
+        state = dict(self.__dict__)
+        state["_data"] = dict(self._loaded())
+        state["_build"] = None
+        return state
+
     def _loaded(self) -> Mapping[str, Split]:
         if self._data is None:
             data = self._build()

@@ -11,6 +11,7 @@ The cache (:mod:`benchmark.features.cache`) stores what this returns.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,8 +66,13 @@ def extract(
     progress: Callable[[int], None] | None = None,
     sort: bool = True,
     name: str | None = None,
+    workers: int = 0,
 ) -> np.ndarray:
     """Encode every sample; returns float32 features (N, D) in the order of ``samples``.
+
+    ``workers > 0`` decodes and preprocesses the batches in that many ``DataLoader`` worker processes (pinned
+    memory and non-blocking copies on CUDA), so preprocessing overlaps the forward pass; the batches, their
+    order and so the features are exactly those of ``workers=0``, which preprocesses in this process.
 
     With ``sort`` (the default) and a :class:`~benchmark.specs.Sortable` encoder, batches are formed in
     ``sort_key`` order (similar lengths together, less padding) and the result is put back in input order.
@@ -87,10 +93,11 @@ def extract(
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     autocast = dtype is not None and device.startswith("cuda")
     chunks: list[np.ndarray] = []
+    batches = [order[start : start + batch_size] for start in range(0, n, batch_size)]
+    source = _Batches(encoder, samples, batches)
     with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            batch = to_device(encoder.preprocess([samples[i] for i in idx]), device)
+        for idx, pre in zip(batches, _loader(source, workers, device), strict=True):
+            batch = to_device(pre, device)
             with torch.autocast("cuda", dtype=dtype) if autocast else contextlib.nullcontext():
                 out = encoder.encode(batch)
             chunk = np.asarray(torch.as_tensor(out).float().cpu().numpy(), dtype=np.float32)
@@ -104,6 +111,37 @@ def extract(
     out = np.empty_like(features)
     out[order] = features
     return out
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Batch ``b`` is ``encoder.preprocess`` of the samples at ``batches[b]``: what each loader worker computes."""
+
+    def __init__(self, encoder: Encoder, samples: Sequence[Any], batches: list[np.ndarray]) -> None:
+        self.encoder, self.samples, self.batches = encoder, samples, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, b: int) -> Any:
+        return self.encoder.preprocess([self.samples[int(i)] for i in self.batches[b]])
+
+
+def _loader(source: _Batches, workers: int, device: str) -> Any:
+    """The preprocessed batches in order: in this process for ``workers=0``, else from a DataLoader."""
+    if workers < 0:
+        raise OptionError(f"--workers must be >= 0, got {workers}")
+    if workers == 0:
+        return (source[b] for b in range(len(source)))
+    return torch.utils.data.DataLoader(source, batch_size=None, shuffle=False, num_workers=workers,
+                                       pin_memory=device.startswith("cuda"))
+
+
+def default_workers(device: str) -> int:
+    """Loader workers when the user names none: on CUDA one per spare CPU core (up to 8), so decoding keeps the
+    GPU busy; on the CPU none, since workers would compete with the model for the same cores."""
+    if not device.startswith("cuda"):
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 def _check_chunk(chunk: np.ndarray, idx: np.ndarray, previous: list[np.ndarray], encoder: Encoder, label: str,

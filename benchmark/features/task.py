@@ -60,8 +60,9 @@ class HarnessTask:
 
     def __init__(self, encoder: Encoder, encoder_label: str, dataset: Dataset, *, device: str, cache: FeatureCache,
                  precision: str = "fp32", seed: int = 0, batch_size: int = 256, quiet: bool = False,
-                 dataset_label: str | None = None) -> None:
+                 dataset_label: str | None = None, workers: int = 0) -> None:
         self.encoder = encoder
+        self._workers = workers
         self.encoder_name = encoder_label
         self.dataset = dataset
         self.dataset_name = dataset_label or getattr(dataset, "name", None) or type(dataset).__name__
@@ -100,7 +101,8 @@ class HarnessTask:
         start = time.perf_counter()
         with progress_bar(len(data), f"{self.encoder_name} on {split}", self._quiet) as bar:
             feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._batch_size,
-                            precision=self._precision, progress=bar.update, name=self.encoder_name)
+                            precision=self._precision, progress=bar.update, name=self.encoder_name,
+                            workers=self._workers)
         self.timings[split] = time.perf_counter() - start
         check_features(feats, labels, self.encoder_name, split, self.encoder.embed_dim)
         self._check_width(feats, split)

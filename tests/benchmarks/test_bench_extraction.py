@@ -59,3 +59,46 @@ def test_harness_extraction_vs_raw_loop(benchmark):
     print(f"\n[extraction] {n} images on {device}: harness {n / min(t_ours):.0f} img/s, "
           f"raw loop {n / min(t_raw):.0f} img/s, ratio {ratio:.3f}")
     benchmark.pedantic(extract, args=(encoder, images), kwargs={"device": device, "batch_size": BATCH}, rounds=1)
+
+
+def _forward_only(encoder, x, batches):
+    """The limit: the model alone on a synthetic batch already on the device."""
+    with torch.inference_mode():
+        for _ in range(batches):
+            encoder.backbone(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+
+
+def test_loader_workers_vs_serial_and_forward_only_at_224px(benchmark):
+    """224 px (timm's default preprocessing of 500x375 JPEG-sized images): serial preprocessing vs DataLoader
+    workers, both against forward-only throughput of the same model and batch. Features must be identical."""
+    from PIL import Image
+
+    catalog = catalog_with()
+    device = best_device()
+    workers = max(1, min(8, (os.cpu_count() or 2) - 1))
+    rng = np.random.default_rng(0)
+    n = max(BATCH * 2, int(1024 * SCALE))
+    images = [Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)) for _ in range(n)]
+    encoder = place_encoder(catalog.resolve("encoders", "timm/resnet18[pretrained=false]").load(), device)
+    serial = extract(encoder, images, device=device, batch_size=BATCH)
+    assert np.array_equal(extract(encoder, images, device=device, batch_size=BATCH, workers=workers), serial)
+    x = torch.randn(BATCH, 3, 224, 224, device=device)
+    rounds = 3 if benchmark.enabled else 1
+    times: dict[str, list[float]] = {"serial": [], "workers": [], "forward": []}
+    for _ in range(rounds):
+        for key, run in (("serial", lambda: extract(encoder, images, device=device, batch_size=BATCH)),
+                         ("workers", lambda: extract(encoder, images, device=device, batch_size=BATCH,
+                                                     workers=workers)),
+                         ("forward", lambda: _forward_only(encoder, x, n // BATCH))):
+            start = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - start)
+    rate = {"serial": n / min(times["serial"]), "workers": n / min(times["workers"]),
+            "forward": (n // BATCH) * BATCH / min(times["forward"])}
+    benchmark.extra_info.update({k: round(v, 1) for k, v in rate.items()} | {"workers": workers, "device": device})
+    print(f"\n[extraction 224px] {n} images on {device}: serial {rate['serial']:.0f} img/s, {workers} workers "
+          f"{rate['workers']:.0f} img/s, forward-only {rate['forward']:.0f} img/s; workers/forward "
+          f"{rate['workers'] / rate['forward']:.2f}, serial/forward {rate['serial'] / rate['forward']:.2f}")
+    benchmark.pedantic(lambda: None, rounds=1)
