@@ -7,6 +7,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.specs import (
     Backbone,
     Budget,
+    BuiltMethod,
     Dataset,
     DatasetSpec,
     Encoder,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backbone",
     "Budget",
+    "BuiltMethod",
     "Dataset",
     "DatasetSpec",
     "Encoder",

@@ -108,8 +108,8 @@ def register_methods() -> list[MethodSpec]:
     A complete SimSiam-style method. Example::
 
         import torch, torch.nn.functional as F
-        from benchmark import Backbone, MethodSpec, TrainDefaults, hookimpl
-        from benchmark.methods.views import ImageViews
+        from benchmark import Backbone, BuiltMethod, MethodSpec, TrainDefaults, hookimpl
+        from benchmark.methods.views import ImageViews, MultiView
 
         class Objective(torch.nn.Module):
             def __init__(self, backbone: Backbone, dim: int):
@@ -123,18 +123,10 @@ def register_methods() -> list[MethodSpec]:
                 p1, p2 = self.predictor(z1), self.predictor(z2)
                 return -(F.cosine_similarity(p1, z2.detach()).mean() + F.cosine_similarity(p2, z1.detach()).mean()) / 2
 
-        class SimSiam:
-            def __init__(self, backbone: Backbone, dim: int):
-                self.objective = Objective(backbone, dim)
-                self.momentum_pairs = ()
-                self.defaults = TrainDefaults(optimizer="sgd", lr=0.05, reference_batch=256)
-                self._views = ImageViews(backbone)
-
-            def views(self, sample):
-                return [self._views(sample), self._views(sample)]
-
-        def build(backbone: Backbone, dim: int = 512) -> SimSiam:
-            return SimSiam(backbone, dim)
+        def build(backbone: Backbone, dim: int = 512) -> BuiltMethod:
+            augment = ImageViews(backbone)
+            return BuiltMethod(Objective(backbone, dim), MultiView(augment, augment),
+                               TrainDefaults(optimizer="sgd", lr=0.05, reference_batch=256))
 
         @hookimpl
         def register_methods():

@@ -213,6 +213,17 @@ class Method(Protocol):
     def views(self, sample: Any) -> list[Any]: ...
 
 
+@dataclass
+class BuiltMethod:
+    """The plain :class:`Method`: what most ``build`` functions return (the built-ins all do). ``views`` is a
+    picklable callable (sample -> list of view tensors), so loader workers receive only the augmentations."""
+
+    objective: Any
+    views: Callable[[Any], list[Any]]
+    defaults: TrainDefaults
+    momentum_pairs: Sequence[tuple[Any, Any]] = ()
+
+
 @dataclass(frozen=True)
 class Budget:
     """A fixed training budget; whichever limit is reached first ends training. A ``seconds`` budget fixes the

@@ -11,7 +11,7 @@ the loss is the pixel-wise mean squared error. Recipe: AdamW lr 1e-3 for batch 1
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
-from benchmark.specs import Backbone, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'autoencoder'"
 
@@ -66,25 +66,15 @@ class AutoencoderObjective(nn.Module):
         return F.mse_loss(self.decoder(self.encoder.encode(x)), x)
 
 
-class Autoencoder:
-    """What ``build`` returns: one view, the objective, no momentum pairs, the recipe."""
-
-    def __init__(self, objective: AutoencoderObjective, views: MultiView, defaults: TrainDefaults) -> None:
-        self.objective = objective
-        self.views = views
-        self.momentum_pairs: Sequence[tuple[nn.Module, nn.Module]] = ()
-        self.defaults = defaults
-
-
 def build(backbone: Backbone, decoder_width: int = 128, lr: float = 1e-3, weight_decay: float = 1e-4,
-          batch_size: int = 128, crop_min: float = 0.8, hflip: bool = False) -> Autoencoder:
+          batch_size: int = 128, crop_min: float = 0.8, hflip: bool = False) -> BuiltMethod:
     """An autoencoder around ``backbone``. ``lr`` is AdamW's for a batch of 128."""
     validate(dict(decoder_width=decoder_width, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
                   crop_min=crop_min, hflip=hflip))
     view = ImageViews(backbone, crop_scale=(crop_min, 1.0), hflip=hflip, color_jitter=0.0, grayscale_p=0.0)
     defaults = TrainDefaults(optimizer="adamw", lr=lr, reference_batch=128, weight_decay=weight_decay,
                              warmup_fraction=0.0, batch_size=batch_size)
-    return Autoencoder(AutoencoderObjective(backbone, decoder_width), MultiView(view), defaults)
+    return BuiltMethod(AutoencoderObjective(backbone, decoder_width), MultiView(view), defaults)
 
 
 def validate(options: Mapping[str, Any]) -> None:

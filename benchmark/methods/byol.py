@@ -13,7 +13,7 @@ its SGD recipe: lr 0.06 for batch 128, momentum 0.9, weight decay 5e-4, cosine w
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import torch
@@ -23,7 +23,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import byol_loss
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
-from benchmark.specs import Backbone, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'byol'"
 M = TypeVar("M", bound=nn.Module)
@@ -63,20 +63,9 @@ class BYOLObjective(nn.Module):
         return byol_loss(p1, p2, t1, t2)
 
 
-class BYOL:
-    """What ``build`` returns: two views, the objective, the (online, target) pairs, the recipe."""
-
-    def __init__(self, objective: BYOLObjective, views: MultiView, defaults: TrainDefaults) -> None:
-        self.objective = objective
-        self.views = views
-        self.momentum_pairs: Sequence[tuple[nn.Module, nn.Module]] = (
-            (objective.encoder, objective.target_encoder), (objective.projector, objective.target_projector))
-        self.defaults = defaults
-
-
 def build(backbone: Backbone, tau: float = 0.99, proj_hidden: int = 1024, proj_dim: int = 256,
           pred_hidden: int = 1024, lr: float = 0.06, weight_decay: float = 5e-4, batch_size: int = 128,
-          crop_min: float = 0.2, color_jitter: float = 0.4, hflip: bool = False, blur: bool = False) -> BYOL:
+          crop_min: float = 0.2, color_jitter: float = 0.4, hflip: bool = False, blur: bool = False) -> BuiltMethod:
     """BYOL around ``backbone``. ``tau``: the EMA rate at step 0; ``lr`` is for a batch of 128."""
     validate(dict(tau=tau, proj_hidden=proj_hidden, proj_dim=proj_dim, pred_hidden=pred_hidden, lr=lr,
                   weight_decay=weight_decay, batch_size=batch_size, crop_min=crop_min,
@@ -86,7 +75,8 @@ def build(backbone: Backbone, tau: float = 0.99, proj_hidden: int = 1024, proj_d
     defaults = TrainDefaults(optimizer="sgd", lr=lr, reference_batch=128, weight_decay=weight_decay,
                              momentum=0.9, warmup_fraction=0.0, batch_size=batch_size, tau=tau)
     objective = BYOLObjective(backbone, proj_hidden, proj_dim, pred_hidden)
-    return BYOL(objective, MultiView(augment, augment), defaults)
+    pairs = ((objective.encoder, objective.target_encoder), (objective.projector, objective.target_projector))
+    return BuiltMethod(objective, MultiView(augment, augment), defaults, momentum_pairs=pairs)
 
 
 def validate(options: Mapping[str, Any]) -> None:

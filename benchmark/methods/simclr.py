@@ -10,7 +10,7 @@ loop), momentum 0.9, weight decay 5e-4, cosine schedule without warm-up; colour 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import nt_xent
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
-from benchmark.specs import Backbone, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'simclr'"
 
@@ -42,19 +42,9 @@ class SimCLRObjective(nn.Module):
         return nt_xent(z1, z2, self.temperature)
 
 
-class SimCLR:
-    """What ``build`` returns: the views, the objective, no momentum pairs, the recipe."""
-
-    def __init__(self, objective: SimCLRObjective, views: MultiView, defaults: TrainDefaults) -> None:
-        self.objective = objective
-        self.views = views  # a picklable callable: sample -> [view 1, view 2]
-        self.momentum_pairs: Sequence[tuple[nn.Module, nn.Module]] = ()
-        self.defaults = defaults
-
-
 def build(backbone: Backbone, temperature: float = 0.5, proj_hidden: int = 512, proj_dim: int = 128,
           lr: float = 0.06, weight_decay: float = 5e-4, batch_size: int = 128, crop_min: float = 0.2,
-          color_jitter: float = 0.4, hflip: bool = False, blur: bool = False) -> SimCLR:
+          color_jitter: float = 0.4, hflip: bool = False, blur: bool = False) -> BuiltMethod:
     """SimCLR around ``backbone``. ``lr`` is for a batch of 128 (the loop scales it to the global batch)."""
     validate(dict(temperature=temperature, proj_hidden=proj_hidden, proj_dim=proj_dim, lr=lr,
                   weight_decay=weight_decay, batch_size=batch_size, crop_min=crop_min,
@@ -64,7 +54,7 @@ def build(backbone: Backbone, temperature: float = 0.5, proj_hidden: int = 512, 
     defaults = TrainDefaults(optimizer="sgd", lr=lr, reference_batch=128, weight_decay=weight_decay,
                              momentum=0.9, warmup_fraction=0.0, batch_size=batch_size)
     objective = SimCLRObjective(backbone, proj_hidden, proj_dim, temperature)
-    return SimCLR(objective, MultiView(augment, augment), defaults)
+    return BuiltMethod(objective, MultiView(augment, augment), defaults)
 
 
 def validate(options: Mapping[str, Any]) -> None:

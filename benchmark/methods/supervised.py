@@ -11,7 +11,7 @@ away after training; only the backbone is evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from torch import nn
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.protocols import checks
-from benchmark.specs import Backbone, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'supervised'"
 
@@ -45,19 +45,9 @@ class SupervisedObjective(nn.Module):
         return F.cross_entropy(logits, labels.long(), label_smoothing=self.label_smoothing)
 
 
-class Supervised:
-    """What ``build`` returns: one view, the objective, no momentum pairs, the recipe."""
-
-    def __init__(self, objective: SupervisedObjective, views: MultiView, defaults: TrainDefaults) -> None:
-        self.objective = objective
-        self.views = views
-        self.momentum_pairs: Sequence[tuple[nn.Module, nn.Module]] = ()
-        self.defaults = defaults
-
-
 def build(backbone: Backbone, num_classes: int = 1000, label_smoothing: float = 0.0, lr: float = 0.1,
           weight_decay: float = 5e-4, batch_size: int = 128, crop_min: float = 0.35, color_jitter: float = 0.0,
-          hflip: bool = False) -> Supervised:
+          hflip: bool = False) -> BuiltMethod:
     """The supervised reference around ``backbone``. ``lr`` is SGD's for a batch of 128."""
     validate(dict(num_classes=num_classes, label_smoothing=label_smoothing, lr=lr, weight_decay=weight_decay,
                   batch_size=batch_size, crop_min=crop_min, color_jitter=color_jitter, hflip=hflip))
@@ -65,7 +55,7 @@ def build(backbone: Backbone, num_classes: int = 1000, label_smoothing: float = 
                       grayscale_p=0.0)
     defaults = TrainDefaults(optimizer="sgd", lr=lr, reference_batch=128, weight_decay=weight_decay,
                              momentum=0.9, warmup_fraction=0.0, batch_size=batch_size)
-    return Supervised(SupervisedObjective(backbone, num_classes, label_smoothing), MultiView(view), defaults)
+    return BuiltMethod(SupervisedObjective(backbone, num_classes, label_smoothing), MultiView(view), defaults)
 
 
 def validate(options: Mapping[str, Any]) -> None:

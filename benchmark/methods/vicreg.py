@@ -11,7 +11,7 @@ option, recorded like every other: ``vicreg[expander_dim=2048]``). The optimiser
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import vicreg_loss
 from benchmark.methods.views import ImageViews, MultiView, check_view_options
 from benchmark.protocols import checks
-from benchmark.specs import Backbone, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'vicreg'"
 
@@ -52,20 +52,10 @@ class VICRegObjective(nn.Module):
         return vicreg_loss(z1, z2, invariance, variance, covariance)
 
 
-class VICReg:
-    """What ``build`` returns: two views, the objective, no momentum pairs, the recipe."""
-
-    def __init__(self, objective: VICRegObjective, views: MultiView, defaults: TrainDefaults) -> None:
-        self.objective = objective
-        self.views = views
-        self.momentum_pairs: Sequence[tuple[nn.Module, nn.Module]] = ()
-        self.defaults = defaults
-
-
 def build(backbone: Backbone, expander_dim: int = 512, expander_layers: int = 3, invariance: float = 25.0,
           variance: float = 25.0, covariance: float = 1.0, lr: float = 0.2, weight_decay: float = 1e-6,
           warmup_fraction: float = 0.1, batch_size: int = 128, crop_min: float = 0.2, color_jitter: float = 0.4,
-          hflip: bool = False, blur: bool = False) -> VICReg:
+          hflip: bool = False, blur: bool = False) -> BuiltMethod:
     """VICReg around ``backbone``. ``lr`` is LARS's base rate for a batch of 256."""
     validate(dict(expander_dim=expander_dim, expander_layers=expander_layers, invariance=invariance,
                   variance=variance, covariance=covariance, lr=lr, weight_decay=weight_decay,
@@ -76,7 +66,7 @@ def build(backbone: Backbone, expander_dim: int = 512, expander_layers: int = 3,
     defaults = TrainDefaults(optimizer="lars", lr=lr, reference_batch=256, weight_decay=weight_decay,
                              momentum=0.9, warmup_fraction=warmup_fraction, batch_size=batch_size)
     objective = VICRegObjective(backbone, expander_dim, expander_layers, invariance, variance, covariance)
-    return VICReg(objective, MultiView(augment, augment), defaults)
+    return BuiltMethod(objective, MultiView(augment, augment), defaults)
 
 
 def validate(options: Mapping[str, Any]) -> None:

@@ -20,7 +20,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark import Backbone, DatasetSpec, EncoderSpec, MethodSpec, Split, TrainDefaults, hookimpl
+from benchmark import (
+    Backbone,
+    BuiltMethod,
+    DatasetSpec,
+    EncoderSpec,
+    MethodSpec,
+    Split,
+    TrainDefaults,
+    hookimpl,
+)
 from benchmark.datasets import InMemoryDataset, gray_images, stratified_split
 from benchmark.encoders import TorchImageEncoder
 
@@ -201,19 +210,12 @@ class SiamObjective(torch.nn.Module):
         return -(cos(self.predictor(z1), z2.detach()).mean() + cos(self.predictor(z2), z1.detach()).mean()) / 2
 
 
-class Siam:
-    def __init__(self, backbone: Backbone, hidden: int, crop_min: float, lr: float) -> None:
-        self.objective = SiamObjective(backbone, hidden)
-        self.momentum_pairs: tuple = ()
-        self.defaults = TrainDefaults(optimizer="sgd", lr=lr, reference_batch=256, weight_decay=1e-4, batch_size=64)
-        self.views = SiamViews(backbone, crop_min)
-
-
-def build_siam(backbone: Backbone, hidden: int = 64, crop_min: float = 0.3, lr: float = 0.05) -> Siam:
+def build_siam(backbone: Backbone, hidden: int = 64, crop_min: float = 0.3, lr: float = 0.05) -> BuiltMethod:
     if hidden < 1 or not 0 < crop_min <= 1 or lr <= 0:
-        raise ValueError(f"method 'example/siam': need hidden >= 1, 0 < crop_min <= 1, lr > 0; got {hidden}, "
+        raise ValueError(f"method 'example-siam': need hidden >= 1, 0 < crop_min <= 1, lr > 0; got {hidden}, "
                          f"{crop_min}, {lr}")
-    return Siam(backbone, hidden, crop_min, lr)
+    recipe = TrainDefaults(optimizer="sgd", lr=lr, reference_batch=256, weight_decay=1e-4, batch_size=64)
+    return BuiltMethod(SiamObjective(backbone, hidden), SiamViews(backbone, crop_min), recipe)
 
 
 @hookimpl
