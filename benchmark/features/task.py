@@ -63,6 +63,7 @@ class HarnessTask:
                  dataset_label: str | None = None, workers: int = 0) -> None:
         self.encoder = encoder
         self._workers = workers
+        self._splits: dict[str, Split] = {}
         self.encoder_name = encoder_label
         self.dataset = dataset
         self.dataset_name = dataset_label or getattr(dataset, "name", None) or type(dataset).__name__
@@ -86,8 +87,11 @@ class HarnessTask:
         return self._features[split]
 
     def checked_split(self, split: str) -> Split:
-        """The dataset's split, checked: one label per sample, labels within the classes (ContractError)."""
-        return checked_split(self.dataset, split, self.dataset_name)
+        """The dataset's split, checked once per task: one label per sample, labels within the classes
+        (ContractError). Extraction and every protocol output check of the pair's cells reuse it."""
+        if split not in self._splits:
+            self._splits[split] = checked_split(self.dataset, split, self.dataset_name)
+        return self._splits[split]
 
     def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         data = self.checked_split(split)
