@@ -92,9 +92,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             catalog.resolve("protocols", proto)
     from benchmark.methods import distributed
 
-    device = best_device(args.device)
-    if distributed.init_from_env(device) and device.startswith("cuda"):
-        device = f"cuda:{torch_local_rank()}"
+    device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
                       force=args.force, log=log)
@@ -107,11 +105,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                                       "protocol": [",".join(map(str, protocols))], "shard": (0, 1),
                                       "force": False, "batch_size": 256, "workers": None})
     return cmd_eval(eval_args)
-
-
-def torch_local_rank() -> int:
-    """This process's GPU under torchrun (``LOCAL_RANK``)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def cmd_features(args: argparse.Namespace) -> int:

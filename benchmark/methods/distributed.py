@@ -72,14 +72,16 @@ def mean_float(value: float, device: torch.device | str = "cpu") -> float:
     return float(t.item()) / world_size()
 
 
-def init_from_env(device: str) -> bool:
+def init_from_env(device: str) -> str:
     """Join the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment): NCCL on CUDA (one GPU
-    per ``LOCAL_RANK``), gloo on the CPU. Returns whether this process is one of several ranks."""
+    per ``LOCAL_RANK``), gloo on the CPU. Returns the device this process trains on (``cuda:<LOCAL_RANK>`` for a
+    CUDA rank, else ``device``)."""
     import os
 
     if initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return initialized()
+        return device
     if device.startswith("cuda"):
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
     torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return True
+    return device

@@ -100,7 +100,7 @@ def _per_channel(value: Any, channels: int) -> tuple[float, ...]:
     return tuple(values)
 
 
-def _train_split(catalog: Catalog, request: PretrainRequest) -> tuple[Split, dict[str, Any]]:
+def _train_split(request: PretrainRequest) -> tuple[Split, dict[str, Any]]:
     dataset = request.dataset.load()
     train = checked_split(dataset, "train", request.dataset.label)
     data, how = subsample(train, request.train_size, request.seed)
@@ -136,7 +136,7 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
     if not isinstance(method, Method):
         raise ContractError(f"method {request.method.name!r}: build() returned {type(method).__name__}, which lacks "
                             "views, objective, momentum_pairs or defaults (see benchmark.specs.Method)")
-    data, data_info = _train_split(catalog, request)
+    data, data_info = _train_split(request)
     if main:
         folder.mkdir(parents=True, exist_ok=True)
     base = {"kind": "pretraining", "format": RUN_FORMAT, "config_digest": request.digest, **request.describe(),
