@@ -205,6 +205,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from benchmark.leaderboards.importers import import_file
+    from benchmark.results.store import ResultStore
+    from benchmark.results.throughput import ThroughputRecord, write_throughput
+
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    # read every file first: a bad one stops the import before anything is written
+    imported = [(path, import_file(path, fmt=args.format, model=args.model, url=args.url, dataset=args.dataset))
+                for path in args.files]
+    store = ResultStore(results)
+    for path, records in imported:
+        throughput = [r for r in records if isinstance(r, ThroughputRecord)]
+        for r in records:
+            write_throughput(results, r) if isinstance(r, ThroughputRecord) else store.write(r)
+        what = f"{len(throughput)} throughput record(s)" if throughput else f"{len(records)} record(s)"
+        print(f"{path}: {what} marked published, written to {results}", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repbench", description="Benchmark representation-learning encoders.")
     parser.add_argument("--version", action="version", version=f"repbench {__version__}")
@@ -280,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plugins)
 
     add_throughput_parser(sub)
+
+    p = sub.add_parser("import", help="read results published by others (MTEB JSON, timm CSVs) into records "
+                                      "marked published")
+    p.add_argument("files", nargs="+", help="MTEB TaskResult .json, timm results-<dataset>.csv or "
+                                            "benchmark-infer-*.csv files")
+    p.add_argument("--results", default="results", help="folder for the records (default: ./results)")
+    p.add_argument("--url", default=None, help="where the files were published (kept in each record's provenance)")
+    p.add_argument("--format", choices=["mteb", "timm-results", "timm-benchmark"], default=None,
+                   help="the files' format (default: from the file name)")
+    p.add_argument("--model", default=None, help="MTEB: the model's name, when the file's folder does not say")
+    p.add_argument("--dataset", default=None, help="timm results: the dataset, when the file name does not say")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("list", help="list the registered names of one kind")
     p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods"])

@@ -266,6 +266,18 @@ def check_metrics(reader: _Reader, primary: str) -> dict[str, Any]:
     return dict(reader.data)
 
 
+SOURCES = ("measured", "published")
+
+
+def _check_source(reader: _Reader, source: str | None, provenance: dict[str, Any] | None) -> None:
+    """``source`` is one of :data:`SOURCES`; a published record says where it came from (``provenance.file``
+    or ``provenance.url``), so an imported number can always be traced back."""
+    if source is not None and source not in SOURCES:
+        reader.fail("source", " or ".join(map(repr, SOURCES)), source)
+    if source == "published" and not (provenance and (provenance.get("file") or provenance.get("url"))):
+        reader.fail("provenance", "an object with 'file' or 'url' (source is 'published')", provenance)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Record(_Block):
     """One cell's result (schema version 1). ``metrics``, ``timings`` and ``environment`` are free-form
@@ -285,6 +297,10 @@ class Record(_Block):
     timings: dict[str, Any] = _field("object", required=True)
     environment: dict[str, Any] = _field("object", required=True)
     error: ErrorBlock | None = _field("custom", required=True)
+    # where the numbers come from: absent means "measured" (this harness ran the cell); "published" records are
+    # imported from a peer's results (``repbench import``) and carry ``provenance`` (file, url, format, ...)
+    source: str | None = _field("str")
+    provenance: dict[str, Any] | None = _field("object")
 
     @classmethod
     def from_json(cls, data: Any, where: str = "record", path: str = "") -> Record:
@@ -310,6 +326,7 @@ class Record(_Block):
         total = typed["timings"].get("total_s")
         if total is not None and not _is_number(total):
             reader.sub("timings").fail("total_s", "a finite number or null", total)
+        _check_source(reader, typed["source"], typed["provenance"])
         return cls(**typed, encoder=encoder, dataset=dataset, protocol=protocol, schema_version=version, status=status, metrics=metrics,
                    error=None if error is None else ErrorBlock.from_json(error, where, "error"),
                    extra=cls._extra(reader.data), keys=tuple(reader.data))
@@ -329,6 +346,11 @@ class Record(_Block):
         """The primary metric's 95% interval (low, high), (None, None) when the record has none."""
         pair = self.metrics.get(f"{self.metric}_ci95") or (None, None)
         return pair[0], pair[1]
+
+    @property
+    def origin(self) -> str:
+        """``"measured"`` (the default: this harness ran the cell) or ``"published"`` (imported)."""
+        return self.source if self.source is not None else "measured"
 
     @property
     def n_test(self) -> Any:
