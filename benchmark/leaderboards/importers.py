@@ -107,7 +107,6 @@ def import_mteb(path: Path | str, *, model: str | None = None, url: str | None =
             or not isinstance(data.get("scores"), dict):
         raise DataError(f"{path}: not an MTEB TaskResult (needs 'task_name' and 'scores': {{split: [...]}})")
     name, revision = _mteb_model(path, model)
-    task = data["task_name"]
     records = []
     for split, entries in data["scores"].items():
         if not isinstance(entries, list):
