@@ -1,0 +1,246 @@
+"""Leaderboard plots (matplotlib, headless Agg), each saved as PNG and SVG: accuracy against samples/s with the
+Pareto front, per-dataset bars with 95% CI whiskers for each protocol, and kNN accuracy against pretraining
+wall time for the methods.
+
+Each plot has a ``*_figure`` function (DataFrame in, :class:`~matplotlib.figure.Figure` out: what tests
+inspect) and a ``plot_*`` function that saves it into a folder and returns the paths written. Input frames are
+the long form of :func:`benchmark.leaderboards.tables.to_frame` (values are fractions; plots show percent), the
+points of :func:`quality_throughput_points` and of :func:`methods_points`. Every label is placed by
+:func:`benchmark.leaderboards.labels.place_labels` (no overlaps, nothing cut) and shown literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.errors import MissingDependency
+from benchmark.leaderboards.labels import mpl_text, place_labels
+from benchmark.results.record import Record
+from benchmark.results.throughput import ThroughputRecord
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependency("plots need matplotlib: pip install 'repbench[plots]'") from None
+    matplotlib.use("Agg")  # headless: no display, same pixels everywhere
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, out_dir: Path | str, stem: str) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.svg`` into ``out_dir`` (atomically; created when
+    missing), close it, and return the two paths. ``bbox_inches="tight"`` keeps outside legends and labels in."""
+    from benchmark.atomic import atomic_path
+
+    paths = []
+    for ext in ("png", "svg"):
+        target = Path(out_dir) / f"{stem}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight", metadata={"Date": None}
+                        if ext == "svg" else None)
+        paths.append(target)
+    _plt().close(fig)
+    return paths
+
+
+# --- accuracy vs throughput --------------------------------------------------------------------------------------
+def pareto_front(points: pd.DataFrame, x: str = "samples_per_s", y: str = "accuracy") -> pd.DataFrame:
+    """The rows no other row beats on both ``x`` and ``y`` (higher is better on both; a row that ties another
+    on both stays), sorted by ``x``: the fastest encoder for each level of accuracy."""
+    keep = []
+    for _, row in points.iterrows():
+        dominated = ((points[x] >= row[x]) & (points[y] >= row[y]) & ((points[x] > row[x]) | (points[y] > row[y])))
+        keep.append(not dominated.any())
+    return points[keep].sort_values([x, y])
+
+
+def quality_throughput_points(frame: pd.DataFrame, throughput: Iterable[ThroughputRecord | Mapping[str, Any]], *,
+                              protocol: str, device: str | None = None) -> pd.DataFrame:
+    """One row per encoder that has both: ``encoder``, ``accuracy`` (mean primary metric, percent, over the
+    datasets of ``protocol`` that every such encoder has, seeds averaged first), ``samples_per_s`` (its fastest
+    ok throughput measurement on ``device``, default: the device with the most encoders) and ``datasets``
+    (how many datasets the mean is over). Encoders missing a common dataset are left out, not averaged on fewer."""
+    recs = [t if isinstance(t, ThroughputRecord) else ThroughputRecord.from_json(t) for t in throughput]
+    ok = [t for t in recs if t.status == "ok"]
+    if device is None and ok:
+        device = pd.Series([t.device for t in ok]).value_counts().index[0]
+    speed = pd.DataFrame([(t.label, t.metrics["samples_per_s"]) for t in ok if t.device == device],
+                         columns=["encoder", "samples_per_s"]).groupby("encoder")["samples_per_s"].max()
+    cells = frame[(frame["protocol"] == protocol) & (frame["status"] == "ok") & frame["value"].notna()
+                  & frame["encoder"].isin(speed.index)]
+    wide = cells.groupby(["encoder", "dataset"])["value"].mean().unstack("dataset")
+    if wide.empty:
+        return pd.DataFrame(columns=["encoder", "accuracy", "samples_per_s", "datasets"])
+    common = wide.columns[wide.notna().all()]
+    acc = wide[common].mean(axis=1) * 100
+    out = pd.DataFrame({"encoder": acc.index, "accuracy": acc.values,
+                        "samples_per_s": speed.reindex(acc.index).values, "datasets": len(common)})
+    return out.dropna(subset=["accuracy"]).reset_index(drop=True)
+
+
+def accuracy_throughput_figure(points: pd.DataFrame, *, title: str = "Accuracy vs throughput",
+                               ylabel: str = "accuracy (%)") -> Any:
+    """Scatter of ``accuracy`` against ``samples_per_s`` (log x), the Pareto front as a step line, each point
+    labelled with its ``encoder``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    front = pareto_front(points)
+    on_front = points.index.isin(front.index)
+    ax.scatter(points.loc[~on_front, "samples_per_s"], points.loc[~on_front, "accuracy"], s=28, color="tab:blue",
+               zorder=3, label="encoder")
+    ax.scatter(front["samples_per_s"], front["accuracy"], s=36, color="tab:red", zorder=4, label="Pareto front")
+    # the front as the frontier people read it: from each front point, flat to the next faster one
+    ax.step(front["samples_per_s"], front["accuracy"], where="pre", color="tab:red", lw=1.2, alpha=0.8, zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("samples/s (log scale; higher is faster)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(mpl_text(title))
+    ax.grid(True, which="both", alpha=0.25)
+    ax.margins(x=0.25, y=0.18)
+    ax.legend(loc="lower left", fontsize=8)
+    fx, fy = list(front["samples_per_s"]), list(front["accuracy"])
+    steps = [seg for i in range(1, len(fx))
+             for seg in ((fx[i - 1], fy[i - 1], fx[i - 1], fy[i]), (fx[i - 1], fy[i], fx[i], fy[i]))]
+    place_labels(ax, list(points["samples_per_s"]), list(points["accuracy"]), [str(e) for e in points["encoder"]],
+                 avoid=steps)
+    return fig
+
+
+def plot_accuracy_throughput(points: pd.DataFrame, out_dir: Path | str, *, stem: str = "accuracy-vs-throughput",
+                             title: str = "Accuracy vs throughput") -> list[Path]:
+    """:func:`accuracy_throughput_figure` saved as ``<stem>.png`` and ``.svg``; [] when there are no points."""
+    if points.empty:
+        return []
+    return save(accuracy_throughput_figure(points, title=title), out_dir, stem)
+
+
+# --- per-dataset bars --------------------------------------------------------------------------------------------
+def bar_data(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The bars of one protocol: ``dataset``, ``encoder``, ``value`` (percent, mean over seeds), ``low``/``high``
+    (the 95% CI in percent: the record's own for one seed; over several seeds, mean ± 1.96 standard errors)."""
+    ok = frame[(frame["protocol"] == protocol) & (frame["status"] == "ok") & frame["value"].notna()]
+    rows = []
+    for (dataset, encoder), g in ok.groupby(["dataset", "encoder"], sort=True):
+        value = g["value"].mean() * 100
+        if len(g) == 1:
+            lo, hi = g["ci_low"].iloc[0], g["ci_high"].iloc[0]
+            lo, hi = (lo * 100, hi * 100) if pd.notna(lo) and pd.notna(hi) else (value, value)
+        else:
+            half = 1.96 * g["value"].std() / len(g) ** 0.5 * 100
+            lo, hi = value - half, value + half
+        rows.append({"dataset": dataset, "encoder": encoder, "value": value, "low": lo, "high": hi})
+    return pd.DataFrame(rows, columns=["dataset", "encoder", "value", "low", "high"])
+
+
+def dataset_bars_figure(frame: pd.DataFrame, protocol: str) -> Any:
+    """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers."""
+    plt = _plt()
+    bars = bar_data(frame, protocol)
+    datasets, encoders = sorted(bars["dataset"].unique()), sorted(bars["encoder"].unique())
+    width = 0.8 / max(len(encoders), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5)), 4.5))
+    colours = plt.get_cmap("tab20" if len(encoders) > 10 else "tab10")
+    for k, enc in enumerate(encoders):
+        sub = bars[bars["encoder"] == enc].set_index("dataset").reindex(datasets).dropna(subset=["value"])
+        xs = [datasets.index(d) - 0.4 + width * (k + 0.5) for d in sub.index]
+        yerr = [(sub["value"] - sub["low"]).clip(lower=0), (sub["high"] - sub["value"]).clip(lower=0)]
+        ax.bar(xs, sub["value"], width=width * 0.92, color=colours(k % colours.N), label=mpl_text(str(enc)),
+               yerr=yerr, capsize=2, error_kw={"lw": 0.8, "ecolor": "0.2"})
+    ax.set_xticks(range(len(datasets)))
+    # a label's options go on a second line: "fashion-mnist\n[test_size=1000,train_size=3000]"
+    ax.set_xticklabels([mpl_text(str(d)).replace("[", "\n[", 1) for d in datasets], fontsize=8)
+    ax.set_ylabel("primary metric (%), 95% CI")
+    ax.set_title(mpl_text(f"{protocol}: per dataset"))
+    ax.set_ylim(0, min(105.0, max(100.0, float(bars["high"].max()) + 3 if len(bars) else 100.0)))
+    ax.grid(True, axis="y", alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str) -> list[Path]:
+    """One bar chart per protocol in ``frame``, saved as ``bars-<protocol slug>.png/.svg``."""
+    from benchmark.results.store import _slug
+
+    paths: list[Path] = []
+    for protocol in sorted(frame.loc[frame["status"] == "ok", "protocol"].unique()):
+        if not bar_data(frame, protocol).empty:
+            paths += save(dataset_bars_figure(frame, protocol), out_dir, f"bars-{_slug(protocol)}")
+    return paths
+
+
+# --- methods: kNN accuracy vs pretraining wall time ---------------------------------------------------------------
+def methods_points(records: Iterable[Record | Mapping[str, Any]], protocol: str = "knn") -> pd.DataFrame:
+    """One row per (encoder, evaluation dataset) with an ok ``protocol`` record (newest wins): ``encoder``,
+    ``dataset``, ``label`` (the method for a pretraining run, else the encoder), ``backbone`` (a run's; "" for
+    references), ``accuracy`` (percent),
+    ``seconds`` (the run's pretraining wall time; NaN for references such as pixels or random init)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        r = rec.to_json() if isinstance(rec, Record) else rec
+        if r.get("status") != "ok" or r["protocol"]["name"] != protocol or r.get("source") == "published":
+            continue
+        enc, value = r["encoder"], (r.get("metrics") or {}).get("top1")
+        if not isinstance(value, (int, float)):
+            continue
+        key = (str(enc.get("label") or enc["name"]), str(r["dataset"].get("label") or r["dataset"]["name"]))
+        if key in rows and rows[key]["created_at"] > str(r.get("created_at") or ""):
+            continue
+        pre = enc.get("pretraining") if isinstance(enc.get("pretraining"), Mapping) else None
+        seconds = ((pre or {}).get("result") or {}).get("seconds")
+        label = str(pre.get("method")) if pre else key[0]
+        rows[key] = {"encoder": key[0], "dataset": key[1], "label": label,
+                     "backbone": str(pre.get("backbone")) if pre else "", "accuracy": value * 100,
+                     "seconds": float(seconds) if isinstance(seconds, (int, float)) else float("nan"),
+                     "created_at": str(r.get("created_at") or "")}
+    out = pd.DataFrame(list(rows.values()), columns=["encoder", "dataset", "label", "backbone", "accuracy",
+                                                     "seconds", "created_at"])
+    return out.drop(columns="created_at")
+
+
+def methods_figure(points: pd.DataFrame, dataset: str, protocol: str = "knn") -> Any:
+    """Pretraining runs on ``dataset`` as points (wall time, accuracy), references as dashed lines."""
+    plt = _plt()
+    sub = points[points["dataset"] == dataset]
+    runs, refs = sub[sub["seconds"].notna()].copy(), sub[sub["seconds"].isna()]
+    if runs["backbone"].nunique() > 1:  # several backbones: each label names its own
+        runs["label"] = runs["label"] + " (" + runs["backbone"] + ")"
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ax.scatter(runs["seconds"], runs["accuracy"], s=32, color="tab:blue", zorder=3)
+    if len(runs) and runs["seconds"].max() > 10 * max(runs["seconds"].min(), 1e-9):
+        ax.set_xscale("log")
+    for k, (_, ref) in enumerate(refs.sort_values("accuracy").iterrows()):
+        ax.axhline(ref["accuracy"], ls="--", lw=1, color=plt.get_cmap("Dark2")(k % 8),
+                   label=mpl_text(f"{ref['label']} (no pretraining): {ref['accuracy']:.1f}"))
+    ax.set_xlabel("pretraining wall time (s)")
+    ax.set_ylabel(f"{protocol} top-1 (%)")
+    backbones = set(runs["backbone"])
+    one = f" ({next(iter(backbones))})" if len(backbones) == 1 else ""
+    ax.set_title(mpl_text(f"Methods{one} on {dataset}: {protocol} accuracy vs pretraining time"))
+    ax.grid(True, which="both", alpha=0.25)
+    ax.margins(x=0.25, y=0.2)
+    if len(refs):
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    lo, hi = ax.get_xlim()
+    place_labels(ax, list(runs["seconds"]), list(runs["accuracy"]), [str(x) for x in runs["label"]],
+                 avoid=[(lo, y, hi, y) for y in refs["accuracy"]])
+    return fig
+
+
+def plot_methods(records: Iterable[Record | Mapping[str, Any]], out_dir: Path | str, protocol: str = "knn"
+                 ) -> list[Path]:
+    """One :func:`methods_figure` per evaluation dataset that has a pretraining run, saved as
+    ``methods-<dataset slug>.png/.svg``."""
+    from benchmark.results.store import _slug
+
+    points = methods_points(records, protocol)
+    paths: list[Path] = []
+    for dataset in sorted(points.loc[points["seconds"].notna(), "dataset"].unique()):
+        paths += save(methods_figure(points, dataset, protocol), out_dir, f"methods-{_slug(dataset)}")
+    return paths

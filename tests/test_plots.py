@@ -1,0 +1,159 @@
+"""Leaderboard plots: files written, the points and bars each figure holds, the Pareto front, labels that do not
+overlap (checked on the figure objects, not on pixels)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'repbench[plots]')")
+
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.container import BarContainer  # noqa: E402
+from matplotlib.text import Annotation  # noqa: E402
+
+from benchmark.leaderboards import plots  # noqa: E402
+from benchmark.leaderboards.labels import _text_box as text_box  # noqa: E402
+from benchmark.leaderboards.labels import boxes_overlap  # noqa: E402
+from benchmark.results.throughput import ThroughputRecord  # noqa: E402
+
+HOSTILE = "<script>alert(1)</script> $x$ \\frac"
+
+
+def points() -> pd.DataFrame:
+    return pd.DataFrame({
+        "encoder": ["a", "b", "c", "d", "e", "f", HOSTILE],
+        "accuracy": [90.0, 85.0, 80.0, 84.0, 90.0, 70.0, 79.0],
+        "samples_per_s": [100.0, 1000.0, 5000.0, 900.0, 50.0, 5000.0, 4000.0],
+    })
+
+
+def test_pareto_front_against_a_hand_computed_set():
+    # a (90, 100) beats e (90, 50); b (85, 1000) beats d (84, 900); c (80, 5000) beats f (70, 5000) and the
+    # hostile one (79, 4000). The front, by speed: a, b, c.
+    front = plots.pareto_front(points())
+    assert list(front["encoder"]) == ["a", "b", "c"]
+    # ties on both axes both stay; a single point is its own front
+    tied = pd.DataFrame({"encoder": ["x", "y"], "accuracy": [1.0, 1.0], "samples_per_s": [2.0, 2.0]})
+    assert list(plots.pareto_front(tied)["encoder"]) == ["x", "y"]
+    assert list(plots.pareto_front(tied.head(1))["encoder"]) == ["x"]
+
+
+def _annotations(ax):
+    return [c for c in ax.get_children() if isinstance(c, Annotation)]
+
+
+def test_accuracy_throughput_figure_points_labels_and_files(tmp_path):
+    fig = plots.accuracy_throughput_figure(points())
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert sum(len(s.get_offsets()) for s in scatters) == 7
+    assert sorted(map(tuple, scatters[1].get_offsets())) == [(100.0, 90.0), (1000.0, 85.0), (5000.0, 80.0)]
+    labels = _annotations(ax)
+    assert sorted(a.get_text() for a in labels) == sorted(["a", "b", "c", "d", "e", "f", HOSTILE.replace("$", r"\$")])
+    assert boxes_overlap(labels) == []
+    frame = ax.get_window_extent(fig.canvas.get_renderer())
+    for a in labels:  # nothing cut: every label inside the axes
+        box = text_box(a, fig.canvas.get_renderer())  # the text alone, not its leader line
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    paths = plots.plot_accuracy_throughput(points(), tmp_path, stem="acc")
+    assert [p.name for p in paths] == ["acc.png", "acc.svg"] and all(p.stat().st_size > 1000 for p in paths)
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in paths[1].read_bytes()[:500]
+    assert plots.plot_accuracy_throughput(points().head(0), tmp_path) == []
+
+
+def test_many_crowded_labels_do_not_overlap():
+    n = 24
+    crowded = pd.DataFrame({"encoder": [f"timm/encoder_number_{i}" for i in range(n)],
+                            "accuracy": [80 + (i % 5) * 0.3 for i in range(n)],
+                            "samples_per_s": [1000 * 1.15 ** i for i in range(n)]})
+    fig = plots.accuracy_throughput_figure(crowded)
+    assert boxes_overlap(_annotations(fig.axes[0])) == []
+
+
+def frame_rows():
+    rows = []
+    for enc, vals in {"pixels": (0.9, 0.8), "resnet": (0.95, None), "vit": (0.7, 0.75)}.items():
+        for dset, v in zip(("digits", "mnist5k"), vals, strict=True):
+            if v is not None:
+                rows.append({"encoder": enc, "dataset": dset, "protocol": "knn", "modality": "image", "seed": 0,
+                             "status": "ok", "metric": "top1", "value": v, "ci_low": v - 0.02, "ci_high": v + 0.01})
+    rows.append({**rows[0], "protocol": "linear", "value": 0.5, "ci_low": 0.45, "ci_high": 0.55})
+    rows.append({**rows[0], "protocol": "linear", "encoder": "broken", "status": "error", "value": None})
+    # two seeds of one cell: mean and a normal 95% interval over seeds
+    rows.append({**rows[0], "protocol": "fewshot", "seed": 0, "value": 0.6})
+    rows.append({**rows[0], "protocol": "fewshot", "seed": 1, "value": 0.7})
+    return pd.DataFrame(rows)
+
+
+def test_dataset_bars_one_bar_per_cell_with_ci_whiskers(tmp_path):
+    df = frame_rows()
+    fig = plots.dataset_bars_figure(df, "knn")
+    ax = fig.axes[0]
+    bars = [b for c in ax.containers if isinstance(c, BarContainer) for b in c]
+    assert len(bars) == 5  # resnet has no mnist5k: no bar, not a zero
+    assert sorted(round(b.get_height(), 6) for b in bars) == [70.0, 75.0, 80.0, 90.0, 95.0]
+    data = plots.bar_data(df, "knn").set_index(["dataset", "encoder"])
+    assert data.loc[("digits", "pixels"), "low"] == pytest.approx(88.0)
+    assert data.loc[("digits", "pixels"), "high"] == pytest.approx(91.0)
+    # the whiskers drawn are those bounds
+    segs = [seg for c in ax.containers if isinstance(c, BarContainer) and c.errorbar
+            for seg in c.errorbar.lines[2][0].get_segments()]
+    spans = sorted((round(s[0][1], 6), round(s[1][1], 6)) for s in segs)
+    assert (88.0, 91.0) in spans and len(spans) == 5
+    seeds = plots.bar_data(df, "fewshot").iloc[0]
+    assert seeds["value"] == pytest.approx(65.0)
+    assert seeds["high"] - seeds["value"] == pytest.approx(1.96 * pd.Series([60.0, 70.0]).std() / 2 ** 0.5)
+    paths = plots.plot_dataset_bars(df, tmp_path)
+    assert sorted(p.name for p in paths) == ["bars-fewshot.png", "bars-fewshot.svg", "bars-knn.png", "bars-knn.svg",
+                                             "bars-linear.png", "bars-linear.svg"]
+
+
+def throughput(label, rate, device="cpu", status="ok"):
+    return ThroughputRecord.from_json({
+        "kind": "throughput", "schema_version": 1, "id": label + device, "created_at": "2026", "status": status,
+        "encoder": {"name": label, "label": label}, "device": device, "device_name": "x", "precision": "fp32",
+        "precision_ran": "fp32", "batch_size": 8, "seq_len": None, "channels_last": False, "compile": False,
+        "timing": {"round_s": [1.0], "warmup": 0, "steps_per_round": 1, "median_s": 1.0, "min_s": 1.0,
+                   "max_s": 1.0} if status == "ok" else None,
+        "metrics": {"samples_per_s": rate} if status == "ok" else {}, "environment": {},
+        "error": None if status == "ok" else {"type": "OOM", "message": "m"}, "notes": []})
+
+
+def test_quality_throughput_points_use_common_datasets_and_fastest_run():
+    df = frame_rows()
+    tps = [throughput("pixels", 100.0), throughput("pixels", 300.0), throughput("vit", 50.0),
+           throughput("resnet", 80.0), throughput("vit", 9999.0, device="cuda")]
+    pts = plots.quality_throughput_points(df, tps, protocol="knn").set_index("encoder")
+    # resnet lacks mnist5k, so the common set is digits alone; vit's cuda run is another device
+    assert pts.loc["pixels", "accuracy"] == pytest.approx(90.0) and pts.loc["pixels", "samples_per_s"] == 300.0
+    assert pts.loc["vit", "samples_per_s"] == 50.0 and set(pts["datasets"]) == {1}
+    no_resnet = plots.quality_throughput_points(df, tps[:3], protocol="knn").set_index("encoder")
+    assert no_resnet.loc["pixels", "accuracy"] == pytest.approx(85.0) and set(no_resnet["datasets"]) == {2}
+
+
+def mrec(enc, dset, v, seconds=None, method=None, created="2026-01-01"):
+    e = {"name": enc, "label": enc}
+    if seconds is not None:
+        e["pretraining"] = {"method": method, "backbone": "timm/resnet18[pretrained=false]",
+                            "result": {"seconds": seconds}}
+    return {"status": "ok", "encoder": e, "dataset": {"name": dset, "label": dset}, "protocol": {"name": "knn"},
+            "metrics": {"top1": v}, "created_at": created}
+
+
+def test_methods_plot_points_and_reference_lines(tmp_path):
+    recs = [mrec("run:a", "digits", 0.91, 180, "simclr"), mrec("run:b", "digits", 0.93, 900, "byol"),
+            mrec("run:b", "digits", 0.10, 900, "byol", created="2025-01-01"),  # older rerun: ignored
+            mrec("pixels", "digits", 0.97), mrec("run:c", "mnist5k", 0.8, 60, "vicreg"),
+            {**mrec("pub", "digits", 0.99), "source": "published"}]
+    pts = plots.methods_points(recs)
+    assert len(pts) == 4 and pts.set_index("encoder").loc["run:b", "accuracy"] == pytest.approx(93.0)
+    fig = plots.methods_figure(pts, "digits")
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 2
+    assert [round(line.get_ydata()[0], 6) for line in ax.get_lines()] == [97.0]  # pixels as a reference line
+    assert sorted(a.get_text() for a in _annotations(ax)) == ["byol", "simclr"]
+    paths = plots.plot_methods(recs, tmp_path)
+    assert sorted(p.name for p in paths) == ["methods-digits.png", "methods-digits.svg", "methods-mnist5k.png",
+                                             "methods-mnist5k.svg"]
