@@ -37,11 +37,11 @@ FILTERS = ("modality", "protocol")
 @dataclass(frozen=True)
 class Section:
     """One block of the page. ``table``: display strings (its index is shown as the first column unless it is
-    a plain RangeIndex); ``caption``: the legend under it (plain text; blank lines separate paragraphs);
+    a plain RangeIndex; None for a section of plots alone); ``caption``: the legend under it (plain text; blank lines separate paragraphs);
     ``plots``: SVG documents; ``published``: the rows are imported published numbers, not measured here."""
 
     title: str
-    table: pd.DataFrame
+    table: pd.DataFrame | None
     caption: str = ""
     plots: Sequence[str] = ()
     modality: str | None = None
@@ -184,7 +184,9 @@ def _section(i: int, s: Section) -> str:
     badge = '<span class="badge">published, not measured here</span>' if s.published else ""
     plots = "".join(_plot(svg, n + 1, s.title) for n, svg in enumerate(s.plots))
     parts = [f'<section id="s{i}"{_attrs({"modality": s.modality, "protocol": s.protocol})}>',
-             f"<h2>{esc(s.title)}{badge}</h2>", _table(s.table)]
+             f"<h2>{esc(s.title)}{badge}</h2>"]
+    if s.table is not None:
+        parts.append(_table(s.table))
     if s.caption:
         parts.append(f'<div class="caption">{_caption(s.caption)}</div>')
     if plots:
@@ -196,7 +198,7 @@ def _section(i: int, s: Section) -> str:
 def _values(sections: Sequence[Section], key: str) -> list[str]:
     found = {getattr(s, key) for s in sections if getattr(s, key)}
     for s in sections:
-        if key in s.table.columns:
+        if s.table is not None and key in s.table.columns:
             found |= {str(v) for v in s.table[key].dropna() if str(v)}
     return sorted(found)
 

@@ -139,13 +139,13 @@ def bar_data(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "encoder", "value", "low", "high"])
 
 
-def dataset_bars_figure(frame: pd.DataFrame, protocol: str) -> Any:
+def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = None) -> Any:
     """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers."""
     plt = _plt()
     bars = bar_data(frame, protocol)
     datasets, encoders = sorted(bars["dataset"].unique()), sorted(bars["encoder"].unique())
     width = 0.8 / max(len(encoders), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5)), 4.5))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5))), 4.5))
     colours = plt.get_cmap("tab20" if len(encoders) > 10 else "tab10")
     for k, enc in enumerate(encoders):
         sub = bars[bars["encoder"] == enc].set_index("dataset").reindex(datasets).dropna(subset=["value"])
@@ -157,29 +157,48 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str) -> Any:
     # a label's options go on a second line: "fashion-mnist\n[test_size=1000,train_size=3000]"
     ax.set_xticklabels([mpl_text(str(d)).replace("[", "\n[", 1) for d in datasets], fontsize=8)
     ax.set_ylabel("primary metric (%), 95% CI")
-    ax.set_title(mpl_text(f"{protocol}: per dataset"))
+    ax.set_title(mpl_text(f"{title or protocol}: per dataset"))
     ax.set_ylim(0, min(105.0, max(100.0, float(bars["high"].max()) + 3 if len(bars) else 100.0)))
     ax.grid(True, axis="y", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
-def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str) -> list[Path]:
-    """One bar chart per protocol in ``frame``, saved as ``bars-<protocol slug>.png/.svg``."""
+def bar_groups(frame: pd.DataFrame) -> list[tuple[str, str | None]]:
+    """The (protocol, modality) pairs that get a bar chart each: one per protocol, split by modality when the
+    protocol's records span several (image and text datasets share no encoders, so one chart would be half
+    empty); modality None when there is one."""
+    ok = frame[(frame["status"] == "ok") & frame["value"].notna()]
+    groups: list[tuple[str, str | None]] = []
+    for protocol in sorted(ok["protocol"].unique()):
+        modalities = sorted(ok.loc[ok["protocol"] == protocol, "modality"].dropna().unique())
+        groups += [(protocol, m) for m in modalities] if len(modalities) > 1 else [(protocol, None)]
+    return groups
+
+
+def bars_stem(protocol: str, modality: str | None) -> str:
+    """``bars-<protocol slug>[-<modality>]``."""
     from benchmark.results.store import _slug
 
-    paths: list[Path] = []
-    for protocol in sorted(frame.loc[frame["status"] == "ok", "protocol"].unique()):
-        if not bar_data(frame, protocol).empty:
-            paths += save(dataset_bars_figure(frame, protocol), out_dir, f"bars-{_slug(protocol)}")
-    return paths
+    return f"bars-{_slug(protocol)}" + (f"-{_slug(modality)}" if modality else "")
+
+
+def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str) -> dict[tuple[str, str | None], list[Path]]:
+    """One bar chart per :func:`bar_groups` pair, saved as :func:`bars_stem` ``.png/.svg``; the paths by pair."""
+    out = {}
+    for protocol, modality in bar_groups(frame):
+        sub = frame if modality is None else frame[frame["modality"] == modality]
+        title = protocol if modality is None else f"{protocol} ({modality})"
+        out[(protocol, modality)] = save(dataset_bars_figure(sub, protocol, title=title), out_dir,
+                                         bars_stem(protocol, modality))
+    return out
 
 
 # --- methods: kNN accuracy vs pretraining wall time ---------------------------------------------------------------
 def methods_points(records: Iterable[Record | Mapping[str, Any]], protocol: str = "knn") -> pd.DataFrame:
     """One row per (encoder, evaluation dataset) with an ok ``protocol`` record (newest wins): ``encoder``,
     ``dataset``, ``label`` (the method for a pretraining run, else the encoder), ``backbone`` (a run's; "" for
-    references), ``accuracy`` (percent),
+    references), ``reference`` (raw pixels or random-init weights), ``accuracy`` (percent),
     ``seconds`` (the run's pretraining wall time; NaN for references such as pixels or random init)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in records:
@@ -193,14 +212,16 @@ def methods_points(records: Iterable[Record | Mapping[str, Any]], protocol: str 
         if key in rows and rows[key]["created_at"] > str(r.get("created_at") or ""):
             continue
         pre = enc.get("pretraining") if isinstance(enc.get("pretraining"), Mapping) else None
+        reference = enc.get("name") == "pixels" or str(enc.get("weights") or "").startswith("random-init")
         seconds = ((pre or {}).get("result") or {}).get("seconds")
         label = str(pre.get("method")) if pre else key[0]
         rows[key] = {"encoder": key[0], "dataset": key[1], "label": label,
-                     "backbone": str(pre.get("backbone")) if pre else "", "accuracy": value * 100,
+                     "backbone": str(pre.get("backbone")) if pre else "", "reference": reference,
+                     "accuracy": value * 100,
                      "seconds": float(seconds) if isinstance(seconds, (int, float)) else float("nan"),
                      "created_at": str(r.get("created_at") or "")}
-    out = pd.DataFrame(list(rows.values()), columns=["encoder", "dataset", "label", "backbone", "accuracy",
-                                                     "seconds", "created_at"])
+    out = pd.DataFrame(list(rows.values()), columns=["encoder", "dataset", "label", "backbone", "reference",
+                                                     "accuracy", "seconds", "created_at"])
     return out.drop(columns="created_at")
 
 
@@ -208,7 +229,9 @@ def methods_figure(points: pd.DataFrame, dataset: str, protocol: str = "knn") ->
     """Pretraining runs on ``dataset`` as points (wall time, accuracy), references as dashed lines."""
     plt = _plt()
     sub = points[points["dataset"] == dataset]
-    runs, refs = sub[sub["seconds"].notna()].copy(), sub[sub["seconds"].isna()]
+    runs = sub[sub["seconds"].notna()].copy()
+    # references: raw pixels, random-init weights, and the runs' own backbones untrained; not every encoder
+    refs = sub[sub["seconds"].isna() & (sub["reference"] | sub["encoder"].isin(set(runs["backbone"])))]
     if runs["backbone"].nunique() > 1:  # several backbones: each label names its own
         runs["label"] = runs["label"] + " (" + runs["backbone"] + ")"
     fig, ax = plt.subplots(figsize=(7.5, 5))

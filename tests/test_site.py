@@ -1,0 +1,55 @@
+"""The leaderboard folder: plots of the measured records, the page with the tables handed in, published
+numbers in their own section and in no plot."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'repbench[plots]')")
+
+from benchmark.leaderboards import table, to_frame  # noqa: E402
+from benchmark.leaderboards.page import Section  # noqa: E402
+from benchmark.leaderboards.site import load_throughput, write_site  # noqa: E402
+from benchmark.results.throughput import write_throughput  # noqa: E402
+
+from test_plots import throughput  # noqa: E402
+
+
+def rec(enc, dset, proto, v, modality="image", source=None):
+    r = {"schema_version": 1, "id": f"{enc}{dset}{proto}{source}", "created_at": "2026-01-01T00:00:00",
+         "status": "ok", "encoder": {"name": enc, "label": enc}, "dataset": {"name": dset, "label": dset,
+                                                                             "modality": modality},
+         "protocol": {"name": proto, "label": proto, "primary_metric": "top1"},
+         "metrics": {"top1": v, "top1_ci95": [v - 0.01, v + 0.01]}, "seed": 0, "timings": {}, "environment": {},
+         "error": None}
+    if source:
+        r.update(source="published", provenance={"file": "results-imagenet.csv", "url": "https://example.org/t"})
+    return r
+
+
+@pytest.mark.slow
+def test_write_site_plots_page_and_published_apart(tmp_path):
+    measured = [rec(e, d, "knn", v) for e, v in (("a", 0.9), ("b", 0.8)) for d in ("digits", "mnist5k")]
+    measured += [rec("t", "r8", "knn", 0.7, modality="text")]
+    published = [rec("timm/resnet50", "digits", "knn", 0.99, source="published")]
+    tps = [throughput("a", 100.0), throughput("b", 1000.0)]
+    sections = [Section("knn (image)", table(to_frame(measured[:4])), protocol="knn", modality="image")]
+    out = write_site(tmp_path / "lb", "Leaderboard", sections, measured + published, tps)
+    names = sorted(p.name for v in out["plots"].values() for p in v)
+    assert names == ["accuracy-vs-throughput-knn-image.png", "accuracy-vs-throughput-knn-image.svg",
+                     "bars-knn-image.png", "bars-knn-image.svg", "bars-knn-text.png", "bars-knn-text.svg"]
+    page = out["page"].read_text(encoding="utf-8")
+    # the image plots under the image section, the text bars in a section of their own, published apart
+    assert page.count('src="data:image/svg+xml;base64,') == 3
+    assert '<section id="s1" data-modality="text" data-protocol="knn">' in page
+    assert "Published numbers (imported)" in page and "https://example.org/t" in page
+    # matplotlib's SVG keeps each label's text in a comment: the measured encoders are there, the published not
+    bars = (tmp_path / "lb" / "plots" / "bars-knn-image.svg").read_text(encoding="utf-8")
+    assert "<!-- a -->" in bars and "<!-- b -->" in bars and "resnet50" not in bars
+
+
+def test_load_throughput_reads_and_reports(tmp_path):
+    write_throughput(tmp_path, throughput("a", 5.0))
+    (tmp_path / "throughput__bad.json").write_text("{}")
+    recs, skipped = load_throughput(tmp_path)
+    assert [r.label for r in recs] == ["a"] and len(skipped) == 1 and "kind" in skipped[0][1]
