@@ -10,9 +10,16 @@ pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 're
 from benchmark.leaderboards import table, to_frame  # noqa: E402
 from benchmark.leaderboards.page import Section  # noqa: E402
 from benchmark.leaderboards.site import load_throughput, write_site  # noqa: E402
-from benchmark.results.throughput import write_throughput  # noqa: E402
+from benchmark.results.throughput import ThroughputRecord, write_throughput  # noqa: E402
 
-from test_plots import throughput  # noqa: E402
+
+def throughput(label, rate):
+    return {"kind": "throughput", "schema_version": 1, "id": label, "created_at": "2026", "status": "ok",
+            "encoder": {"name": label, "label": label}, "device": "cpu", "device_name": "x", "precision": "fp32",
+            "precision_ran": "fp32", "batch_size": 8, "seq_len": None, "channels_last": False, "compile": False,
+            "timing": {"round_s": [1.0], "warmup": 0, "steps_per_round": 1, "median_s": 1.0, "min_s": 1.0,
+                       "max_s": 1.0}, "metrics": {"samples_per_s": rate}, "environment": {}, "error": None,
+            "notes": []}
 
 
 def rec(enc, dset, proto, v, modality="image", source=None):
@@ -32,7 +39,7 @@ def test_write_site_plots_page_and_published_apart(tmp_path):
     measured = [rec(e, d, "knn", v) for e, v in (("a", 0.9), ("b", 0.8)) for d in ("digits", "mnist5k")]
     measured += [rec("t", "r8", "knn", 0.7, modality="text")]
     published = [rec("timm/resnet50", "digits", "knn", 0.99, source="published")]
-    tps = [throughput("a", 100.0), throughput("b", 1000.0)]
+    tps = [ThroughputRecord.from_json(throughput("a", 100.0)), ThroughputRecord.from_json(throughput("b", 1000.0))]
     sections = [Section("knn (image)", table(to_frame(measured[:4])), protocol="knn", modality="image")]
     out = write_site(tmp_path / "lb", "Leaderboard", sections, measured + published, tps)
     names = sorted(p.name for v in out["plots"].values() for p in v)
