@@ -206,7 +206,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from benchmark.leaderboards.importers import import_file
+    from benchmark.leaderboards.importers import expand, import_file
     from benchmark.results.store import ResultStore
     from benchmark.results.throughput import ThroughputRecord, write_throughput
 
@@ -215,7 +215,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
     # read every file first: a bad one stops the import before anything is written
     imported = [(path, import_file(path, fmt=args.format, model=args.model, url=args.url, dataset=args.dataset))
-                for path in args.files]
+                for path in expand(args.files)]
     store = ResultStore(results)
     for path, records in imported:
         throughput = [r for r in records if isinstance(r, ThroughputRecord)]
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="read results published by others (MTEB JSON, timm CSVs) into records "
                                       "marked published")
     p.add_argument("files", nargs="+", help="MTEB TaskResult .json, timm results-<dataset>.csv or "
-                                            "benchmark-infer-*.csv files")
+                                            "benchmark-infer-*.csv files, or folders of them")
     p.add_argument("--results", default="results", help="folder for the records (default: ./results)")
     p.add_argument("--url", default=None, help="where the files were published (kept in each record's provenance)")
     p.add_argument("--format", choices=["mteb", "timm-results", "timm-benchmark"], default=None,

@@ -203,6 +203,20 @@ def test_cli_import_writes_records_the_leaderboard_reads(mteb_file, tmp_path, ca
     assert "no such file" in capsys.readouterr().err
 
 
+def test_cli_imports_a_folder_of_mteb_results(mteb_file, tmp_path, capsys):
+    (mteb_file.parent / "model_meta.json").write_text(json.dumps({"name": "sentence-transformers/all-MiniLM-L6-v2",
+                                                                  "revision": "8b32"}))
+    other = {**MTEB_BANKING77, "task_name": "EmotionClassification",
+             "scores": {"test": [{"main_score": 0.4176, "accuracy": 0.4176, "hf_subset": "default"}]}}
+    (mteb_file.parent / "EmotionClassification.json").write_text(json.dumps(other))
+    out = tmp_path / "imported"
+    assert main(["import", str(mteb_file.parent.parent), "--results", str(out)]) == 0
+    recs = sorted(scan_records(out).records, key=lambda r: r.dataset.label)
+    assert [(r.dataset.label, round(r.value, 4)) for r in recs] == [("Banking77Classification", 0.8004),
+                                                                  ("EmotionClassification", 0.4176)]
+    assert {r.encoder.weights for r in recs} == {"8b32"}
+
+
 def test_import_file_detects_the_format(mteb_file, tmp_path):
     assert len(import_file(mteb_file)) == 1
     with pytest.raises(DataError, match="pass --format"):

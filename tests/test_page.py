@@ -67,6 +67,17 @@ def test_filters_cover_sections_and_rows():
     assert "published, not measured here" in page
 
 
+def test_multiindex_headers_and_numeric_alignment():
+    df = pd.DataFrame([["85.6 ± 0.7", "timm/resnet18"], ["error", "pixels"]],
+                      columns=pd.MultiIndex.from_tuples([("digits", "knn"), ("<b>", "x")]),
+                      index=pd.MultiIndex.from_tuples([("a", 1), ("b", 2)], names=["encoder", "seed"]))
+    page = render_page("t", [Section("s", df)])
+    assert '<th scope="col" title="sort by encoder / seed">encoder / seed</th>' in page
+    assert '<th scope="col" class="num" title="sort by digits / knn">digits / knn</th>' in page
+    assert '<th scope="col" title="sort by &lt;b&gt; / x">&lt;b&gt; / x</th>' in page  # text: left-aligned
+    assert '<th scope="row">a / 1</th><td class="num">85.6 ± 0.7</td><td>timm/resnet18</td>' in page
+
+
 def test_write_page_is_atomic_and_complete(tmp_path):
     path = write_page(tmp_path / "sub" / "index.html", "t", sections())
     assert path.read_text(encoding="utf-8").rstrip().endswith("</html>")

@@ -26,7 +26,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +265,19 @@ def detect_format(path: Path | str) -> str:
         return "timm-benchmark" if path.name.startswith("benchmark-infer-") else "timm-results"
     raise DataError(f"{path}: cannot tell its format from the name (.json: MTEB, results-*.csv or "
                     "benchmark-infer-*.csv: timm); pass --format")
+
+
+def expand(paths: Sequence[Path | str]) -> list[Path]:
+    """The files to import: each file as given; a folder's ``*.json`` and ``*.csv`` (recursively, sorted),
+    leaving out MTEB's ``model_meta.json`` (read beside each result, not a result itself)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".csv")
+                          and f.name != "model_meta.json")
+        else:
+            out.append(p)
+    return out
 
 
 def import_file(path: Path | str, *, fmt: str | None = None, model: str | None = None, url: str | None = None,

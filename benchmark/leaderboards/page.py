@@ -50,7 +50,10 @@ class Section:
 
 
 def esc(value: object) -> str:
-    """``value`` as text safe in HTML content and in a double-quoted attribute."""
+    """``value`` as text safe in HTML content and in a double-quoted attribute; a tuple (a MultiIndex label
+    such as ``(dataset, protocol)``) as its parts joined by `` / ``."""
+    if isinstance(value, tuple):
+        return " / ".join(esc(v) for v in value)
     return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value),
                        quote=True)
 
@@ -153,7 +156,8 @@ def _numeric(values: Sequence[object]) -> bool:
 
 def _table(df: pd.DataFrame) -> str:
     show_index = not isinstance(df.index, pd.RangeIndex)
-    heads = ([df.index.name or ""] if show_index else []) + [str(c) for c in df.columns]
+    index_name = " / ".join(str(n) for n in df.index.names if n) if show_index else ""
+    heads: list[object] = ([index_name] if show_index else []) + list(df.columns)
     num = [_numeric(list(df[c])) for c in df.columns] if len(df) else [False] * len(df.columns)
     klass = ([""] if show_index else []) + [NUM if n else "" for n in num]
     filters = [c for c in FILTERS if c in df.columns]
