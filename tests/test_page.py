@@ -8,7 +8,6 @@ import hashlib
 import re
 import shutil
 import tempfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -65,6 +64,9 @@ def test_filters_cover_sections_and_rows():
     assert '<tr data-protocol="linear" data-modality="text">' in page or \
            '<tr data-modality="text" data-protocol="linear">' in page
     assert "published, not measured here" in page
+    # captions: escaped first, then `code` spans (so a backtick cannot open a tag)
+    cap = render_page("t", [Section("s", None, caption="`mean` of <b>`x`</b>")])
+    assert "<p><code>mean</code> of &lt;b&gt;<code>x</code>&lt;/b&gt;</p>" in cap
 
 
 def test_multiindex_headers_and_numeric_alignment():
@@ -160,4 +162,3 @@ def test_page_in_headless_chromium(browser, tmp_path):
 
     shot = tmp_path / "page.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    Path(tempfile.gettempdir(), "repbench-page-screenshot.png").write_bytes(shot.read_bytes())

@@ -37,7 +37,7 @@ FILTERS = ("modality", "protocol")
 @dataclass(frozen=True)
 class Section:
     """One block of the page. ``table``: display strings (its index is shown as the first column unless it is
-    a plain RangeIndex; None for a section of plots alone); ``caption``: the legend under it (plain text; blank lines separate paragraphs);
+    a plain RangeIndex; None for a section of plots alone); ``caption``: the legend under it (plain text; blank lines separate paragraphs, `x` shows as code);
     ``plots``: SVG documents; ``published``: the rows are imported published numbers, not measured here."""
 
     title: str
@@ -77,6 +77,7 @@ tbody tr:nth-child(even){background:#fafbfc}
 tbody th{font-weight:500}
 .caption{color:#444;font-size:.9rem;max-width:70rem}
 .caption p{margin:.3rem 0}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f1f3f5;padding:0 .2rem;border-radius:3px}
 .badge{display:inline-block;font-size:.75rem;font-weight:600;padding:.05rem .45rem;border-radius:4px;
 background:#fff3cd;color:#6b4e00;border:1px solid #e8d48a;margin-left:.5rem;vertical-align:middle}
 .plots img{max-width:100%;height:auto;margin:.5rem 1rem .5rem 0;border:1px solid #eee}
@@ -176,7 +177,9 @@ def _table(df: pd.DataFrame) -> str:
 
 def _caption(text: str) -> str:
     paras = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-    return "".join(f"<p>{esc(p).replace(chr(10), '<br>')}</p>" for p in paras)
+    # escaped first: the `code` spans then wrap text that holds no markup of its own
+    return "".join("<p>" + re.sub(r"`([^`\n]+)`", r"<code>\1</code>", esc(p)).replace("\n", "<br>") + "</p>"
+                   for p in paras)
 
 
 def _plot(svg: str, n: int, title: str) -> str:
