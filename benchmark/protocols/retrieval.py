@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -147,7 +147,7 @@ def evaluate_retrieval(task: EvalTask, gallery: str = "train", ks: Sequence[int]
     and ``gallery_size``. Returns no predictions: the harness records these metrics as they are.
     """
     validate_retrieval({"gallery": gallery, "ks": ks, "precision": precision})
-    ks = [int(ks)] if checks.is_int(ks) else [int(k) for k in ks]
+    ks = [int(cast(int, ks))] if checks.is_int(ks) else [int(k) for k in ks]
     test_x, test_y = task.features("test")
     if gallery == "train":
         gallery_x, gallery_y = task.features("train")
