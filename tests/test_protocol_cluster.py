@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn import metrics
 from sklearn.cluster import KMeans
 
@@ -78,3 +79,11 @@ def test_validator_rejects_bad_options(options, message):
     validate_cluster(CLUSTER_DEFAULTS)
     with pytest.raises(OptionError, match=message):
         validate_cluster(options)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_gives_the_cpu_partition():
+    x, _ = blobs(80, 6, 16, seed=4, spread=1.0)
+    cpu, gpu = kmeans(x, 6, seed=3), kmeans(x, 6, seed=3, device="cuda")
+    np.testing.assert_allclose(cpu.init, gpu.init, atol=1e-6)  # the seed draws on the CPU generator
+    assert metrics.adjusted_rand_score(cpu.labels, gpu.labels) == 1.0

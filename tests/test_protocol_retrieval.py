@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark.errors import OptionError
 from benchmark.protocols.retrieval import RETRIEVAL_DEFAULTS, evaluate_retrieval, retrieve, validate_retrieval
@@ -94,3 +95,12 @@ def test_validator_rejects_bad_options(options, message):
     validate_retrieval(RETRIEVAL_DEFAULTS)
     with pytest.raises(OptionError, match=message):
         validate_retrieval(options)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_the_brute_force_loop_with_ties():
+    gx, gy = _ties(200, 5)
+    qx, qy = _ties(50, 6)
+    res = retrieve(gx, gy, qx, qy, ks=[1, 5], device="cuda", chunk_rows=16)
+    m, rec, _ = _brute(gx, gy, qx, qy)
+    assert res.map_at_r() == pytest.approx(m, abs=1e-12) and res.recall(5) == pytest.approx(rec[5])
