@@ -22,7 +22,12 @@ curve of one draw is a coherent learning curve.
 drawn subset (seed = the run's seed), then the model is refit on the whole draw (exactly the linear probe's
 procedure, :func:`~benchmark.protocols.linear.sweep_C`, patience 2); below that, too few labels exist to validate
 anything, and the fixed ``fallback_C`` (default 1.0) is used. ``chosen["C"]`` records the C of every draw and
-``chosen["C_source"]`` how it was chosen at each point. Features are standardised on the drawn subset only.
+``chosen["C_source"]`` how it was chosen at each point.
+
+**No standardisation by default** (``standardize=false``, as ``fewshot``): per-feature statistics of 1 or 2
+samples per class are noise, and dividing by them amplifies near-constant features. Measured on digits with
+raw pixels: 1 label per class 64.8% unstandardised vs 54.8% standardised, AUC 0.870 vs 0.843 (all labels:
+97.0% vs 97.4%). ``standardize=true`` uses the drawn subset's statistics only.
 
 **Summary.** Per point: the mean accuracy over draws, the std (ddof=1) and a Student-t 95% interval of the mean
 (clipped to [0, 1]; a single draw has the point value as its interval). The primary metric ``auc`` is the
@@ -115,7 +120,7 @@ class Settings:
     fallback_C: float = 1.0
     val_min_per_class: int = 8
     val_fraction: float = 0.25
-    standardize: bool = True
+    standardize: bool = False
     max_iter: int = 1000
     tol: float = 1e-4
     k: int = 20
@@ -197,7 +202,7 @@ def per_draw_auc(points: Sequence[Point]) -> list[float]:
 def evaluate_labeleff(task: EvalTask, shots: Sequence[int] = DEFAULT_SHOTS, include_all: bool = True,
                       draws: int = 5, classifier: str = "logreg", C: float | None = None,
                       Cs: Sequence[float] = DEFAULT_CS, fallback_C: float = 1.0, val_min_per_class: int = 8,
-                      val_fraction: float = 0.25, standardize: bool = True, max_iter: int = 1000,
+                      val_fraction: float = 0.25, standardize: bool = False, max_iter: int = 1000,
                       tol: float = 1e-4, k: int = 20, temperature: float = 0.07) -> ProtocolOutput:
     """Accuracy at every point of ``shots`` labels per class (plus all labels), its AUC the primary metric.
 
