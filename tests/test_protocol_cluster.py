@@ -62,6 +62,13 @@ def test_evaluate_scores_each_seed_with_sklearn_metrics():
     assert raw.metrics["nmi"] == pytest.approx(metrics.normalized_mutual_info_score(y, labels))
 
 
+def test_an_empty_cluster_is_reseeded():
+    x, _ = blobs(30, 3, 4, seed=2, spread=0.2)
+    init = np.stack([x[0], x[0], x[1]])  # two equal centres: the second gets no point in the first assignment
+    res = kmeans(x, 3, init=init)
+    assert len(np.unique(res.labels)) == 3 and np.isfinite(res.centers).all()
+
+
 def test_perfect_and_errors():
     x, y = blobs(20, 3, 4, seed=1, spread=0.01)
     assert evaluate_cluster(ArrayTask({"train": (x, y), "test": (x, y)}), seeds=2).metrics["ari"] == 1.0

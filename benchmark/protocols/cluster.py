@@ -45,6 +45,7 @@ from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols import checks
 from benchmark.protocols.knn import l2_normalize
+from benchmark.protocols.linear import _cpu_threads_for
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'cluster'"
@@ -114,6 +115,14 @@ def kmeans(x: np.ndarray, k: int, *, seed: int = 0, max_iter: int = 300, tol: fl
     if not 1 <= k <= n:
         raise DataError(f"{OWNER}: cannot make {k} clusters from {n} samples; the test split needs at least as "
                         "many samples as there are classes")
+    # small problems run single-threaded on CPU, as the linear probe's fits (thread sync dominates: ~10x here)
+    with _cpu_threads_for(x_t, k):
+        return _lloyd(x_t, k, seed, max_iter, tol, init)
+
+
+def _lloyd(x_t: torch.Tensor, k: int, seed: int, max_iter: int, tol: float, init: np.ndarray | None
+           ) -> KMeansResult:
+    """k-means++ (or ``init``) then Lloyd iterations on ``x_t`` (on its device); see :func:`kmeans`."""
     sq = (x_t * x_t).sum(1)
     gen = torch.Generator().manual_seed(int(seed))
     centers = kmeans_plusplus(x_t, k, gen) if init is None else torch.from_numpy(
