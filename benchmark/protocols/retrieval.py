@@ -9,6 +9,7 @@ Metrics, per query, then averaged over queries:
   relevant items in the gallery for this query, ``AP@R = (1 / R) * sum_{i=1..R} P(i) * rel(i)``, where rel(i)
   is 1 when the i-th retrieved item is relevant and P(i) the precision of the top i. It is 1 only when the R
   nearest items are exactly the relevant ones.
+* **R-precision** (reported beside it, as Musgrave et al. do): the fraction of relevant items among the top R.
 * **recall@k** in the metric-learning sense (Song et al. 2016; the "Recall@K" of image-retrieval papers, not
   the IR ratio of relevant items found): 1 when at least one of the top-k retrieved items is relevant, else 0.
   recall@1 is precision@1 (the 1-NN accuracy).
@@ -26,7 +27,7 @@ top ``max(R_max, max(ks))`` columns are kept, R_max being the largest class in t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -45,13 +46,14 @@ GALLERIES: tuple[str, ...] = ("train", "test")
 
 @dataclass
 class RetrievalResult:
-    """Per query: ``ap_at_r`` (NaN where R = 0), ``r`` (relevant items in the gallery) and ``hits[k]`` (bool,
-    at least one relevant item in the top k)."""
+    """Per query: ``ap_at_r`` and ``r_precision`` (NaN where R = 0), ``r`` (relevant items in the gallery) and
+    ``hits[k]`` (bool, at least one relevant item in the top k)."""
 
     ap_at_r: np.ndarray
     r: np.ndarray
     hits: dict[int, np.ndarray]
     chunk_rows: int = 0
+    r_precision: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def scored(self) -> np.ndarray:
@@ -107,6 +109,7 @@ def retrieve(gallery_x: np.ndarray, gallery_y: np.ndarray, query_x: np.ndarray, 
     r_t = torch.from_numpy(r).to(dev)
     ranks = torch.arange(1, depth + 1, device=dev)
     ap_parts: list[np.ndarray] = []
+    rp_parts: list[np.ndarray] = []
     hit_parts: dict[int, list[np.ndarray]] = {k: [] for k in ks}
     chunks = chunked_topk(gallery_x, query_x, depth, device=device, precision=precision, chunk_rows=chunk_rows,
                           exclude_self=leave_one_out)
@@ -121,12 +124,14 @@ def retrieve(gallery_x: np.ndarray, gallery_y: np.ndarray, query_x: np.ndarray, 
             precision_at = rel.cumsum(1).double() / ranks[None, :]
             ap = (precision_at * (rel & within_r)).sum(1) / r_rows.clamp(min=1)
             ap_parts.append(torch.where(r_rows > 0, ap, torch.nan).cpu().numpy())
+            rp = (rel & within_r).sum(1).double() / r_rows.clamp(min=1)
+            rp_parts.append(torch.where(r_rows > 0, rp, torch.nan).cpu().numpy())
             for k in ks:
                 hit_parts[k].append(rel[:, :k].any(1).cpu().numpy())
     empty = np.zeros(0)
     return RetrievalResult(np.concatenate(ap_parts) if ap_parts else empty, r,
                            {k: np.concatenate(v) if v else empty.astype(bool) for k, v in hit_parts.items()},
-                           chunks.chunk_rows)
+                           chunks.chunk_rows, np.concatenate(rp_parts) if rp_parts else empty)
 
 
 def _mean_ci(values: np.ndarray) -> list[float | None]:
@@ -142,7 +147,8 @@ def evaluate_retrieval(task: EvalTask, gallery: str = "train", ks: Sequence[int]
                        precision: str = "fp32") -> ProtocolOutput:
     """Test queries against the ``gallery`` split (``train``, or ``test`` leave-one-out), cosine similarity.
 
-    Metrics: ``map@r`` (primary) with ``map@r_ci95`` (normal interval of the mean over queries), ``recall@k`` for
+    Metrics: ``map@r`` (primary) with ``map@r_ci95`` (normal interval of the mean over queries), ``r_precision``,
+    ``recall@k`` for
     every k in ``ks`` with a bootstrap ``recall@k_ci95``, ``n_queries`` (scored), ``n_queries_without_relevant``
     and ``gallery_size``. Returns no predictions: the harness records these metrics as they are.
     """
@@ -157,7 +163,8 @@ def evaluate_retrieval(task: EvalTask, gallery: str = "train", ks: Sequence[int]
     res = retrieve(gallery_x, gallery_y, test_x, test_y, ks=ks, leave_one_out=gallery == "test",
                    device=task.device, precision=precision)
     scored = res.scored
-    metrics: dict[str, Any] = {"map@r": res.map_at_r(), "map@r_ci95": _mean_ci(res.ap_at_r[scored])}
+    metrics: dict[str, Any] = {"map@r": res.map_at_r(), "map@r_ci95": _mean_ci(res.ap_at_r[scored]),
+                               "r_precision": float(np.mean(res.r_precision[scored])) if scored.any() else None}
     for k in sorted(set(ks)):
         metrics[f"recall@{k}"] = res.recall(k)
         metrics[f"recall@{k}_ci95"] = list(bootstrap_ci(res.hits[k][scored], seed=task.seed)) if scored.any() \
