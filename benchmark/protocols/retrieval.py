@@ -77,10 +77,11 @@ def _exact_order(chunk: TopkChunk) -> tuple[torch.Tensor, torch.Tensor]:
     vals, idx = vals.gather(1, by_value), idx.gather(1, by_value)
     last = vals[:, -1:]
     ambiguous = (chunk.sims == last).sum(1) > (vals == last).sum(1)
-    k = vals.shape[1]
-    for row in torch.nonzero(ambiguous).flatten().tolist():
-        full = torch.sort(chunk.sims[row], descending=True, stable=True)
-        vals[row], idx[row] = full.values[:k], full.indices[:k]
+    rows = torch.nonzero(ambiguous).flatten()
+    if len(rows):  # one batched stable sort of those rows (binary or bf16 features make many)
+        full = torch.sort(chunk.sims[rows], dim=1, descending=True, stable=True)
+        k = vals.shape[1]
+        vals[rows], idx[rows] = full.values[:, :k], full.indices[:, :k]
     return vals, idx
 
 
