@@ -41,6 +41,9 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:autoencoder": "benchmark.methods.autoencoder",
     "builtin:supervised": "benchmark.methods.supervised",
     "builtin:runs": "benchmark.methods.runs",
+    "builtin:retrieval": "benchmark.protocols.retrieval",
+    "builtin:cluster": "benchmark.protocols.cluster",
+    "builtin:labeleff": "benchmark.protocols.labeleff",
 }
 
 

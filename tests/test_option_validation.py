@@ -16,9 +16,12 @@ from benchmark.datasets.tables import make_text_dataset, read_table
 from benchmark.datasets.vision import load_digits
 from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.protocols import finetune
+from benchmark.protocols.cluster import evaluate_cluster
 from benchmark.protocols.fewshot import evaluate_fewshot, fewshot_eval
 from benchmark.protocols.knn import evaluate_knn, knn_classify
+from benchmark.protocols.labeleff import evaluate_labeleff
 from benchmark.protocols.linear import evaluate_linear, fit_logreg
+from benchmark.protocols.retrieval import evaluate_retrieval
 from benchmark.specs import Split, defaults_of
 from benchmark.testing import ArrayTask, blobs, catalog_with
 
@@ -91,6 +94,13 @@ BAD_VALUES: list[tuple[str, str, dict[str, Any], str]] = [
     ("protocols", "finetune", {"beta2": 1.0}, "option beta2"),
     ("protocols", "finetune", {"crop_scale": 1.5}, "option crop_scale"),
     ("protocols", "finetune", {"val_fraction": 0.0}, "option val_fraction"),
+    ("protocols", "cluster", {"seeds": 0}, "option seeds must be an integer >= 1"),
+    ("protocols", "cluster", {"normalize": "maybe"}, "option normalize must be true or false"),
+    ("protocols", "retrieval", {"gallery": "val"}, "option gallery must be one of train, test"),
+    ("protocols", "retrieval", {"ks": [0]}, "option ks"),
+    ("protocols", "labeleff", {"shots": [1, -2]}, "option shots"),
+    ("protocols", "labeleff", {"draws": 0}, "option draws must be an integer >= 1"),
+    ("protocols", "labeleff", {"fallback_C": 0.0}, "option fallback_C must be a number > 0"),
     ("datasets", "digits", {"seed": -1}, "option seed must be an integer >= 0"),
     ("datasets", "mnist5k", {"test_fraction": 0.0}, "option test_fraction"),
     ("datasets", "fashion-mnist", {"train_size": 0}, "option train_size must be an integer >= 1 or none"),
@@ -176,14 +186,23 @@ def _nan_task() -> ArrayTask:
     return task
 
 
-@pytest.mark.parametrize("evaluate", [evaluate_knn, evaluate_linear, evaluate_fewshot],
-                         ids=["knn", "linear", "fewshot"])
+@pytest.mark.parametrize("evaluate", [evaluate_knn, evaluate_linear, evaluate_fewshot, evaluate_retrieval,
+                                      evaluate_labeleff],
+                         ids=["knn", "linear", "fewshot", "retrieval", "labeleff"])
 def test_nan_in_a_train_row_is_a_contract_error_not_a_chance_level_score(evaluate):
     with pytest.raises(ContractError) as err:
         evaluate(_nan_task())
     protocol = evaluate.__name__.removeprefix("evaluate_")
     assert str(err.value) == (f"protocol {protocol!r}: train features have 2 non-finite values (rows 0, 17); "
                               "the encoder or the feature cache is broken: rerun with --no-cache")
+
+
+def test_nan_in_a_test_row_stops_cluster():
+    task = _task()
+    x, _ = task.features("test")
+    x[2, 1] = np.nan
+    with pytest.raises(ContractError, match="protocol 'cluster': test features have 1 non-finite values"):
+        evaluate_cluster(task)
 
 
 def test_maths_entries_reject_broken_features():

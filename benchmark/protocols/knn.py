@@ -21,7 +21,7 @@ reused score buffer, and numpy's OpenBLAS sgemm (``NUMPY_SGEMM``; faiss's BLAS t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -101,6 +101,69 @@ def topk_grouped(sims: torch.Tensor, k: int, group: int = GROUP) -> tuple[torch.
     return vals, torch.gather(cand, 1, pos)
 
 
+@dataclass
+class TopkChunk:
+    """One chunk of queries: rows ``start:start + len(values)``; ``values`` / ``indices`` (rows, k) the top-k
+    similarities (descending) and gallery indices; ``sims`` (rows, n_gallery) every similarity of the chunk (a
+    reused buffer: valid only until the next chunk is produced)."""
+
+    start: int
+    values: torch.Tensor
+    indices: torch.Tensor
+    sims: torch.Tensor
+
+
+class ChunkedTopk:
+    """Iterate the cosine top-k of ``queries`` against ``gallery`` chunk by chunk (:class:`TopkChunk`), never
+    building the full ``N_query x N_gallery`` matrix: the one similarity-and-selection loop that kNN and
+    retrieval share.
+
+    Both sides are L2-normalised; ``precision="bf16"`` computes similarities in bfloat16. ``chunk_rows`` is the
+    number of query rows per chunk (default: one chunk's scores take <= 256 MiB on CPU, 1 GiB on CUDA; the used
+    value is :attr:`chunk_rows`). ``exclude_self=True`` means the queries ARE the gallery (same rows, same order):
+    each query's own column is set to -inf before selection (leave-one-out). Iterate under
+    ``torch.inference_mode()``.
+    """
+
+    def __init__(self, gallery: np.ndarray, queries: np.ndarray, k: int, *, device: str = "cpu",
+                 precision: str = "fp32", chunk_rows: int | None = None, exclude_self: bool = False) -> None:
+        self.dev = torch.device(device)
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.gallery = l2_normalize(torch.from_numpy(np.asarray(gallery, np.float32)).to(self.dev)).to(self.dtype)
+        self.queries = np.asarray(queries, np.float32)
+        self.k, self.exclude_self = int(k), exclude_self
+        n_gallery = len(self.gallery)
+        if chunk_rows is None:
+            budget = DEFAULT_CHUNK_BYTES["cuda" if self.dev.type == "cuda" else "cpu"]
+            chunk_rows = max(1, budget // (4 * max(1, n_gallery)))
+        self.chunk_rows = max(1, min(int(chunk_rows), max(1, len(self.queries))))
+
+    def __iter__(self) -> Iterator[TopkChunk]:
+        dev, n_gallery = self.dev, len(self.gallery)
+        # one reused score buffer: a fresh multi-hundred-MB allocation per chunk costs page faults each time
+        buf = torch.empty(min(self.chunk_rows, len(self.queries)), n_gallery, dtype=self.dtype, device=dev)
+        host = NUMPY_SGEMM and dev.type == "cpu" and self.dtype == torch.float32
+        gallery_np = self.gallery.numpy() if host else None
+        for start in range(0, len(self.queries), self.chunk_rows):
+            q = l2_normalize(torch.from_numpy(self.queries[start:start + self.chunk_rows]).to(dev)).to(self.dtype)
+            if gallery_np is not None:  # CPU fp32: numpy's OpenBLAS sgemm, ~10% faster than torch's MKL one here
+                sims = buf[: len(q)]
+                np.matmul(q.numpy(), gallery_np.T, out=sims.numpy())
+            else:
+                sims = torch.mm(q, self.gallery.T, out=buf[: len(q)])
+            if self.exclude_self:
+                rows = torch.arange(len(q), device=dev)
+                sims[rows, rows + start] = float("-inf")
+            values, indices = (topk_grouped(sims, self.k) if dev.type == "cpu"
+                               else torch.topk(sims, self.k, dim=1, largest=True, sorted=True))
+            yield TopkChunk(start, values, indices, sims)
+
+
+def chunked_topk(gallery: np.ndarray, queries: np.ndarray, k: int, **options: Any) -> ChunkedTopk:
+    """:class:`ChunkedTopk` (``options``: device, precision, chunk_rows, exclude_self)."""
+    return ChunkedTopk(gallery, queries, k, **options)
+
+
 def _vote(sims: torch.Tensor, labels: torch.Tensor, k: int, num_classes: int, weighting: str,
           temperature: float) -> torch.Tensor:
     """(B, num_classes) vote totals of the first k (sorted) neighbours. Uniform votes are exact int64 counts."""
@@ -155,38 +218,22 @@ def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k
                             f"[{train_y.min()}, {train_y.max()}]")
     top_classes = min(int(top_classes), num_classes)
     dev = torch.device(device)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    train = l2_normalize(torch.from_numpy(train_x).to(dev)).to(dtype)
     labels = torch.from_numpy(train_y).to(dev)
-    n_train, max_k = len(train_x), ks[-1]
-    if chunk_rows is None:
-        budget = DEFAULT_CHUNK_BYTES["cuda" if dev.type == "cuda" else "cpu"]
-        chunk_rows = max(1, budget // (4 * n_train))
-    chunk_rows = max(1, min(int(chunk_rows), max(1, len(test_x))))
+    max_k = ks[-1]
     preds: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
     tops: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
+    chunks = chunked_topk(train_x, test_x, max_k, device=device, precision=precision, chunk_rows=chunk_rows)
     with torch.inference_mode():
-        # one reused score buffer: a fresh multi-hundred-MB allocation per chunk costs page faults each time
-        buf = torch.empty(min(chunk_rows, len(test_x)), n_train, dtype=dtype, device=dev)
-        host = NUMPY_SGEMM and dev.type == "cpu" and dtype == torch.float32
-        train_np = train.numpy() if host else None
-        for start in range(0, len(test_x), chunk_rows):
-            q = l2_normalize(torch.from_numpy(test_x[start:start + chunk_rows]).to(dev)).to(dtype)
-            if train_np is not None:  # CPU fp32: numpy's OpenBLAS sgemm, ~10% faster than torch's MKL one here (AMD EPYC)
-                sims = buf[: len(q)]
-                np.matmul(q.numpy(), train_np.T, out=sims.numpy())
-            else:
-                sims = torch.mm(q, train.T, out=buf[: len(q)])
-            top_sims, top_idx = (topk_grouped(sims, max_k) if dev.type == "cpu"
-                                 else torch.topk(sims, max_k, dim=1, largest=True, sorted=True))
-            top_sims = top_sims.float()
-            top_labels = labels[top_idx]
+        for chunk in chunks:
+            top_sims = chunk.values.float()
+            top_labels = labels[chunk.indices]
             for k in ks:
                 votes = _vote(top_sims, top_labels, k, num_classes, weighting, temperature)
                 ranked = _rank(votes, max(1, top_classes))
                 preds[k].append(ranked[:, 0].cpu())
                 if top_classes:
                     tops[k].append(ranked.cpu())
+    chunk_rows = chunks.chunk_rows
     out = KnnResult({k: _cat(v) for k, v in preds.items()}, chunk_rows=chunk_rows)
     if top_classes:
         out.topk_classes = {k: _cat(v, top_classes) for k, v in tops.items()}
