@@ -49,7 +49,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     catalog = _catalog()
     plan = make_plan(catalog, parse_list(args.encoder), parse_list(args.dataset), parse_list(args.protocol),
                      shard=args.shard)
-    for e, d, p in plan.skipped_modality:
+    ranks = _join_ranks(args)
+    for e, d, p in plan.skipped_modality if _is_main() else ():
         print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
     if not plan.pairs:
         i, n = plan.shard
@@ -62,7 +63,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
                        force=args.force, quiet=args.quiet, workers=args.workers)
+    config.distributed = ranks
     records = run_plan(catalog, plan, config)
+    if not _is_main():
+        return EXIT_OK  # rank 0 writes the records and prints the table
     print(leaderboard.to_markdown(leaderboard.to_frame(records)))
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
     failed = [r for r in records if r["status"] != "ok"]
@@ -70,6 +74,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
         return EXIT_FAILED_CELLS
     return EXIT_OK
+
+
+def _join_ranks(args: argparse.Namespace) -> bool:
+    """Under torchrun (``WORLD_SIZE`` > 1), ``repbench eval`` joins the process group so that the ranks share
+    each extraction (:mod:`benchmark.features.distributed`); ``args.device`` becomes this rank's device
+    (``cuda:<LOCAL_RANK>`` on CUDA). pretrain's evaluation runs on its rank 0 alone and joins nothing."""
+    if args.command != "eval" or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    from benchmark.features import best_device
+    from benchmark.methods import distributed
+
+    args.device = distributed.init_from_env(best_device(args.device))
+    return distributed.world_size() > 1
+
+
+def _is_main() -> bool:
+    from benchmark.methods import distributed
+
+    return distributed.is_main()
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class RunConfig:
     force: bool = False
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
+    distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
 
 
 @dataclass
@@ -119,6 +120,8 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     data), and rerun when those differ. A plugin changed in place without a version bump is caught only then:
     use ``--force`` after editing an installed plugin.
     """
+    if config.distributed:  # rank 0 runs the plan below; the other ranks only encode their shares
+        return _across_ranks(catalog, plan, config, log)
     log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
     store = ResultStore(config.results_dir)
     if store.root.is_dir():  # temp files of a killed run (never a concurrent writer's: those are fresh)
@@ -354,3 +357,21 @@ def _summary(i: int, n: int, rec: dict[str, Any]) -> str:
     value = rec["metrics"].get(metric)
     shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
     return f"{head}: {metric} {shown} ({rec['timings']['total_s']:.1f}s)"
+
+
+def _across_ranks(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None
+                  ) -> list[dict[str, Any]]:
+    """``run_plan`` under torchrun (:mod:`benchmark.features.distributed`): rank 0 runs the plan as one process
+    would (it alone reads and writes records and the feature cache and runs protocols) while every rank encodes
+    a share of each split rank 0 extracts; the other ranks return no records."""
+    from benchmark.features import distributed as ranks
+    from benchmark.methods.distributed import is_main
+
+    single = replace(config, distributed=False)
+    if is_main():
+        with ranks.lead():
+            return run_plan(catalog, plan, single, log)
+    device = best_device(config.device)
+    pairs = {(c.encoder.label, c.dataset.label): (c.encoder, c.dataset) for c in plan.cells}
+    ranks.follow(lambda e, d: load_pair(*pairs[(e, d)], device), device=device, workers=_workers(config, device))
+    return []

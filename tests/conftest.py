@@ -18,3 +18,18 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("REPBENCH_DATA", str(base / "data"))
     monkeypatch.delenv("REPBENCH_LOAD_PLUGINS", raising=False)
     monkeypatch.delenv("REPBENCH_DISABLE_PLUGINS", raising=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` skip, saying why, where torch sees no CUDA GPU."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marker gpu): run `tox -e gpu` or scripts/gpu_check.sh on a "
+                                   "GPU machine")
+    for item in gpu:
+        item.add_marker(skip)

@@ -353,7 +353,7 @@ def test_non_differentiable_encoder_is_named_or_frozen():
     assert (res.predictions == splits["test"].labels).mean() >= 0.9
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu  # skipped without CUDA (tests/conftest.py)
 def test_bf16_autocast_on_cuda():
     splits = vec_splits(spread=0.5)
     res = finetune(VecEncoder(8), splits["train"], splits["val"], splits["test"], 3,
@@ -363,7 +363,7 @@ def test_bf16_autocast_on_cuda():
     assert not cpu.amp
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu  # skipped without CUDA (tests/conftest.py)
 def test_cuda_head_over_an_encoder_that_returns_cpu_features():
     """tfidf / pixels style encoders are not modules and return CPU tensors; the head lives on the GPU."""
     class CpuFeatures:

@@ -144,7 +144,7 @@ def test_spec_declares_every_option():
     assert params == set(spec.defaults) and spec.primary_metric == "top1"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu  # skipped without CUDA (tests/conftest.py)
 def test_cuda_matches_cpu():
     train_x, train_y, test_x = _data()
     cpu = knn_classify(train_x, train_y, test_x, [20])

@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.linear_model import LogisticRegression
 
 from benchmark.protocols.linear import (
@@ -191,7 +190,7 @@ def test_spec_declares_every_option():
     assert set(inspect.signature(spec.evaluate).parameters) - {"task"} == set(spec.defaults)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu  # skipped without CUDA (tests/conftest.py)
 def test_cuda_matches_cpu():
     x, y = _data()
     cpu = fit_logreg(x, y, 1.0, tol=1e-7)

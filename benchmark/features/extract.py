@@ -87,9 +87,7 @@ def extract(
         raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     label = name or encoder_name(encoder)
     n = len(samples)
-    order = np.arange(n)
-    if sort and isinstance(encoder, Sortable):
-        order = np.argsort([encoder.sort_key(samples[i]) for i in range(n)], kind="stable")
+    order = extraction_order(encoder, samples, sort)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     autocast = dtype is not None and device.startswith("cuda")
     chunks: list[np.ndarray] = []
@@ -111,6 +109,15 @@ def extract(
     out = np.empty_like(features)
     out[order] = features
     return out
+
+
+def extraction_order(encoder: Encoder, samples: Sequence[Any], sort: bool = True) -> np.ndarray:
+    """The order samples are batched in: by ``sort_key`` (stable) for a :class:`~benchmark.specs.Sortable`
+    encoder when ``sort``, else input order. Data-parallel extraction shards this same order over the ranks."""
+    n = len(samples)
+    if sort and isinstance(encoder, Sortable):
+        return np.argsort([encoder.sort_key(samples[i]) for i in range(n)], kind="stable")
+    return np.arange(n)
 
 
 class _Batches(torch.utils.data.Dataset):

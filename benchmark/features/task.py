@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmark.catalog import Resolved
 from benchmark.errors import ContractError, RepbenchError
+from benchmark.features import distributed as ranks
 from benchmark.features.cache import FeatureCache, cache_key
 from benchmark.features.contracts import check_features, check_split
 from benchmark.features.extract import extract, place_encoder
@@ -103,16 +104,25 @@ class HarnessTask:
             self.cached[split], self.timings[split] = True, 0.0
             return hit
         start = time.perf_counter()
-        with progress_bar(len(data), f"{self.encoder_name} on {split}", self._quiet) as bar:
-            feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._batch_size,
-                            precision=self._precision, progress=bar.update, name=self.encoder_name,
-                            workers=self._workers)
+        with progress_bar(ranks.share(len(data)), f"{self.encoder_name} on {split}", self._quiet) as bar:
+            if ranks.leading():  # under torchrun: every rank encodes a share (benchmark/features/distributed.py)
+                feats = ranks.extract_shared(self._request(split, len(data)), self.encoder, data.samples,
+                                             device=self.device, workers=self._workers, progress=bar.update)
+            else:
+                feats = extract(self.encoder, data.samples, device=self.device, batch_size=self._batch_size,
+                                precision=self._precision, progress=bar.update, name=self.encoder_name,
+                                workers=self._workers)
         self.timings[split] = time.perf_counter() - start
         check_features(feats, labels, self.encoder_name, split, self.encoder.embed_dim)
         self._check_width(feats, split)
         self.cached[split] = False
         self._cache.put(key, feats, labels)
         return feats, labels
+
+    def _request(self, split: str, n: int) -> ranks.Request:
+        """What the other ranks need to extract their share of ``split`` as this task would."""
+        return ranks.Request(self.encoder_name, self.dataset_name, split, n, self._batch_size, self._precision,
+                             self.encoder.fingerprint, self.dataset.fingerprint)
 
     def _check_width(self, feats: np.ndarray, split: str) -> None:
         """Every split of the pair has the same width (an encoder whose embed_dim is None declares none)."""
