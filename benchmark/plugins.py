@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:autoencoder": "benchmark.methods.autoencoder",
     "builtin:supervised": "benchmark.methods.supervised",
     "builtin:runs": "benchmark.methods.runs",
+    "builtin:suites": "benchmark.leaderboards.builtin_suites",
 }
 
 

@@ -285,6 +285,7 @@ class Record(_Block):
     timings: dict[str, Any] = _field("object", required=True)
     environment: dict[str, Any] = _field("object", required=True)
     error: ErrorBlock | None = _field("custom", required=True)
+    suites: list[dict[str, Any]] | None = _field("custom")  # the suites (name, version) the cell was run for
 
     @classmethod
     def from_json(cls, data: Any, where: str = "record", path: str = "") -> Record:
@@ -310,6 +311,7 @@ class Record(_Block):
         total = typed["timings"].get("total_s")
         if total is not None and not _is_number(total):
             reader.sub("timings").fail("total_s", "a finite number or null", total)
+        typed["suites"] = check_suites(reader)
         return cls(**typed, encoder=encoder, dataset=dataset, protocol=protocol, schema_version=version, status=status, metrics=metrics,
                    error=None if error is None else ErrorBlock.from_json(error, where, "error"),
                    extra=cls._extra(reader.data), keys=tuple(reader.data))
@@ -371,3 +373,17 @@ def validate(record: Any, where: str) -> dict[str, Any]:
     :class:`InvalidRecord` naming ``where`` and the field at fault."""
     Record.from_json(record, where)
     return cast(dict[str, Any], record)
+
+
+def check_suites(reader: _Reader) -> list[dict[str, Any]] | None:
+    """``suites`` (optional): a list of ``{"name": "<suite>-v<N>", "version": N}``, the suites the cell was run
+    for (a cell can belong to several)."""
+    suites = reader.get("suites", "list")
+    if suites is None:
+        return None
+    for i, item in enumerate(suites):
+        ok = (isinstance(item, Mapping) and isinstance(item.get("name"), str) and _is_int(item.get("version"))
+              and str(item["name"]).endswith(f"-v{item['version']}"))
+        if not ok:
+            reader.fail(f"suites[{i}]", 'an object {"name": "<suite>-v<N>", "version": N}', item)
+    return [dict(s) for s in suites]
