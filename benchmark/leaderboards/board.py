@@ -20,7 +20,7 @@ import pandas as pd
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
-from benchmark.leaderboards.quality import throughput_rows, quality_vs_throughput
+from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
@@ -198,7 +198,7 @@ def _int(value: Any) -> int | None:
 def _mark_best(rows: Iterable[Row], columns: list[Column], higher: bool) -> None:
     rows = list(rows)
     for c in columns:
-        values = [r.cells[c.key].value for r in rows if c.key in r.cells and r.cells[c.key].value is not None]
+        values = [v for r in rows if c.key in r.cells and (v := r.cells[c.key].value) is not None]
         if not values:
             continue
         best = max(values) if higher else min(values)

@@ -82,7 +82,7 @@ def _same(a: Record, b: Record) -> bool:
             return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
         return x == y
 
-    return a.status == b.status and close(a.value, b.value) and all(close(x, y) for x, y in zip(a.ci, b.ci))
+    return a.status == b.status and close(a.value, b.value) and all(close(x, y) for x, y in zip(a.ci, b.ci, strict=True))
 
 
 def _merge(found: list[tuple[Path, Record]], inputs: Inputs) -> None:

@@ -79,12 +79,22 @@ def _legend(t: Table) -> list[str]:
     return lines
 
 
-def table_markdown(t: Table) -> str:
-    from tabulate import tabulate
+def github_table(head: list[str], rows: list[list[str]]) -> str:
+    """A GitHub markdown table, first column left-aligned and the others right-aligned, padded only to the
+    widest entry (tabulate pads headers by two more, which pushes wide boards off the screen)."""
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
 
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(head), rule, *(line(r) for r in rows)])
+
+
+def table_markdown(t: Table) -> str:
     head, rows = _grid(t, lambda s: f"**{s}**", md_escape)
-    body = tabulate(rows, headers=head, tablefmt="github", disable_numparse=True) if rows else "(no encoder has " \
-        "every dataset of this table)"
+    body = github_table(head, rows) if rows else "(no encoder has every dataset of this table)"
     parts = [f"### {md_escape(t.title)}", body, *(md_escape(x) for x in _legend(t))]
     if t.unranked:
         parts.append("Not ranked (missing cells):\n" + "\n".join(
@@ -105,8 +115,6 @@ def _number_rows(rows: Sequence[dict[str, Any]], columns: list[str]) -> list[lis
 
 def to_markdown(board: Board) -> str:
     """Every table with its legend, the suite's lacking cells, throughput and quality vs throughput."""
-    from tabulate import tabulate
-
     parts = []
     if board.suite:
         parts.append(f"Suite {md_escape(board.suite['name'])} (version {board.suite['version']}, plugin "
@@ -119,8 +127,7 @@ def to_markdown(board: Board) -> str:
                                  ("Quality vs throughput", board.quality_vs_throughput, QUALITY_COLUMNS)):
         if rows:
             cells = [[md_escape(x) for x in row] for row in _number_rows(rows, columns)]
-            parts.append(f"### {title}\n\n" + tabulate(cells, headers=columns, tablefmt="github",
-                                                       disable_numparse=True))
+            parts.append(f"### {title}\n\n" + github_table(columns, cells))
     return "\n\n".join(parts) + "\n"
 
 
