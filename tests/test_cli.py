@@ -50,7 +50,7 @@ def test_leaderboard_formats(capsys, tmp_path):
     res = tmp_path / "res"
     assert run(capsys, "eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", str(res), "-q")[0] == 0
     code, out, _ = run(capsys, "leaderboard", "--results", str(res))
-    assert code == 0 and "### knn (image)" in out and "| pixels" in out and "| digits" in out
+    assert code == 0 and "### knn (image)" in out and "| pixels" in out and " digits |" in out
     code, out, _ = run(capsys, "leaderboard", "--results", str(res), "--format", "csv")
     assert "encoder.label" in out.splitlines()[0] and "metrics.top1" in out.splitlines()[0]
     code, out, _ = run(capsys, "leaderboard", "--results", str(res), "--table", "cells")

@@ -117,9 +117,10 @@ def to_markdown(board: Board) -> str:
     """Every table with its legend, the suite's lacking cells, throughput and quality vs throughput."""
     parts = []
     if board.suite:
-        parts.append(f"Suite {md_escape(board.suite['name'])} (version {board.suite['version']}, plugin "
-                     f"{md_escape(str(board.suite['plugin']))}), ranked by {TITLES[board.suite['aggregation']]}.")
-        parts += [f"- {md_escape(e)} lacks {md_escape(', '.join(cells))}" for e, cells in board.lacking.items()]
+        head = (f"Suite {md_escape(board.suite['name'])} (version {board.suite['version']}, plugin "
+                f"{md_escape(str(board.suite['plugin']))}), ranked by {TITLES[board.suite['aggregation']]}.")
+        lacks = [f"- {md_escape(e)} lacks {md_escape(', '.join(cells))}" for e, cells in board.lacking.items()]
+        parts.append("\n\n".join([head, "\n".join(lacks)]) if lacks else head)
     parts += [table_markdown(t) for t in board.tables] or ["(no results)"]
     if board.tables:
         parts.append(CI_NOTE)
