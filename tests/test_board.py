@@ -165,3 +165,12 @@ def test_throughput_table_and_quality_vs_throughput_join_by_encoder_label(tmp_pa
     written = write_board(tmp_path / "out", board, recs, [throughput_record("ok")])
     assert sorted(p.name for p in written) == ["leaderboard.json", "leaderboard.md", "leaderboard.tex",
                                                "records.csv", "throughput.csv"]
+
+
+def test_seeds_are_averaged_with_their_spread_and_the_newest_rerun_wins():
+    recs = [rec("A", "d1", 0.8, seed=0), rec("A", "d1", 0.9, seed=1),
+            rec("A", "d1", 0.1, seed=1, created="2025-01-01T00:00:00")]  # an older run of seed 1
+    (table,) = build_board(recs).tables
+    cell = table.rows[0].cells["d1"]
+    assert (cell.value, cell.seeds) == (pytest.approx(85.0), 2) and cell.half == pytest.approx(100 * 0.1 / 2**0.5)
+    assert "85.0±7.1 (n=2)" in to_markdown(build_board(recs))
