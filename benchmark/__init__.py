@@ -18,6 +18,7 @@ from benchmark.specs import (
     ProtocolOutput,
     ProtocolSpec,
     Split,
+    SuiteSpec,
     TrainDefaults,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "ProtocolOutput",
     "ProtocolSpec",
     "Split",
+    "SuiteSpec",
     "TrainDefaults",
     "__version__",
     "hookimpl",

@@ -15,10 +15,11 @@ from typing import Any, Generic, TypeVar
 from benchmark.errors import OptionError, RepbenchError, UnknownNameError
 from benchmark.options import Requested, coerce_options, option_hints, parse
 from benchmark.plugins import PluginFailure, PluginSet, make_plugin_manager
-from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, is_family
+from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, SuiteSpec, is_family
 
 #: The callable of each kind whose signature declares its options.
-CALLABLES: dict[str, str] = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "build"}
+CALLABLES: dict[str, str] = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "build",
+                             "suites": "cells"}
 
 __all__ = ["CALLABLES", "KINDS", "Catalog", "Resolved", "UnknownNameError"]
 
@@ -27,9 +28,10 @@ KINDS: dict[str, tuple[str, type]] = {
     "datasets": ("register_datasets", DatasetSpec),
     "protocols": ("register_protocols", ProtocolSpec),
     "methods": ("register_methods", MethodSpec),
+    "suites": ("register_suites", SuiteSpec),
 }
 
-S = TypeVar("S", EncoderSpec, DatasetSpec, ProtocolSpec, MethodSpec)
+S = TypeVar("S", EncoderSpec, DatasetSpec, ProtocolSpec, MethodSpec, SuiteSpec)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class Catalog:
             except ValueError as exc:
                 fail(exc)
 
-    def add(self, kind: str, spec: EncoderSpec | DatasetSpec | ProtocolSpec | MethodSpec, plugin: str) -> None:
+    def add(self, kind: str, spec: EncoderSpec | DatasetSpec | ProtocolSpec | MethodSpec | SuiteSpec, plugin: str) -> None:
         """Register ``spec`` (of ``kind``: "encoders", "datasets", ...) as provided by ``plugin``, with the checks
         the hooks' specs get: the right type and a name nobody registered yet. A trained encoder enters a plan
         this way. Raises ValueError or TypeError naming the spec."""

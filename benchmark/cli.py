@@ -47,8 +47,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
     catalog = _catalog()
-    plan = make_plan(catalog, parse_list(args.encoder), parse_list(args.dataset), parse_list(args.protocol),
-                     shard=args.shard)
+    suite = _eval_suite(args, catalog)
+    datasets = list(suite.spec.datasets) if suite else parse_list(args.dataset)
+    protocols = list(suite.spec.protocols) if suite else parse_list(args.protocol)
+    plan = make_plan(catalog, parse_list(args.encoder), datasets, protocols, shard=args.shard)
     ranks = _join_ranks(args)
     for e, d, p in plan.skipped_modality if _is_main() else ():
         print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
@@ -67,6 +69,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     records = run_plan(catalog, plan, config)
     if not _is_main():
         return EXIT_OK  # rank 0 writes the records and prints the table
+    if suite is not None:
+        from benchmark.leaderboards.suites import tag_records
+
+        records = tag_records(config.results_dir, records, suite)
     print(leaderboard.to_markdown(leaderboard.to_frame(records)))
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
     failed = [r for r in records if r["status"] != "ok"]
@@ -93,6 +99,22 @@ def _is_main() -> bool:
     from benchmark.methods import distributed
 
     return distributed.is_main()
+
+
+def _eval_suite(args: argparse.Namespace, catalog):
+    """The resolved ``--suite`` of ``repbench eval`` (None without one); a suite fixes the datasets and
+    protocols, so giving them too is refused rather than guessed at."""
+    if not getattr(args, "suite", None):
+        if not args.dataset:
+            raise OptionError("repbench eval needs --dataset (or --suite NAME; `repbench list suites` lists them)")
+        return None
+    if args.dataset or args.protocol:
+        given = " and ".join(f for f, v in (("--dataset", args.dataset), ("--protocol", args.protocol)) if v)
+        raise OptionError(f"--suite {args.suite} fixes the datasets and protocols; drop {given} (or drop --suite "
+                          f"to choose cells yourself)")
+    from benchmark.leaderboards.suites import resolve_suite
+
+    return resolve_suite(catalog, args.suite)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -154,30 +176,74 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark import leaderboards as leaderboard
     from benchmark.atomic import write_text
-    from benchmark.results import scan_records
+    from benchmark.leaderboards.ingest import load_inputs, results_paths
 
-    scan = scan_records(*args.results)  # every bad file is reported by name and reason, and skipped
-    for line in scan.messages():
+    # every bad file, conflict and merged duplicate is reported by name and reason; nothing bad enters a table
+    inputs = load_inputs(results_paths(args.results or ["results"]))
+    for line in inputs.messages():
         print(line, file=sys.stderr)
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.suffix and args.table == "board":
+        from benchmark.leaderboards.render import write_board
+
+        for path in write_board(out, _board(args, inputs), inputs.records, inputs.throughput):
+            print(f"wrote {path}", file=sys.stderr)
+        return EXIT_OK
+    if out is not None and not out.suffix:
+        raise OptionError(f"--out {out}: a folder takes the whole board (--table board); for --table {args.table} "
+                          "name a file with a suffix, e.g. leaderboard.md")
+    text = _leaderboard_text(args, inputs)
+    if out is not None:
+        write_text(out, text if text.endswith("\n") else text + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return EXIT_OK
+
+
+def _board(args: argparse.Namespace, inputs):
+    from benchmark.leaderboards.board import build_board
+    from benchmark.options import split_list
+
+    suite = None
+    if args.suite:
+        from benchmark.leaderboards.suites import resolve_suite
+
+        suite = resolve_suite(_catalog(), args.suite)
+    protocols = [p for text in args.protocol or [] for p in split_list(text)]
+    modalities = [m for text in args.modality or [] for m in split_list(text)]
+    return build_board(inputs.records, inputs.throughput, protocols=protocols, modalities=modalities,
+                       baseline=args.baseline, suite=suite)
+
+
+def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
+    """One format of one table kind, as text."""
+    from benchmark import leaderboards as leaderboard
+
+    if args.table != "board" and (args.suite or args.protocol or args.modality or args.baseline):
+        raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board; drop them for --table "
+                          f"{args.table}")
     if args.table == "methods":
         from benchmark.leaderboards.methods import methods_frame, methods_markdown
 
-        if args.format == "html":
+        if args.format not in ("markdown", "csv"):
             raise OptionError("--table methods renders as markdown or csv; use --format markdown or csv")
-        text = methods_markdown(scan.records) if args.format == "markdown" else \
-            methods_frame(scan.records).to_csv(index=False)
-    else:
-        df = leaderboard.to_frame(scan.records)
-        text = {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv,
-                "html": leaderboard.to_html}[args.format](df)
-    if args.out:
-        write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        print(text)
-    return EXIT_OK
+        return methods_markdown(inputs.records) if args.format == "markdown" else \
+            methods_frame(inputs.records).to_csv(index=False)
+    if args.table == "cells":
+        if args.format not in ("markdown", "csv", "html"):
+            raise OptionError("--table cells renders as markdown, csv or html; use --table board for latex or json")
+        df = leaderboard.to_frame(inputs.records)
+        return {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[
+            args.format](df)
+    from benchmark.leaderboards.render import FORMATS, records_csv
+
+    if args.format == "html":
+        raise OptionError("--format html renders --table cells; the board renders as markdown, csv, latex or json")
+    if args.format == "csv":
+        return records_csv(inputs.records)
+    return FORMATS[args.format](_board(args, inputs))
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -219,6 +285,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         shown = name + "<name>" if is_family(name) else name
         extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
         defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+        if args.kind == "suites":  # a suite has no options: show its cells and how it ranks instead
+            extra = ""
+            defaults = (f"datasets: {', '.join(spec.datasets)}; protocols: {', '.join(spec.protocols)}; "
+                        f"ranked by {spec.aggregation}" + (f" (baseline {spec.baseline})" if spec.baseline else ""))
         rows.append([shown, extra, catalog.plugin_of(args.kind, spec), defaults, spec.description])
     if not rows:
         print(f"no {args.kind} registered")
@@ -271,12 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate encoders on datasets with protocols; prints a leaderboard")
     p.add_argument("--encoder", "-e", action="append", required=True,
                    help="comma-separated spec strings, e.g. 'pixels,timm/resnet18[pretrained=false]'")
-    p.add_argument("--dataset", "-d", action="append", required=True, help="e.g. digits")
+    p.add_argument("--dataset", "-d", action="append", default=None, help="e.g. digits (not with --suite)")
     p.add_argument("--protocol", "-p", action="append", default=None, help="e.g. 'knn,linear' (default: knn,linear)")
     p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
     p.add_argument("--seed", type=int, default=0, help="seed of every protocol's random choices (default: 0)")
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs")
+    p.add_argument("--suite", default=None,
+                   help="run every cell of a named suite, e.g. offline-vision-v1 (repbench list suites); replaces "
+                        "--dataset and --protocol, and tags the records with the suite")
     run_opts(p)
     p.set_defaults(func=cmd_eval)
 
@@ -309,14 +382,27 @@ def build_parser() -> argparse.ArgumentParser:
     run_opts(p)
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("leaderboard", help="render result records as a table")
-    p.add_argument("--results", nargs="+", default=["results"], help="folders or files of records")
-    p.add_argument("--format", choices=["markdown", "csv", "html"], default="markdown",
-                   help="markdown table, CSV (one row per record) or an HTML table (default: markdown)")
-    p.add_argument("--table", choices=["cells", "methods"], default="cells",
-                   help="cells: encoders x (dataset, protocol); methods: pretraining methods with their budget, "
-                        "time and memory beside reference rows (default: cells)")
-    p.add_argument("--out", default=None, help="write to this file instead of stdout")
+    p = sub.add_parser("leaderboard", help="render result records as tables")
+    p.add_argument("--results", nargs="+", action="extend", default=None,
+                   help="folders or files of records; repeat it or give a comma list to merge folders "
+                        "(default: ./results)")
+    p.add_argument("--format", choices=["markdown", "csv", "html", "latex", "json"], default="markdown",
+                   help="markdown (tabulate), csv (long form: one row per record, every field), latex (booktabs), "
+                        "json, or html (--table cells only) (default: markdown)")
+    p.add_argument("--table", choices=["board", "cells", "methods"], default="board",
+                   help="board: one table per protocol and modality with ranks, throughput and quality vs "
+                        "throughput; cells: the single wide encoders x (dataset, protocol) table; methods: "
+                        "pretraining methods with their budget, time and memory beside reference rows "
+                        "(default: board)")
+    p.add_argument("--suite", default=None, help="rank only over this suite's cells, e.g. offline-vision-v1")
+    p.add_argument("--protocol", action="append", default=None, help="only these protocols (comma list)")
+    p.add_argument("--modality", action="append", default=None, help="only these modalities: image, text")
+    p.add_argument("--baseline", default=None,
+                   help="an encoder (label or name, e.g. pixels) whose scores are the floor of the normalised "
+                        "score (default: chance, 1/classes)")
+    p.add_argument("--out", default=None,
+                   help="a folder (a path without a suffix): write every table and format into it; a file "
+                        "(with a suffix such as .md): write --format into it; default: stdout")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("plugins", help="list installed plugins, their versions and what each registered")
@@ -338,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("list", help="list the registered names of one kind")
-    p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods"])
+    p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods", "suites"])
     p.set_defaults(func=cmd_list)
     return parser
 
@@ -348,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "quiet", False):
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars of transformers too
-    if args.command == "eval" and args.protocol is None:
+    if args.command == "eval" and args.protocol is None and not args.suite:
         args.protocol = ["knn,linear"]
     try:
         return args.func(args)

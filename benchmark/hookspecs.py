@@ -22,6 +22,7 @@ from benchmark.specs import (
     EncoderSpec,
     MethodSpec,
     ProtocolSpec,
+    SuiteSpec,
 )
 
 PROJECT_NAME = "repbench"
@@ -131,5 +132,27 @@ def register_methods() -> list[MethodSpec]:
         @hookimpl
         def register_methods():
             return [MethodSpec("simsiam", build=build, description="SimSiam (Chen & He, 2021)")]
+    """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
+
+
+@hookspec
+def register_suites() -> list[SuiteSpec]:
+    """Return the named, versioned benchmark suites this plugin publishes.
+
+    A :class:`SuiteSpec` fixes a leaderboard's cells: its ``name`` ends in ``-v<N>`` and never changes meaning (a
+    new cell set is a new version), ``datasets`` and ``protocols`` are spec strings with their options pinned, and
+    ``aggregation`` (``borda``, ``mean``, ``mean_rank`` or ``normalized``) orders the table; ``baseline`` names
+    an encoder whose scores are the floor of the normalised score (default: chance). ``repbench eval --suite
+    NAME --encoder ...`` runs every cell and tags the records with the suite; ``repbench leaderboard --suite
+    NAME`` ranks only over its cells and lists the cells each encoder lacks. The datasets and protocols may come
+    from any plugin; they are resolved when the suite is used.
+
+    Example::
+
+        @hookimpl
+        def register_suites():
+            return [SuiteSpec("myorg-shapes-v1", datasets=("myorg/shapes[n=600]",), protocols=("knn", "linear"),
+                              aggregation="mean", description="Shapes, kNN and linear probe")]
     """
     raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this

@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:retrieval": "benchmark.protocols.retrieval",
     "builtin:cluster": "benchmark.protocols.cluster",
     "builtin:labeleff": "benchmark.protocols.labeleff",
+    "builtin:suites": "benchmark.leaderboards.builtin_suites",
 }
 
 

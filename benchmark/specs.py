@@ -13,6 +13,7 @@ type and records the full resolved set, so a record always states every hyperpar
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -396,3 +397,53 @@ class EvalTask(Protocol):
     def load_encoder(self) -> Encoder:
         """The encoder itself, on ``device``, for protocols that train it (fine-tuning)."""
         ...
+
+
+#: How a suite's leaderboard ranks its encoders (see :mod:`benchmark.leaderboards.aggregate`).
+AGGREGATIONS: tuple[str, ...] = ("borda", "mean", "mean_rank", "normalized")
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A named, versioned benchmark: a fixed set of (dataset, protocol) cells and how they are ranked.
+
+    ``name`` ends in ``-v<N>`` (``offline-vision-v1``): a suite never changes once published; a new cell set is a
+    new version. ``datasets`` and ``protocols`` are spec strings with their options pinned
+    (``"r8[max_chars=1000]"``, ``"knn"``); the suite's cells are every dataset with every protocol the
+    dataset's modality allows. ``aggregation`` (one of :data:`AGGREGATIONS`) orders its leaderboard; ``baseline``
+    names an encoder label whose scores are the floor of the normalised score (None: chance, 1/classes).
+    Suites take no options (``defaults`` is empty).
+    """
+
+    name: str
+    datasets: tuple[str, ...]
+    protocols: tuple[str, ...]
+    aggregation: str = "borda"
+    baseline: str | None = None
+    description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    validate: Validator | None = None
+
+    def __post_init__(self) -> None:
+        _check_common("suite", self.name)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._/-]*-v[0-9]+", self.name):
+            raise ValueError(f"suite name {self.name!r} must be lowercase and end in -v<N> (e.g. my-suite-v1)")
+        for kind, items in (("datasets", self.datasets), ("protocols", self.protocols)):
+            if isinstance(items, str) or not items or not all(isinstance(i, str) and i for i in items):
+                raise ValueError(f"suite {self.name!r}: {kind} must be a non-empty tuple of spec strings")
+            object.__setattr__(self, kind, tuple(items))
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"suite {self.name!r}: aggregation must be one of {AGGREGATIONS}, "
+                             f"got {self.aggregation!r}")
+        if self.defaults:
+            raise ValueError(f"suite {self.name!r}: suites take no options; pin them in the dataset and "
+                             "protocol strings")
+
+    @property
+    def version(self) -> int:
+        """The ``N`` of the name's ``-v<N>``."""
+        return int(self.name.rsplit("-v", 1)[1])
+
+    def cells(self) -> list[tuple[str, str]]:
+        """Every (dataset, protocol) spec-string pair, before the modality filter the plan applies."""
+        return [(d, p) for d in self.datasets for p in self.protocols]

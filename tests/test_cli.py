@@ -50,12 +50,23 @@ def test_leaderboard_formats(capsys, tmp_path):
     res = tmp_path / "res"
     assert run(capsys, "eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", str(res), "-q")[0] == 0
     code, out, _ = run(capsys, "leaderboard", "--results", str(res))
-    assert code == 0 and "pixels" in out and "digits / knn" in out
+    assert code == 0 and "### knn (image)" in out and "| pixels" in out and " digits |" in out
     code, out, _ = run(capsys, "leaderboard", "--results", str(res), "--format", "csv")
+    assert "encoder.label" in out.splitlines()[0] and "metrics.top1" in out.splitlines()[0]
+    code, out, _ = run(capsys, "leaderboard", "--results", str(res), "--table", "cells")
+    assert code == 0 and "pixels" in out and "digits / knn" in out
+    code, out, _ = run(capsys, "leaderboard", "--results", str(res), "--table", "cells", "--format", "csv")
     assert out.splitlines()[0].startswith("encoder,dataset,protocol")
     html_file = tmp_path / "lb.html"
-    assert run(capsys, "leaderboard", "--results", str(res), "--format", "html", "--out", str(html_file))[0] == 0
+    assert run(capsys, "leaderboard", "--results", str(res), "--table", "cells", "--format", "html", "--out",
+               str(html_file))[0] == 0
     assert "<table>" in html_file.read_text()
+    code, _, err = run(capsys, "leaderboard", "--results", str(res), "--format", "html")
+    assert code == 2 and "--table cells" in err
+    code, _, err = run(capsys, "leaderboard", "--results", str(res), "--out", str(tmp_path / "board"))
+    assert code == 0 and {p.name for p in (tmp_path / "board").iterdir()} == {
+        "leaderboard.md", "leaderboard.tex", "leaderboard.json", "records.csv"}
+    assert "### knn (image)" in (tmp_path / "board" / "leaderboard.md").read_text()
 
 
 def test_errors_are_one_clear_line_with_exit_code_2(capsys, tmp_path):
@@ -127,7 +138,7 @@ def test_text_and_image_results_share_one_leaderboard(capsys, tmp_path):
                        "-p", "knn,linear", "--results", res, "-q")
     assert code == 0, err
     assert run(capsys, "eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", res, "-q")[0] == 0
-    code, out, _ = run(capsys, "leaderboard", "--results", res)
+    code, out, _ = run(capsys, "leaderboard", "--results", res, "--table", "cells")
     lines = {line.split("|")[1].strip(): line for line in out.splitlines()[2:] if line.startswith("|")}
     assert set(lines) == {"tfidf", "text/all-MiniLM-L6-v2", "pixels"}
     minilm = [json.loads(p.read_text()) for p in (tmp_path / "res").glob("text-all-MiniLM*linear*.json")]

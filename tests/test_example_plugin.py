@@ -76,7 +76,8 @@ def test_specs_are_registered_by_the_example_plugin(catalog):
     assert catalog.plugin_of("datasets", dset) == "example"
     assert catalog.registered_by("example") == {"datasets": ["example/shapes"],
                                                 "encoders": ["example/random-conv"],
-                                                "methods": ["example-siam"]}
+                                                "methods": ["example-siam"],
+                                                "suites": ["example-shapes-v1"]}
     assert dict(catalog.specs["methods"]["example-siam"].defaults) == {"hidden": 64, "crop_min": 0.3, "lr": 0.05}
     assert dict(enc.defaults) == {"width": 16, "img_size": 32, "seed": 0}
     assert {"n_per_class", "size", "seed"} <= set(dset.defaults)

@@ -26,7 +26,7 @@ from benchmark.specs import Split, defaults_of
 from benchmark.testing import ArrayTask, blobs, catalog_with
 
 CATALOG = catalog_with()
-CALLABLE = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "build"}
+CALLABLE = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "build", "suites": "cells"}
 #: Parameters a loader takes with a default that are deliberately not user options (set by wrapper specs).
 INTERNAL_PARAMS = {("encoders", "hf/"): {"name", "weights"}}
 

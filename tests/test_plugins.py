@@ -234,3 +234,18 @@ def test_catalog_add_registers_a_spec_with_the_hook_checks():
         catalog.add("encoders", _encoder("trained/run1"), plugin="other")
     with pytest.raises(TypeError, match="is not a DatasetSpec"):
         catalog.add("datasets", spec, plugin="trainer")
+
+
+def test_hook_register_suites():
+    """A third-party suite: registered, listed with its plugin, resolved to the labels records carry."""
+    from benchmark.leaderboards.suites import resolve_suite
+    from benchmark.specs import SuiteSpec
+
+    suite = SuiteSpec("t-digits-v2", datasets=("digits[test_fraction=0.5]",), protocols=("knn", "linear"),
+                      aggregation="mean", description="test suite")
+    catalog = catalog_with(("t", plugin_module("t", register_suites=lambda: [suite])))
+    assert catalog.specs["suites"]["t-digits-v2"] is suite and catalog.plugin_of("suites", suite) == "t"
+    resolved = resolve_suite(catalog, "t-digits-v2")
+    assert resolved.tag() == {"name": "t-digits-v2", "version": 2}
+    assert resolved.cells == (("image", "digits[test_fraction=0.5]", "knn"),
+                              ("image", "digits[test_fraction=0.5]", "linear"))

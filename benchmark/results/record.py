@@ -301,6 +301,7 @@ class Record(_Block):
     # imported from a peer's results (``repbench import``) and carry ``provenance`` (file, url, format, ...)
     source: str | None = _field("str")
     provenance: dict[str, Any] | None = _field("object")
+    suites: list[dict[str, Any]] | None = _field("custom")  # the suites (name, version) the cell was run for
 
     @classmethod
     def from_json(cls, data: Any, where: str = "record", path: str = "") -> Record:
@@ -327,6 +328,7 @@ class Record(_Block):
         if total is not None and not _is_number(total):
             reader.sub("timings").fail("total_s", "a finite number or null", total)
         _check_source(reader, typed["source"], typed["provenance"])
+        typed["suites"] = check_suites(reader)
         return cls(**typed, encoder=encoder, dataset=dataset, protocol=protocol, schema_version=version, status=status, metrics=metrics,
                    error=None if error is None else ErrorBlock.from_json(error, where, "error"),
                    extra=cls._extra(reader.data), keys=tuple(reader.data))
@@ -393,3 +395,17 @@ def validate(record: Any, where: str) -> dict[str, Any]:
     :class:`InvalidRecord` naming ``where`` and the field at fault."""
     Record.from_json(record, where)
     return cast(dict[str, Any], record)
+
+
+def check_suites(reader: _Reader) -> list[dict[str, Any]] | None:
+    """``suites`` (optional): a list of ``{"name": "<suite>-v<N>", "version": N}``, the suites the cell was run
+    for (a cell can belong to several)."""
+    suites = reader.get("suites", "list")
+    if suites is None:
+        return None
+    for i, item in enumerate(suites):
+        ok = (isinstance(item, Mapping) and isinstance(item.get("name"), str) and _is_int(item.get("version"))
+              and str(item["name"]).endswith(f"-v{item['version']}"))
+        if not ok:
+            reader.fail(f"suites[{i}]", 'an object {"name": "<suite>-v<N>", "version": N}', item)
+    return [dict(s) for s in suites]

@@ -170,3 +170,9 @@ def scan_records(*roots: Path | str) -> Scan:
         except InvalidRecord as exc:
             skipped.append((f, exc.reason))
     return Scan(records, skipped)
+
+
+def record_files(root: Path | str) -> list[Path]:
+    """The candidate evaluation-record files of one results path, in the order :func:`scan_records` reads
+    them (throughput records left out); a missing path raises :class:`MissingData`."""
+    return _files(Path(root))

@@ -27,6 +27,7 @@ from benchmark import (
     EncoderSpec,
     MethodSpec,
     Split,
+    SuiteSpec,
     TrainDefaults,
     hookimpl,
 )
@@ -222,3 +223,11 @@ def build_siam(backbone: Backbone, hidden: int = 64, crop_min: float = 0.3, lr: 
 def register_methods() -> list[MethodSpec]:
     return [MethodSpec("example-siam", build=build_siam,
                        description="SimSiam-style self-supervision (the example plugin's method template)")]
+
+
+# --- a suite: a named, versioned leaderboard others can reproduce ----------------------------------------------
+
+@hookimpl
+def register_suites() -> list[SuiteSpec]:
+    return [SuiteSpec("example-shapes-v1", datasets=("example/shapes",), protocols=("knn", "linear"),
+                      aggregation="mean", description="the shapes dataset, kNN and linear probe (ranked by the mean)")]

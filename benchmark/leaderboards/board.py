@@ -1,0 +1,268 @@
+"""The leaderboard as data: one table per (protocol, modality), ranked on the cells every ranked encoder has.
+
+:func:`build_board` turns validated records (and throughput records) into a :class:`Board`: for each protocol
+and modality, encoders as rows and datasets as columns (short labels; the full spec goes in the legend), each cell
+the primary metric in percent with its 95% CI half-width (or the spread over seeds), the best per column marked.
+Aggregates (:mod:`benchmark.leaderboards.aggregate`) use only the table's datasets, and only encoders with a
+number in every one are ranked; the others are listed apart with the cells they lack. With a suite, the columns
+are the suite's datasets and nothing outside its cells is shown. Renderers live in
+:mod:`benchmark.leaderboards.render`; a board round-trips through :meth:`Board.to_json` / :meth:`Board.from_json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from benchmark.errors import OptionError
+from benchmark.leaderboards import aggregate as agg
+from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
+from benchmark.leaderboards.suites import ResolvedSuite
+from benchmark.results.record import Record
+from benchmark.results.throughput import ThroughputRecord
+
+
+@dataclass
+class Cell:
+    """One cell: ``value`` in percent (mean over seeds), ``half`` the CI half-width (one seed) or the standard
+    deviation over seeds (``seeds`` > 1), ``status`` ``ok`` or ``error``, ``best`` when no encoder beats it."""
+
+    value: float | None
+    half: float | None = None
+    seeds: int = 1
+    status: str = "ok"
+    best: bool = False
+
+
+@dataclass
+class Column:
+    key: str  # the short label shown in the header
+    label: str  # the dataset's full spec (name plus non-default options)
+    classes: int | None = None
+    n_test: int | None = None
+
+
+@dataclass
+class Row:
+    key: str  # the encoder's short label
+    label: str
+    cells: dict[str, Cell]
+    mean: float | None = None
+    mean_rank: float | None = None
+    borda: float | None = None
+    borda_rank: int | None = None
+    normalized: float | None = None
+    missing: list[str] = field(default_factory=list)  # column keys it lacks (unranked rows only)
+
+
+@dataclass
+class Table:
+    protocol: str
+    modality: str
+    metric: str
+    columns: list[Column]
+    rows: list[Row]  # ranked, best first
+    unranked: list[Row]  # listed apart: they lack a column
+    ranked_by: str
+    floor: str  # "chance" or "baseline <label>"
+    higher_is_better: bool = True
+
+    @property
+    def title(self) -> str:
+        return f"{self.protocol} ({self.modality})"
+
+
+@dataclass
+class Board:
+    tables: list[Table]
+    throughput: list[dict[str, Any]] = field(default_factory=list)
+    quality_vs_throughput: list[dict[str, Any]] = field(default_factory=list)
+    suite: dict[str, Any] | None = None
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # suite mode: encoder -> "dataset x protocol"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Board:
+        def row(r: Mapping[str, Any]) -> Row:
+            return Row(**{**r, "cells": {k: Cell(**c) for k, c in r["cells"].items()}})
+
+        tables = [Table(**{**t, "columns": [Column(**c) for c in t["columns"]], "rows": [row(r) for r in t["rows"]],
+                           "unranked": [row(r) for r in t["unranked"]]}) for t in data["tables"]]
+        return cls(**{**data, "tables": tables})
+
+
+#: Tables of these protocols come first, in this order; others follow alphabetically.
+PROTOCOL_ORDER = ("knn", "linear", "fewshot", "finetune")
+
+
+# --- records -> one row per record ---------------------------------------------------------------------------
+def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per record with what tables need; the newest record per cell and seed."""
+    rows = []
+    for r in records:
+        lo, hi = r.ci
+        value = r.value if isinstance(r.value, (int, float)) else None
+        rows.append({"encoder": r.encoder.display, "encoder_name": r.encoder.name, "dataset": r.dataset.display,
+                     "dataset_name": r.dataset.name, "protocol": r.protocol.display,
+                     "modality": r.dataset.modality or r.encoder.modality or "?", "seed": r.seed,
+                     "status": r.status if value is not None else "error", "value": value, "ci_low": lo,
+                     "ci_high": hi, "classes": len(r.dataset.classes) if r.dataset.classes else None,
+                     "n_test": r.n_test, "metric": r.metric, "higher_is_better": r.protocol.higher_is_better
+                     is not False, "created_at": str(r.created_at or "")})
+    frame = pd.DataFrame(rows, columns=["encoder", "encoder_name", "dataset", "dataset_name", "protocol", "modality",
+                                        "seed", "status", "value", "ci_low", "ci_high", "classes", "n_test",
+                                        "metric", "higher_is_better", "created_at"])
+    frame = frame.sort_values("created_at", kind="stable")
+    return frame.drop_duplicates(["encoder", "dataset", "protocol", "seed"], keep="last").reset_index(drop=True)
+
+
+def short_labels(labels: Sequence[str], names: Mapping[str, str]) -> dict[str, str]:
+    """label -> its name when that name is unique among ``labels``, else ``name (1)``, ``name (2)``, ..."""
+    out: dict[str, str] = {}
+    for label in labels:
+        same = [x for x in labels if names.get(x, x) == names.get(label, label)]
+        base = names.get(label, label)
+        out[label] = base if len(same) == 1 else f"{base} ({same.index(label) + 1})"
+    return out
+
+
+def _cell(group: pd.DataFrame) -> Cell:
+    ok = group[(group["status"] == "ok") & group["value"].notna()]
+    if ok.empty:
+        return Cell(None, status="error", seeds=len(group))
+    value = float(ok["value"].mean()) * 100
+    if len(ok) > 1:
+        return Cell(value, float(ok["value"].std()) * 100, seeds=len(ok))
+    lo, hi = ok["ci_low"].iloc[0], ok["ci_high"].iloc[0]
+    half = (float(hi) - float(lo)) * 50 if pd.notna(lo) and pd.notna(hi) else None
+    return Cell(value, half)
+
+
+# --- one table ---------------------------------------------------------------------------------------------------
+def _floor(part: pd.DataFrame, columns: list[Column], baseline: str | None,
+           scores: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    """Per dataset label, the normalisation floor (a fraction) and how the legend names it."""
+    if baseline is not None:
+        base = part[(part["encoder"] == baseline) & (part["status"] == "ok")]
+        values = base.groupby("dataset")["value"].mean()
+        if all(c.label in values.index for c in columns):
+            return values.reindex([c.label for c in columns]), f"baseline {baseline}"
+    if all(c.classes for c in columns):
+        note = "chance (1/classes)" if baseline is None else f"chance (1/classes; baseline {baseline} lacks cells here)"
+        return pd.Series({c.label: 1 / c.classes for c in columns if c.classes}), note
+    return None, "none (the records do not give every dataset's classes)"
+
+
+def build_table(part: pd.DataFrame, protocol: str, modality: str, *, datasets: Sequence[str] | None = None,
+                ranked_by: str = "borda", baseline: str | None = None) -> Table:
+    """The table of one (protocol, modality) from :func:`cells_frame` rows; ``datasets`` (labels) fixes the
+    columns (a suite's), else every dataset in ``part``. Only encoders with a number in every column are ranked."""
+    labels = list(datasets) if datasets is not None else sorted(part["dataset"].unique())
+    first = part.drop_duplicates("dataset").set_index("dataset")
+    dnames = {d: str(first["dataset_name"].get(d, d)) for d in labels}
+    dshort = short_labels(labels, dnames)
+    columns = [Column(dshort[d], d, _int(first["classes"].get(d)), _int(first["n_test"].get(d))) for d in labels]
+    encoders = sorted(part["encoder"].unique())
+    eshort = short_labels(encoders, dict(zip(part["encoder"], part["encoder_name"], strict=True)))
+    cells = {(e, d): _cell(g) for (e, d), g in part.groupby(["encoder", "dataset"])}
+    rows = {e: Row(eshort[e], e, {dshort[d]: cells[(e, d)] for d in labels if (e, d) in cells}) for e in encoders}
+    for row in rows.values():
+        row.missing = [c.key for c in columns if row.cells.get(c.key, Cell(None)).value is None]
+    complete = [e for e in encoders if not rows[e].missing]
+    higher = bool(part["higher_is_better"].all()) if not part.empty else True
+    scores = pd.DataFrame({d: [cells[(e, d)].value / 100 for e in complete] for d in labels}, index=complete)  # type: ignore[operator]
+    floor, floor_note = _floor(part, columns, baseline, scores)
+    table_agg = agg.aggregate(scores, floor, higher)
+    for e in complete:
+        a = table_agg.loc[e]
+        rows[e].mean, rows[e].mean_rank = float(a["mean"]) * 100, float(a["mean_rank"])
+        rows[e].borda, rows[e].borda_rank = float(a["borda"]), int(a["borda_rank"])
+        rows[e].normalized = None if pd.isna(a["normalized"]) else float(a["normalized"]) * 100
+    _mark_best(rows.values(), columns, higher)
+    ranked = [rows[e] for e in agg.order(table_agg, ranked_by)] if complete else []
+    metric = str(part["metric"].iloc[0]) if not part.empty else "top1"
+    return Table(protocol, modality, metric, columns, ranked, [rows[e] for e in encoders if rows[e].missing],
+                 ranked_by, floor_note, higher)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _mark_best(rows: Iterable[Row], columns: list[Column], higher: bool) -> None:
+    rows = list(rows)
+    for c in columns:
+        values = [v for r in rows if c.key in r.cells and (v := r.cells[c.key].value) is not None]
+        if not values:
+            continue
+        best = max(values) if higher else min(values)
+        for r in rows:
+            cell = r.cells.get(c.key)
+            if cell is not None and cell.value is not None and round(cell.value, 1) == round(best, 1):
+                cell.best = True  # what the table shows: a tie at the shown precision is a tie
+
+
+# --- the whole board ---------------------------------------------------------------------------------------------
+def build_board(records: Iterable[Record], throughput: Iterable[ThroughputRecord] = (), *,
+                protocols: Sequence[str] | None = None, modalities: Sequence[str] | None = None,
+                baseline: str | None = None, suite: ResolvedSuite | None = None,
+                ranked_by: str | None = None) -> Board:
+    """Every table of the board: one per (protocol, modality), in protocol then modality order, filtered by
+    ``protocols`` / ``modalities`` (labels); ``suite`` keeps only its cells and fixes the columns; ``baseline``
+    (an encoder label or name) is the normalisation floor where it has every cell (else chance); ``ranked_by``
+    defaults to the suite's aggregation, else Borda. Raises :class:`OptionError` for a baseline no record has."""
+    frame = cells_frame(records)
+    by = ranked_by or (suite.spec.aggregation if suite else "borda")
+    base = _baseline_label(frame, baseline or (suite.spec.baseline if suite else None))
+    lacking: dict[str, list[str]] = {}
+    if suite is not None:
+        keys = set(suite.cells)
+        inside = [(m, d, p) in keys for m, d, p in zip(frame["modality"], frame["dataset"], frame["protocol"],
+                                                        strict=True)]
+        frame = frame[inside] if len(frame) else frame
+        for e in sorted(frame["encoder"].unique()):
+            mine = frame[(frame["encoder"] == e) & (frame["status"] == "ok")]
+            have = set(zip(mine["modality"], mine["dataset"], mine["protocol"], strict=True))
+            own_modality = set(mine["modality"]) or set(frame[frame["encoder"] == e]["modality"])
+            lacking[e] = [f"{d} x {p}" for m, d, p in suite.cells if (m, d, p) not in have and m in own_modality]
+        lacking = {e: v for e, v in lacking.items() if v}
+    groups = _groups(frame, suite)
+    tables = []
+    for protocol, modality in groups:
+        if (protocols and protocol not in protocols) or (modalities and modality not in modalities):
+            continue
+        part = frame[(frame["protocol"] == protocol) & (frame["modality"] == modality)]
+        datasets = None if suite is None else [d for m, d, p in suite.cells if (m, p) == (modality, protocol)]
+        tables.append(build_table(part, protocol, modality, datasets=datasets, ranked_by=by, baseline=base))
+    speed = throughput_rows(throughput)
+    return Board(tables, speed, quality_vs_throughput(tables, speed),
+                 None if suite is None else {**suite.tag(), "plugin": suite.plugin, "aggregation": by}, lacking)
+
+
+def _groups(frame: pd.DataFrame, suite: ResolvedSuite | None) -> list[tuple[str, str]]:
+    if suite is not None:  # the suite's order, only groups someone has a record in
+        present = set(zip(frame["protocol"], frame["modality"], strict=True))
+        return list(dict.fromkeys((p, m) for m, _, p in suite.cells if (p, m) in present))
+    first = {p: i for i, p in enumerate(PROTOCOL_ORDER)}
+    return sorted(set(zip(frame["protocol"], frame["modality"], strict=True)),
+                  key=lambda pm: (first.get(pm[0], len(first)), pm[0], pm[1]))
+
+
+def _baseline_label(frame: pd.DataFrame, baseline: str | None) -> str | None:
+    if baseline is None:
+        return None
+    if baseline in set(frame["encoder"]):
+        return baseline
+    by_name = sorted(set(frame.loc[frame["encoder_name"] == baseline, "encoder"]))
+    if len(by_name) == 1:
+        return by_name[0]
+    if by_name:
+        raise OptionError(f"--baseline {baseline!r} names several encoders ({', '.join(by_name)}); give one label")
+    raise OptionError(f"--baseline {baseline!r}: no record has that encoder; use one of the encoder labels the "
+                      f"tables show")
