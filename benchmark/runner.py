@@ -221,7 +221,7 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[st
                            quiet=config.quiet, dataset_label=dset.label, workers=_workers(config, context.device))
     except Exception as exc:
         for i in todo:
-            yield i, _record(catalog, cells[i], config, context.env, None, None, {}, exc, context.precision)
+            yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
         return
     stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
     if stale:
@@ -233,6 +233,12 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[st
     for i in sorted(todo + stale):
         yield i, _run_cell(catalog, cells[i], task, config, context.env, load_s, context.precision)
         load_s = 0.0  # loading (and fitting) is shared by the pair's cells: count it once, in the first
+
+
+def error_record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], error: BaseException,
+                 precision: str) -> dict[str, Any]:
+    """The record of a cell that failed before its protocol could run (its pair did not load, its task died)."""
+    return _record(catalog, cell, config, env, None, None, {}, error, precision)
 
 
 def _same_inputs(record: dict[str, Any], task: HarnessTask) -> bool:
