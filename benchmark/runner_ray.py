@@ -28,8 +28,21 @@ from benchmark.features import FeatureCache
 from benchmark.features.extract import best_device
 from benchmark.options import Requested
 from benchmark.results import environment
-from benchmark.runner import (Cell, PairContext, Plan, RunConfig, _summary, default_log, effective_precision,
-                              error_record, finished_records, open_store, pair_groups, run_pair, write_record)
+from benchmark.runner import (
+    Cell,
+    PairContext,
+    Plan,
+    RunConfig,
+    _summary,
+    default_log,
+    effective_precision,
+    error_record,
+    finished_records,
+    open_store,
+    pair_groups,
+    run_pair,
+    write_record,
+)
 
 RAY_HINT = "pip install 'repbench[ray]'"
 #: Ray resubmits a task whose worker process or node died this many times (application errors are never retried:
@@ -201,5 +214,5 @@ def _results(ray: Any, ref: Any, job: PairJob, catalog: Catalog, plan: Plan, con
         error = _task_error(exc)
     env = {**environment(device, {n: i.version for n, i in catalog.plugins.infos.items()}),
            "executor": {"name": "ray", "node_id": None, "hostname": None}}
-    todo = [i for i, rec in zip(job.indices, job.finished) if rec is None]
+    todo = [i for i, rec in zip(job.indices, job.finished, strict=True) if rec is None]
     return [(i, error_record(catalog, plan.cells[i], config, env, error, precision)) for i in todo]

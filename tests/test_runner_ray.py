@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import ray_helpers
 
 from benchmark.cli import main
 from benchmark.errors import OptionError
@@ -15,7 +16,6 @@ from benchmark.runner_ray import pair_jobs, run_pair_job, run_plan_ray, task_dev
 from benchmark.testing import catalog_with
 
 import helpers
-import ray_helpers
 
 
 def _config(tmp_path, **kw):
@@ -108,7 +108,8 @@ def test_cli_runs_the_grid_as_ray_tasks_and_a_rerun_skips_finished_cells(local_r
     assert main(argv) == 0
     assert json.loads(files[0].read_text()) == records[0]
     again = json.loads(files[1].read_text())
-    assert again["created_at"] != records[1]["created_at"] and again["metrics"] == records[1]["metrics"]
+    task_id = again["environment"]["executor"]["task_id"]
+    assert task_id != records[1]["environment"]["executor"]["task_id"] and again["metrics"] == records[1]["metrics"]
     assert main(argv) == 0 and [json.loads(f.read_text()) for f in files] == [records[0], again]
 
 
