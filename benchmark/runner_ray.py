@@ -159,12 +159,15 @@ def _connect(ray: Any, address: str | None, quiet: bool) -> bool:
 
 def run_plan_ray(catalog: Catalog, plan: Plan, config: RunConfig, *, address: str | None = None,
                  log: Callable[[str], None] | None = None, max_retries: int = MAX_RETRIES,
-                 num_cpus: float = 1) -> list[dict[str, Any]]:
+                 num_cpus: float = 1, task: Callable[[PairJob, RunConfig], list[tuple[int, dict[str, Any]]]]
+                 = run_pair_job) -> list[dict[str, Any]]:
     """Run every cell of ``plan`` as Ray tasks, one per (encoder, dataset) pair; return the records in plan
     order (finished ones read back, new ones written by this process as they arrive).
 
     Skips follow :func:`~benchmark.runner.run_plan`. Each task asks for ``num_cpus`` CPUs and, when CUDA is
     asked for (or ``--device`` is unset and the cluster has GPUs), one GPU; tasks are spread over the nodes.
+    A task whose worker dies is resubmitted up to ``max_retries`` times. ``task`` is the task body, an importable
+    function (tests wrap :func:`run_pair_job` to lose workers).
     """
     try:
         import ray
@@ -181,7 +184,7 @@ def run_plan_ray(catalog: Catalog, plan: Plan, config: RunConfig, *, address: st
             log(f"--precision {config.precision} autocasts on CUDA only; extracting in fp32 on {device}")
         records = finished_records(catalog, plan, config, store, precision, log)
         done = sum(r is not None for r in records)
-        remote = ray.remote(run_pair_job).options(num_cpus=num_cpus, num_gpus=gpus, max_retries=max_retries,
+        remote = ray.remote(task).options(num_cpus=num_cpus, num_gpus=gpus, max_retries=max_retries,
                                                   retry_exceptions=False, scheduling_strategy="SPREAD")
         task_config = replace(config, device=device)
         pending = {remote.remote(job, task_config): job for job in pair_jobs(plan, records)}

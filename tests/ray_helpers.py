@@ -44,8 +44,9 @@ def ray_environment() -> Iterator[str]:
     root = tempfile.mkdtemp(prefix="rbray-", dir="/tmp")
     os.makedirs(os.path.join(root, "ray"))
     checkout = str(Path(benchmark.__file__).resolve().parents[1])
+    here = str(Path(__file__).resolve().parent)  # this module, for task bodies defined here
     os.environ.update(RAY_TMPDIR=root, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-                      PYTHONPATH=os.pathsep.join(p for p in (checkout, saved["PYTHONPATH"]) if p))
+                      PYTHONPATH=os.pathsep.join(p for p in (checkout, here, saved["PYTHONPATH"]) if p))
     ray_constants.ENABLE_RAY_CLUSTER = False  # read at call time; the variable only reaches child processes
     try:
         yield root
@@ -64,3 +65,16 @@ def ray_environment() -> Iterator[str]:
 def comparable(record: dict[str, Any]) -> dict[str, Any]:
     """A record without what differs between two runs of the same cell: when, how long, where."""
     return {k: v for k, v in record.items() if k not in ("created_at", "timings", "environment")}
+
+
+def losing_worker(job: Any, config: Any) -> Any:
+    """The Ray executor's task body, but the worker process dies (``os._exit``, as when a node is lost) on the
+    first attempt of a pair whose dataset has ``seed=1``, and on every attempt when it has ``seed=2``."""
+    from benchmark.runner_ray import run_pair_job
+
+    seed = job.dataset.options.get("seed")
+    marker = Path(os.environ["RAY_TMPDIR"]) / f"lost-{job.dataset}"
+    if seed == 2 or (seed == 1 and not marker.exists()):
+        marker.touch()
+        os._exit(1)
+    return run_pair_job(job, config)

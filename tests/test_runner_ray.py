@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import ray_helpers
@@ -125,3 +127,14 @@ def test_a_task_that_fails_as_a_whole_gives_error_records_and_the_rest_finish(lo
     assert good["status"] == "ok" and good["metrics"]["top1"] > 0.9
     on_disk = sorted(json.loads(f.read_text())["id"] for f in (tmp_path / "results").glob("*.json"))
     assert on_disk == sorted([bad["id"], good["id"]])
+
+
+@pytest.mark.slow
+def test_a_lost_worker_is_retried_and_one_lost_on_every_try_gives_error_records(local_ray, tmp_path):
+    catalog = catalog_with()
+    plan = make_plan(catalog, ["pixels[size=4]"], ["digits[seed=1]", "digits[seed=2]", "digits"], ["knn[k=5]"])
+    once, always, never = run_plan_ray(catalog, plan, _config(tmp_path), max_retries=1, task=ray_helpers.losing_worker)
+    assert once["status"] == "ok" and never["status"] == "ok"
+    assert always["status"] == "error" and always["error"]["type"] == "WorkerCrashedError"
+    lost = sorted(p.name for p in Path(os.environ["RAY_TMPDIR"]).glob("lost-*"))  # the workers that died
+    assert lost == ["lost-digits[seed=1,test_fraction=0.3]", "lost-digits[seed=2,test_fraction=0.3]"]
