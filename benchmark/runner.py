@@ -120,7 +120,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     data), and rerun when those differ. A plugin changed in place without a version bump is caught only then:
     use ``--force`` after editing an installed plugin.
     """
-    log = log or default_log(config)
+    log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
     store = open_store(config, log)
     cache = FeatureCache(config.cache_dir, enabled=config.use_cache, log=log)
     device = best_device(config.device)
