@@ -43,6 +43,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from benchmark.options import parse_list
     from benchmark.runner import RunConfig, make_plan, run_plan
 
+    if getattr(args, "ray_address", None) and getattr(args, "executor", "local") != "ray":
+        raise OptionError("--ray-address is for --executor ray; add --executor ray or drop --ray-address")
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
@@ -66,7 +68,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
                        force=args.force, quiet=args.quiet, workers=args.workers)
     config.distributed = ranks
-    records = run_plan(catalog, plan, config)
+    if getattr(args, "executor", "local") == "ray":
+        if ranks:
+            raise OptionError("--executor ray runs each pair as a Ray task; start it with plain repbench, not under "
+                              "torchrun (torchrun shares one pair's extraction across ranks)")
+        from benchmark.runner_ray import run_plan_ray
+
+        records = run_plan_ray(catalog, plan, config, address=args.ray_address)
+    else:
+        records = run_plan(catalog, plan, config)
     if not _is_main():
         return EXIT_OK  # rank 0 writes the records and prints the table
     if suite is not None:
@@ -346,7 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
     p.add_argument("--seed", type=int, default=0, help="seed of every protocol's random choices (default: 0)")
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
-    p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs")
+    p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs; one "
+                   "task of a SLURM job array each: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: every pair in this process; ray: each (encoder, dataset) pair as a Ray task on a "
+                        "Ray cluster, records written here as they arrive (pip install 'repbench[ray]'; "
+                        "default: local)")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: auto (the running cluster) or HOST:PORT of its head (default: "
+                        "$RAY_ADDRESS, else a new local Ray instance)")
     p.add_argument("--suite", default=None,
                    help="run every cell of a named suite, e.g. offline-vision-v1 (repbench list suites); replaces "
                         "--dataset and --protocol, and tags the records with the suite")

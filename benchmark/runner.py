@@ -12,7 +12,7 @@ import random
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,8 @@ def _seed_everything(seed: int) -> None:
 
 def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None = None
              ) -> list[dict[str, Any]]:
-    """Run every cell of ``plan``; return the records in plan order (finished ones read back, new ones written).
+    """Run every cell of ``plan`` in this process (the in-process executor); return the records in plan order
+    (finished ones read back, new ones written).
 
     What a skip trusts: a finished record counts without loading anything when its ``config_digest`` matches,
     i.e. the same resolved options, precision, seed and versions of repbench and of the plugins that provide the
@@ -123,16 +124,56 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     if config.distributed:  # rank 0 runs the plan below; the other ranks only encode their shares
         return _across_ranks(catalog, plan, config, log)
     log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
-    store = ResultStore(config.results_dir)
-    if store.root.is_dir():  # temp files of a killed run (never a concurrent writer's: those are fresh)
-        for leftover in remove_stale_temps(store.root):
-            log(f"removed {leftover.name}, left by an interrupted write")
+    store = open_store(config, log)
     cache = FeatureCache(config.cache_dir, enabled=config.use_cache, log=log)
     device = best_device(config.device)
     precision = effective_precision(config.precision, device)
     if precision != config.precision:
         log(f"--precision {config.precision} autocasts on CUDA only; extracting in fp32 on {device}")
     env = environment(device, {name: info.version for name, info in catalog.plugins.infos.items()})
+    records = finished_records(catalog, plan, config, store, precision, log)
+    done = sum(r is not None for r in records)
+
+    def emit(index: int, rec: dict[str, Any]) -> None:
+        nonlocal done
+        records[index] = write_record(store, rec)
+        done += 1
+        log(_summary(done, len(plan.cells), rec))
+
+    def rerun(stale: list[int]) -> None:
+        nonlocal done
+        done -= len(stale)
+
+    context = PairContext(device, precision, env, cache)
+    for indices in pair_groups(plan):
+        if all(records[i] is not None for i in indices):
+            continue
+        cells = [plan.cells[i] for i in indices]
+        for position, rec in run_pair(catalog, cells, [records[i] for i in indices], config, context, log,
+                                      on_stale=rerun):
+            emit(indices[position], rec)
+    return [r for r in records if r is not None]
+
+
+def default_log(config: RunConfig) -> Callable[[str], None]:
+    """Progress lines to stderr, none with ``quiet``."""
+    return lambda msg: None if config.quiet else print(msg, file=sys.stderr)
+
+
+def open_store(config: RunConfig, log: Callable[[str], None]) -> ResultStore:
+    """The results folder, cleared of the temp files a killed run left (never a concurrent writer's: those are
+    fresh)."""
+    store = ResultStore(config.results_dir)
+    if store.root.is_dir():
+        for leftover in remove_stale_temps(store.root):
+            log(f"removed {leftover.name}, left by an interrupted write")
+    return store
+
+
+def finished_records(catalog: Catalog, plan: Plan, config: RunConfig, store: ResultStore, precision: str,
+                     log: Callable[[str], None]) -> list[dict[str, Any] | None]:
+    """Per cell of ``plan``: its finished record when one with the same ``config_digest`` is in ``store`` (the
+    cell is skipped), else None (it must run). Nothing counts as finished with ``force``."""
     records: list[dict[str, Any] | None] = []
     for cell in plan.cells:
         digest_ = config_digest(cell, precision, config.seed, catalog)
@@ -140,42 +181,67 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     skipped = sum(r is not None for r in records)
     if skipped:
         log(f"{skipped} of {len(plan.cells)} cells already finished in {store.root} (skipped; --force reruns them)")
-    done = skipped
+    return records
 
-    def emit(index: int, rec: dict[str, Any]) -> None:
-        nonlocal done
-        records[index] = _write(store, rec)
-        done += 1
-        log(_summary(done, len(plan.cells), rec))
 
+def pair_groups(plan: Plan) -> list[list[int]]:
+    """The plan's cell indices grouped by (encoder, dataset) pair, in plan order: the unit an executor runs."""
     pairs: dict[tuple[int, int], list[int]] = {}
     for index, cell in enumerate(plan.cells):
         pairs.setdefault((id(cell.encoder), id(cell.dataset)), []).append(index)
-    for indices in pairs.values():
-        todo = [i for i in indices if records[i] is None]
-        if not todo:
-            continue
-        enc, dset = plan.cells[todo[0]].encoder, plan.cells[todo[0]].dataset
-        start = time.perf_counter()
-        try:
-            dataset, encoder = load_pair(enc, dset, device)
-            task = HarnessTask(encoder, enc.label, dataset, device=device, cache=cache, precision=precision,
-                               seed=config.seed, batch_size=config.batch_size, quiet=config.quiet,
-                               dataset_label=dset.label, workers=_workers(config, device))
-        except Exception as exc:
-            for i in todo:
-                emit(i, _record(catalog, plan.cells[i], config, env, None, None, {}, exc, precision))
-            continue
-        stale = [i for i in indices if (rec := records[i]) is not None and not _same_inputs(rec, task)]
-        if stale:
-            log(f"{len(stale)} finished cell(s) of {enc.label} x {dset.label} were made with other weights or data "
-                f"(fingerprints differ): rerunning them")
-            done -= len(stale)
-        load_s = time.perf_counter() - start
-        for i in sorted(todo + stale):
-            emit(i, _run_cell(catalog, plan.cells[i], task, config, env, load_s, precision))
-            load_s = 0.0  # loading (and fitting) is shared by the pair's cells: count it once, in the first
-    return [r for r in records if r is not None]
+    return list(pairs.values())
+
+
+@dataclass
+class PairContext:
+    """What every pair of a run shares where it runs: device, effective precision, environment block, cache."""
+
+    device: str
+    precision: str
+    env: dict[str, Any]
+    cache: FeatureCache
+
+
+def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[str, Any] | None],
+             config: RunConfig, context: PairContext, log: Callable[[str], None],
+             on_stale: Callable[[list[int]], None] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run one (encoder, dataset) pair: load it once, extract its features once, run its cells; yield
+    ``(position in cells, record)`` per cell run, in order. Writes nothing: the caller (an executor) does.
+
+    ``finished[i]`` is cell i's finished record or None; the None cells run. When loading fails, each of them
+    gets an error record. Finished cells whose record was made with other weights or data (fingerprints) run
+    again; ``on_stale`` is told their positions first.
+    """
+    todo = [i for i, rec in enumerate(finished) if rec is None]
+    if not todo:
+        return
+    enc, dset = cells[0].encoder, cells[0].dataset
+    start = time.perf_counter()
+    try:
+        dataset, encoder = load_pair(enc, dset, context.device)
+        task = HarnessTask(encoder, enc.label, dataset, device=context.device, cache=context.cache,
+                           precision=context.precision, seed=config.seed, batch_size=config.batch_size,
+                           quiet=config.quiet, dataset_label=dset.label, workers=_workers(config, context.device))
+    except Exception as exc:
+        for i in todo:
+            yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
+        return
+    stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
+    if stale:
+        log(f"{len(stale)} finished cell(s) of {enc.label} x {dset.label} were made with other weights or data "
+            f"(fingerprints differ): rerunning them")
+        if on_stale is not None:
+            on_stale(stale)
+    load_s = time.perf_counter() - start
+    for i in sorted(todo + stale):
+        yield i, _run_cell(catalog, cells[i], task, config, context.env, load_s, context.precision)
+        load_s = 0.0  # loading (and fitting) is shared by the pair's cells: count it once, in the first
+
+
+def error_record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], error: BaseException,
+                 precision: str) -> dict[str, Any]:
+    """The record of a cell that failed before its protocol could run (its pair did not load, its task died)."""
+    return _record(catalog, cell, config, env, None, None, {}, error, precision)
 
 
 def _same_inputs(record: dict[str, Any], task: HarnessTask) -> bool:
@@ -222,7 +288,7 @@ def _versions(catalog: Catalog, cell: Cell) -> dict[str, str | None]:
     return out
 
 
-def _write(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:
+def write_record(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:
     """Write a record; one that cannot be serialised becomes an error record instead of stopping the sweep."""
     try:
         store.write(record)
