@@ -195,9 +195,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     out = Path(args.out) if args.out else None
     if out is not None and not out.suffix and args.table == "board":
+        from benchmark.leaderboards.published import split_records
         from benchmark.leaderboards.render import write_board
 
-        for path in write_board(out, _board(args, inputs), inputs.records, inputs.throughput):
+        measured, published = split_records(inputs.records)
+        throughput = split_records(inputs.throughput)[0]
+        board = _board(args, inputs, measured, throughput)
+        for path in write_board(out, board, measured, throughput, published=published,
+                                log=lambda msg: print(msg, file=sys.stderr)):
             print(f"wrote {path}", file=sys.stderr)
         return EXIT_OK
     if out is not None and not out.suffix:
@@ -212,7 +217,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _board(args: argparse.Namespace, inputs):
+def _board(args: argparse.Namespace, inputs, records=None, throughput=None):
+    """The board of the measured records (published ones, from ``repbench import``, never enter it)."""
     from benchmark.leaderboards.board import build_board
     from benchmark.options import split_list
 
@@ -223,7 +229,11 @@ def _board(args: argparse.Namespace, inputs):
         suite = resolve_suite(_catalog(), args.suite)
     protocols = [p for text in args.protocol or [] for p in split_list(text)]
     modalities = [m for text in args.modality or [] for m in split_list(text)]
-    return build_board(inputs.records, inputs.throughput, protocols=protocols, modalities=modalities,
+    if records is None:
+        from benchmark.leaderboards.published import split_records
+
+        records, throughput = split_records(inputs.records)[0], split_records(inputs.throughput)[0]
+    return build_board(records, throughput, protocols=protocols, modalities=modalities,
                        baseline=args.baseline, suite=suite)
 
 

@@ -162,9 +162,23 @@ def test_throughput_table_and_quality_vs_throughput_join_by_encoder_label(tmp_pa
     assert joined["encoder"] == label and joined["mean"] == pytest.approx(50.0) and joined["samples/s"] > 0
     md = to_markdown(board)
     assert "### Throughput" in md and "### Quality vs throughput" in md and "oom" in md
-    written = write_board(tmp_path / "out", board, recs, [throughput_record("ok")])
+    written = write_board(tmp_path / "out", board, recs, [throughput_record("ok")], page=False)
     assert sorted(p.name for p in written) == ["leaderboard.json", "leaderboard.md", "leaderboard.tex",
                                                "records.csv", "throughput.csv"]
+
+
+@pytest.mark.slow  # draws plots (matplotlib)
+def test_the_folder_holds_the_page_with_every_table_and_plot(tmp_path):
+    label = "timm/resnet18[pretrained=false]"
+    recs = [rec(label, d, 0.5) for d in ("d1", "d2")] + [rec("A", d, 0.6) for d in ("d1", "d2")]
+    board = build_board(recs, [throughput_record("ok")])
+    written = write_board(tmp_path / "out", board, recs, [throughput_record("ok")])
+    names = {p.relative_to(tmp_path / "out").as_posix() for p in written}
+    assert {"index.html", "leaderboard.md", "plots/bars-knn.svg", "plots/bars-knn.png"} <= names
+    page = (tmp_path / "out" / "index.html").read_text()
+    # the board's table (best marked), its legend, the throughput and quality-vs-throughput tables, a plot
+    assert "60.0±2.0 ★" in page and "50.0±2.0 ★" not in page and "Rows ranked by Borda count" in page
+    assert ">Throughput<" in page and ">Quality vs throughput<" in page and "data:image/svg+xml" in page
 
 
 def test_seeds_are_averaged_with_their_spread_and_the_newest_rerun_wins():

@@ -65,8 +65,9 @@ def test_leaderboard_formats(capsys, tmp_path):
     assert code == 2 and "--table cells" in err
     code, _, err = run(capsys, "leaderboard", "--results", str(res), "--out", str(tmp_path / "board"))
     assert code == 0 and {p.name for p in (tmp_path / "board").iterdir()} == {
-        "leaderboard.md", "leaderboard.tex", "leaderboard.json", "records.csv"}
+        "leaderboard.md", "leaderboard.tex", "leaderboard.json", "records.csv", "index.html", "plots"}
     assert "### knn (image)" in (tmp_path / "board" / "leaderboard.md").read_text()
+    assert ">knn (image)<" in (tmp_path / "board" / "index.html").read_text()
 
 
 def test_errors_are_one_clear_line_with_exit_code_2(capsys, tmp_path):

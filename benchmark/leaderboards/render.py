@@ -183,11 +183,41 @@ def throughput_csv(records: Sequence[ThroughputRecord]) -> str:
 
 
 def write_board(out_dir: Path | str, board: Board, records: Sequence[Record] = (),
-                throughput: Sequence[ThroughputRecord] = ()) -> list[Path]:
+                throughput: Sequence[ThroughputRecord] = (), *, page: bool = True,
+                title: str = "repbench leaderboard", published: Sequence[Record] = (),
+                log: Callable[[str], None] | None = None) -> list[Path]:
     """Write the whole set into ``out_dir`` (created): ``leaderboard.md``, ``leaderboard.tex``,
-    ``leaderboard.json``, ``records.csv`` (long form) and, with throughput records, ``throughput.csv``. Each
-    file is written atomically. Returns the paths written. (The page and plots hook in here.)"""
-    out = Path(out_dir)
+    ``leaderboard.json``, ``records.csv`` (long form), with throughput records ``throughput.csv``, and with
+    ``page`` the plots (``plots/``, PNG and SVG; skipped with a note when matplotlib is missing) and one
+    self-contained ``index.html``. ``board``, ``records`` and ``throughput`` are the measured ones;
+    ``published`` records (``repbench import``) appear on the page in their own section only. Each file is
+    written atomically. Returns the paths written."""
+    written = _write_texts(Path(out_dir), board, records, throughput)
+    if page:
+        written += _write_page(Path(out_dir), board, records, throughput, title, published, log)
+    return written
+
+
+def _write_page(out: Path, board: Board, records: Sequence[Record], throughput: Sequence[ThroughputRecord],
+                title: str, published: Sequence[Record], log: Callable[[str], None] | None) -> list[Path]:
+    from benchmark.leaderboards.sections import board_sections, suite_intro
+    from benchmark.leaderboards.site import write_site
+
+    try:
+        import matplotlib  # noqa: F401
+        plots = True
+    except ImportError:
+        plots = False
+    site = write_site(out, title, board_sections(board, records), [*records, *published], throughput,
+                      intro=suite_intro(board), plots=plots)
+    if not plots and log:
+        log("plots skipped: matplotlib is not installed (pip install 'repbench[plots]')")
+    paths = [p for ps in site["plots"].values() for p in ps]
+    return [site["page"], *paths]
+
+
+def _write_texts(out: Path, board: Board, records: Sequence[Record],
+                 throughput: Sequence[ThroughputRecord]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"leaderboard.md": to_markdown(board), "leaderboard.tex": to_latex(board),
              "leaderboard.json": to_json(board), "records.csv": records_csv(records)}

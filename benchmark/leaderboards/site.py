@@ -99,17 +99,18 @@ def _claim(svgs: dict[Any, list[str]], claimed: set[Any], s: Section) -> list[st
 
 
 def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], records: Iterable[Record | Any],
-               throughput: Iterable[ThroughputRecord] = (), *, intro: str = "") -> dict[str, Any]:
+               throughput: Iterable[ThroughputRecord] = (), *, intro: str = "", plots: bool = True
+               ) -> dict[str, Any]:
     """Write ``plots/`` and ``index.html`` into ``out_dir``. ``sections``: the measured tables (their
     ``protocol`` and ``modality`` say which plots go under them; plots of a protocol no section claims get their own section).
     ``records``: every evaluation record, measured and published (split here). Returns ``{"page": path,
-    "plots": {(protocol, modality) or "methods": [paths]}}``."""
+    "plots": {(protocol, modality) or "methods": [paths]}}``. ``plots=False`` draws none (no matplotlib)."""
     out = Path(out_dir)
     records = list(records)
     frame = source_frame(records)
     measured, published = split_frame(frame)
-    plots = write_plots(measured, records, throughput, out / "plots") if len(measured) else {}
-    svgs = {k: [_svg(p) for p in v if p.suffix == ".svg"] for k, v in plots.items()}
+    drawn = write_plots(measured, records, throughput, out / "plots") if plots and len(measured) else {}
+    svgs = {k: [_svg(p) for p in v if p.suffix == ".svg"] for k, v in drawn.items()}
     claimed: set[Any] = set()
     page = [replace(s, plots=[*s.plots, *_claim(svgs, claimed, s)]) for s in sections]
     for key in sorted(set(svgs) - claimed - {"methods"}, key=str):
@@ -123,4 +124,4 @@ def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], rec
     if len(published):
         page.append(Section("Published numbers (imported)", published_table(published), caption=PUBLISHED_NOTE,
                             published=True))
-    return {"page": write_page(out / "index.html", title, page, intro=intro), "plots": plots}
+    return {"page": write_page(out / "index.html", title, page, intro=intro), "plots": drawn}
