@@ -41,6 +41,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:autoencoder": "benchmark.methods.autoencoder",
     "builtin:supervised": "benchmark.methods.supervised",
     "builtin:runs": "benchmark.methods.runs",
+    "builtin:shift-datasets": "benchmark.datasets.shift",
+    "builtin:corrupt-datasets": "benchmark.datasets.corrupt",
 }
 
 
