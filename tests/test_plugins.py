@@ -234,3 +234,12 @@ def test_catalog_add_registers_a_spec_with_the_hook_checks():
         catalog.add("encoders", _encoder("trained/run1"), plugin="other")
     with pytest.raises(TypeError, match="is not a DatasetSpec"):
         catalog.add("datasets", spec, plugin="trainer")
+
+
+def test_dataset_families_over_other_datasets_are_ordinary_builtin_plugins(monkeypatch):
+    catalog = Catalog.load(make_plugin_manager(entry_points=[]))
+    assert catalog.registered_by("builtin:shift-datasets") == {"datasets": ["shift:"]}
+    assert catalog.registered_by("builtin:corrupt-datasets") == {"datasets": ["corrupt:"]}
+    monkeypatch.setenv(DENY_ENV, "builtin:shift-datasets")
+    catalog = Catalog.load(make_plugin_manager(entry_points=[]))
+    assert "shift:" not in catalog.names("datasets") and "corrupt:" in catalog.names("datasets")
