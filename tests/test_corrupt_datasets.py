@@ -234,3 +234,14 @@ def test_labels_name_kind_and_severity_and_the_dataset_pickles():
     assert copy.fingerprint == corrupted.fingerprint
     assert [s.tobytes() for s in copy.split("test").samples[:20]] == \
            [s.tobytes() for s in corrupted.split("test").samples[:20]]
+
+
+@pytest.mark.slow
+def test_loader_workers_give_the_in_process_features_of_corrupted_and_shifted_splits():
+    from benchmark.features import extract
+
+    encoder = CATALOG.resolve("encoders", "pixels").load()
+    for name in ("corrupt:digits[kind=gaussian_noise,severity=5]", "shift:mnist5k>digits"):
+        samples = load(name).split("test").samples[:37]
+        alone = extract(encoder, samples, batch_size=8)
+        assert np.array_equal(extract(encoder, samples, batch_size=8, workers=2), alone), name
