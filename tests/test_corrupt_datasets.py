@@ -120,6 +120,18 @@ def test_image_severities_are_monotone_in_psnr(kind):
         assert values[0] > values[-1] + 1.0, (kind, i, values)
 
 
+def test_image_severities_are_monotone_in_mean_psnr_on_mnist5k():
+    clean = load("mnist5k").split("test").samples[:60]
+    for kind in IMAGE_KINDS:
+        means = []
+        for severity in range(1, 6):
+            corruption = Corruption("image", kind, severity, 0)
+            mse = np.mean([np.mean((pixels(corruption(im, i)) - pixels(im)) ** 2) for i, im in enumerate(clean)])
+            means.append(10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf"))
+        assert all(a >= b for a, b in zip(means, means[1:], strict=False)), (kind, means)
+        assert means[0] > means[-1] + 2, (kind, means)
+
+
 def test_image_corruptions_do_what_they_say():
     gray = Image.fromarray(np.full((64, 64), 128, np.uint8), "L")
     photo = _smooth_images(1)[0]

@@ -29,6 +29,9 @@ import numpy as np
 from PIL import Image
 
 SEVERITIES = (1, 2, 3, 4, 5)
+#: Part of every corrupted split's digest (so of the dataset fingerprint and the feature-cache key): bump it
+#: whenever any corruption's output changes.
+VERSION = 2
 
 # ImageNet-C (hendrycks/robustness, imagenet_c/corruptions.py), severity 1..5
 NOISE_STD = (0.08, 0.12, 0.18, 0.26, 0.38)
@@ -57,16 +60,14 @@ def gaussian_noise(image: Image.Image, severity: int, rng: np.random.Generator) 
 
 
 def gaussian_blur(image: Image.Image, severity: int, rng: np.random.Generator) -> Image.Image:
-    import torchvision.transforms.functional as tf
+    """ImageNet-C's call, skimage's ``gaussian``, is scipy's ``gaussian_filter`` with ``mode="nearest"`` and
+    ``truncate=4``: the same here (scipy comes with scikit-learn), per channel."""
+    from scipy.ndimage import gaussian_filter
 
-    side = min(image.size)
-    sigma = BLUR_SIGMA_AT_224[severity - 1] * side / 224.0
-    # skimage's gaussian (ImageNet-C's) truncates at 4 sigma; reflection padding needs a radius below the side
-    radius = min(max(1, int(np.ceil(4.0 * sigma))), side - 1)
-    if radius < 1:
-        return image.copy()
-    mode = image.mode if image.mode in ("L", "RGB") else "RGB"
-    return tf.gaussian_blur(image.convert(mode), [2 * radius + 1] * 2, [sigma, sigma])
+    x, mode = _as_float(image)
+    sigma = BLUR_SIGMA_AT_224[severity - 1] * min(image.size) / 224.0
+    sigmas = (sigma, sigma) if x.ndim == 2 else (sigma, sigma, 0.0)
+    return _to_image(gaussian_filter(x, sigmas, mode="nearest", truncate=4.0), mode)
 
 
 def contrast(image: Image.Image, severity: int, rng: np.random.Generator) -> Image.Image:
@@ -88,8 +89,12 @@ def pixelate(image: Image.Image, severity: int, rng: np.random.Generator) -> Ima
     mode = image.mode if image.mode in ("L", "RGB") else "RGB"
     w, h = image.size
     c = PIXELATE_FACTOR[severity - 1]
-    small = image.convert(mode).resize((max(1, int(w * c)), max(1, int(h * c))), Image.Resampling.BOX)
-    return small.resize((w, h), Image.Resampling.BOX)
+    # ImageNet-C shrinks with a box filter and enlarges with one too, which equals nearest at its (near-)integer
+    # ratios on 224 px; at the uneven ratios of small images a box enlargement blends blocks and the distortion
+    # stopped growing with severity (MNIST: mean PSNR 16.9 dB at severity 1, 18.1 at 2). Nearest enlargement
+    # keeps real blocks, and round() gives 8 px images 5, 4, 3, 2, 2 px instead of 4, 4, 3, 2, 2.
+    small = image.convert(mode).resize((max(1, round(w * c)), max(1, round(h * c))), Image.Resampling.BOX)
+    return small.resize((w, h), Image.Resampling.NEAREST)
 
 
 def _neighbours() -> dict[str, str]:
@@ -164,7 +169,7 @@ PARAMETERS: dict[str, tuple[str, tuple[float, ...]]] = {
     "gaussian_blur": ("sigma in pixels of a 224 px side, scaled to the image (ImageNet-C)", BLUR_SIGMA_AT_224),
     "contrast": ("contrast factor around the mean (ImageNet-C)", CONTRAST_FACTOR),
     "jpeg": ("JPEG quality (ImageNet-C)", JPEG_QUALITY),
-    "pixelate": ("downscale factor, box filter (ImageNet-C)", PIXELATE_FACTOR),
+    "pixelate": ("downscale factor: box down, nearest up (ImageNet-C's factors)", PIXELATE_FACTOR),
     "char_typo": ("fraction of words with one typo", TEXT_RATE),
     "word_dropout": ("fraction of words dropped", TEXT_RATE),
     "case_noise": ("fraction of letters with flipped case", TEXT_RATE),
@@ -178,7 +183,7 @@ class Corruption:
     def __init__(self, modality: str, kind: str, severity: int, seed: int) -> None:
         self.fn = KINDS[modality][kind]
         self.kind, self.severity, self.seed = kind, int(severity), int(seed)
-        self.tag = f"corrupt({modality},{kind},severity={self.severity},seed={self.seed},v1)"
+        self.tag = f"corrupt({modality},{kind},severity={self.severity},seed={self.seed},v{VERSION})"
         self._kind_key = zlib.crc32(kind.encode())
 
     def rng(self, position: int) -> np.random.Generator:
