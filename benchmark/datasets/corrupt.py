@@ -40,6 +40,19 @@ def check_severity(owner: str, severity: Any) -> None:
     checks.need_int(owner, "severity", severity, SEVERITIES[0], SEVERITIES[-1])
 
 
+def check_given(owner: str, options: Mapping[str, Any]) -> None:
+    """The checks possible before the base's modality is known, on the options given: ``kind`` one of any
+    modality's kinds, ``severity`` 1-5, ``seed`` an integer >= 0 (the bound spec also requires kind and
+    severity)."""
+    kind = options.get("kind")
+    if kind is not None and not any(kind in kinds for kinds in KINDS.values()):
+        valid = "; ".join(f"{modality}: {', '.join(kinds)}" for modality, kinds in KINDS.items())
+        raise OptionError(f"{owner}: unknown corruption kind {kind!r}; valid kinds: {valid}")
+    if options.get("severity") is not None:
+        check_severity(owner, options["severity"])
+    checks.need_int(owner, "seed", options.get("seed", 0), 0)
+
+
 def load_bound(variant: str, inners: Mapping[str, Inner], kind: str | None = None, severity: int | None = None,
                seed: int = 0, **inner_options: Any) -> InMemoryDataset:
     """The dataset ``corrupt:<variant>`` for a resolved base dataset (see the module docstring)."""
@@ -97,6 +110,7 @@ SPEC = DatasetSpec(
                 "jpeg, pixelate (ImageNet-C parameters); texts char_typo, word_dropout, case_noise; severity 1-5; "
                 "the base's options as base.<option>",
     defaults={"kind": None, "severity": None, "seed": 0},
+    validate=lambda options: check_given(f"dataset '{FAMILY}'", options),
     examples=("corrupt:digits[kind=gaussian_noise,severity=3]", "corrupt:mnist5k[kind=pixelate,severity=5,seed=1]",
               "corrupt:r8[kind=char_typo,severity=2]"),
     bind=bind,

@@ -198,15 +198,20 @@ def bind(variant: str, catalog: Any) -> DatasetSpec:
     modality = source.spec.modality
 
     def validate_own(options: Mapping[str, Any]) -> None:
-        checks.need_int(owner, "size", options.get("size"), 1, optional=True)
+        check_own(owner, options)
         if modality != "image" and options.get("size") is not None:
             raise OptionError(f"{owner}: option size applies to image pairs only")
-        aliases = options.get("aliases", [])
-        if not isinstance(aliases, (list, tuple)):
-            raise checks.bad_option(owner, "aliases", "name:name pairs joined by '+'", aliases)
-        parse_aliases(owner, aliases)
 
     return composite_spec(SPEC, modality, load_bound, [source, target], owner, validate_own)
+
+
+def check_own(owner: str, options: Mapping[str, Any]) -> None:
+    """OptionError for a bad ``size`` (None or an integer >= 1) or ``aliases`` (name:name pairs), when given."""
+    checks.need_int(owner, "size", options.get("size"), 1, optional=True)
+    aliases = options.get("aliases", [])
+    if not isinstance(aliases, (list, tuple)):
+        raise checks.bad_option(owner, "aliases", "name:name pairs joined by '+'", aliases)
+    parse_aliases(owner, aliases)
 
 
 def load_shift(variant: str, **options: Any) -> InMemoryDataset:
@@ -224,6 +229,7 @@ SPEC = DatasetSpec(
     description="domain shift: train on dataset A, test on dataset B, classes aligned by name (B restricted to "
                 "A's); options of A and B as source.<option> and target.<option>",
     defaults={"size": None, "aliases": []},
+    validate=lambda options: check_own(f"dataset '{FAMILY}'", options),
     examples=("shift:digits>mnist5k", "shift:mnist5k>digits", "shift:r8>r52",
               "shift:sst2>rotten-tomatoes[aliases=fresh:positive+rotten:negative]"),
     bind=bind,
