@@ -174,6 +174,8 @@ class Catalog:
         """Look up a spec string and resolve its options against the spec's defaults."""
         req = parse(requested) if isinstance(requested, str) else requested
         spec, variant = self.get(kind, req.name)
+        if variant is not None and getattr(spec, "bind", None) is not None:  # a family over other specs
+            spec = spec.bind(variant, self)
         owner = f"{kind[:-1]} {req.name!r}"
         hints = option_hints(getattr(spec, CALLABLES[kind]))
         options = coerce_options(owner, req.options, spec.defaults, hints)

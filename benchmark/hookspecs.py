@@ -64,7 +64,9 @@ def register_datasets() -> list[DatasetSpec]:
     split sizes and seed, recorded in every result) and a ``fingerprint`` for the feature cache. Loading must not
     download anything unless the user asked for that dataset. Labels must lie in ``0..len(classes)-1`` and every
     split have as many labels as samples: the harness checks, naming the split. Options and ``validate`` work as
-    for encoders.
+    for encoders. A family whose variant names other datasets (``shift:A>B``, ``corrupt:D``) also sets
+    ``DatasetSpec.bind``, which resolves those names through the catalog (building blocks in
+    :mod:`benchmark.datasets.derived`).
 
     Example::
 

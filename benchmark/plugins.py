@@ -45,6 +45,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "builtin:cluster": "benchmark.protocols.cluster",
     "builtin:labeleff": "benchmark.protocols.labeleff",
     "builtin:suites": "benchmark.leaderboards.builtin_suites",
+    "builtin:shift-datasets": "benchmark.datasets.shift",
+    "builtin:corrupt-datasets": "benchmark.datasets.corrupt",
 }
 
 

@@ -93,6 +93,11 @@ class DatasetSpec:
     defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from load's signature
     examples: Sequence[str] = ()
     validate: Validator | None = None
+    #: Families whose variant names other datasets (``shift:A>B``, ``corrupt:D``) set ``bind(variant, catalog)``:
+    #: it resolves the inner names through the catalog (unknown ones raise UnknownNameError, with "did you
+    #: mean", before any work) and returns the DatasetSpec serving this variant, under the family's name, with
+    #: its real modality, options and load. The catalog calls it in ``resolve``.
+    bind: Callable[[str, Any], DatasetSpec] | None = None
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)

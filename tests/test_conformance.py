@@ -61,3 +61,23 @@ def test_image_encoder_conformance(name):
         assert feats.shape[1] == encoder.embed_dim
     assert {"weights", "params", "embed_dim"} <= set(encoder.info)
     assert isinstance(encoder.fingerprint, str) and encoder.fingerprint
+
+
+# families over other datasets: the spec bound to a variant (through the catalog) is checked like any other
+OFFLINE_FAMILY_DATASETS = ["shift:digits>mnist5k", "shift:mnist5k>digits", "shift:r8>r52",
+                           "corrupt:digits[kind=gaussian_noise,severity=3]", "corrupt:r8[kind=char_typo,severity=2]",
+                           "corrupt:mnist5k[kind=pixelate,severity=5]"]
+
+
+@pytest.mark.parametrize("name", OFFLINE_FAMILY_DATASETS)
+def test_offline_family_dataset_conformance(name):
+    import pickle
+
+    resolved = CATALOG.resolve("datasets", name)
+    assert resolved.spec.bind is None and resolved.spec.description
+    json.dumps(dict(resolved.options))  # every option, prefixed ones included, recordable
+    dataset = resolved.load()
+    check_dataset(dataset)
+    assert dataset.modality == resolved.spec.modality
+    copy = pickle.loads(pickle.dumps(dataset))  # DataLoader workers receive it
+    assert copy.fingerprint == dataset.fingerprint

@@ -249,3 +249,12 @@ def test_hook_register_suites():
     assert resolved.tag() == {"name": "t-digits-v2", "version": 2}
     assert resolved.cells == (("image", "digits[test_fraction=0.5]", "knn"),
                               ("image", "digits[test_fraction=0.5]", "linear"))
+
+
+def test_dataset_families_over_other_datasets_are_ordinary_builtin_plugins(monkeypatch):
+    catalog = Catalog.load(make_plugin_manager(entry_points=[]))
+    assert catalog.registered_by("builtin:shift-datasets") == {"datasets": ["shift:"]}
+    assert catalog.registered_by("builtin:corrupt-datasets") == {"datasets": ["corrupt:"]}
+    monkeypatch.setenv(DENY_ENV, "builtin:shift-datasets")
+    catalog = Catalog.load(make_plugin_manager(entry_points=[]))
+    assert "shift:" not in catalog.names("datasets") and "corrupt:" in catalog.names("datasets")
