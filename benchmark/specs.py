@@ -344,6 +344,15 @@ class TokenCounting(Protocol):
 
 
 @runtime_checkable
+class SharedSplits(Protocol):
+    """A derived dataset some of whose splits are exactly another dataset's (``corrupt:D`` keeps D's train
+    split): ``split_fingerprint(split)`` is the fingerprint that split's features are cached under, that other
+    dataset's for a shared split and ``fingerprint`` otherwise, so the features are extracted once for both."""
+
+    def split_fingerprint(self, split: str) -> str: ...
+
+
+@runtime_checkable
 class Trainable(Protocol):
     """An encoder that can be trained: a ``torch.nn.Module`` whose ``encode`` is differentiable (no
     ``no_grad``, no detach), so fine-tuning and pretraining reach its ``parameters()``."""

@@ -257,3 +257,24 @@ def test_loader_workers_give_the_in_process_features_of_corrupted_and_shifted_sp
         samples = load(name).split("test").samples[:37]
         alone = extract(encoder, samples, batch_size=8)
         assert np.array_equal(extract(encoder, samples, batch_size=8, workers=2), alone), name
+
+
+def test_the_train_features_of_every_corruption_are_the_base_datasets_cached_once(tmp_path):
+    """corrupt:D shares D's train split (SharedSplits): its features come from D's cache entry; the test
+    split's never do, and differ from the clean ones."""
+    from benchmark.catalog import Catalog
+    from benchmark.features import FeatureCache
+    from benchmark.runner import RunConfig, load_task
+
+    catalog = Catalog.load()
+    config = RunConfig(cache_dir=tmp_path / "cache", quiet=True, device="cpu")
+    clean = load_task(catalog.resolve("encoders", "pixels"), catalog.resolve("datasets", "digits"), config)
+    train, _ = clean.features("train")
+    test, _ = clean.features("test")
+    for severity in (1, 5):
+        name = f"corrupt:digits[kind=gaussian_noise,severity={severity}]"
+        task = load_task(catalog.resolve("encoders", "pixels"), catalog.resolve("datasets", name), config)
+        assert np.array_equal(task.features("train")[0], train) and task.cached["train"]
+        noisy, _ = task.features("test")
+        assert not task.cached["test"] and not np.array_equal(noisy, test)
+    assert len(list(FeatureCache(tmp_path / "cache").root.glob("*.npz"))) == 4  # train once, three test splits

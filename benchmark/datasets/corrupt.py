@@ -75,7 +75,21 @@ def load_bound(variant: str, inners: Mapping[str, Inner], kind: str | None = Non
         "corruption": {"kind": kind, "severity": severity, "seed": seed, "parameter": what,
                        "value": values[severity - 1], "applies_to": "test"},
     }
-    return InMemoryDataset(f"{FAMILY}{variant}", base.modality, base.classes, lambda: splits, info, base.splits)
+    return CorruptedDataset(f"{FAMILY}{variant}", base.modality, base.classes, lambda: splits, info, base.splits,
+                            base_fingerprint=base.fingerprint)
+
+
+class CorruptedDataset(InMemoryDataset):
+    """The corrupted dataset: its train (and val) split *is* the base's, so their features are cached under the
+    base's fingerprint (:class:`~benchmark.specs.SharedSplits`) and extracted once for the base and for every
+    kind and severity; the test split's under the corrupted dataset's own."""
+
+    def __init__(self, *args: Any, base_fingerprint: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_fingerprint = base_fingerprint
+
+    def split_fingerprint(self, split: str) -> str:
+        return self.fingerprint if split == "test" else self.base_fingerprint
 
 
 def bind(variant: str, catalog: Any) -> DatasetSpec:

@@ -25,7 +25,7 @@ from benchmark.features import distributed as ranks
 from benchmark.features.cache import FeatureCache, cache_key
 from benchmark.features.contracts import check_features, check_split
 from benchmark.features.extract import extract, place_encoder
-from benchmark.specs import Dataset, Encoder, Fittable, Split
+from benchmark.specs import Dataset, Encoder, Fittable, SharedSplits, Split
 
 #: The message of :class:`~benchmark.specs.Split`'s own length check, which cannot name the split.
 _SPLIT_LENGTHS = re.compile(r"^split has \d+ samples but \d+ labels")
@@ -97,7 +97,9 @@ class HarnessTask:
     def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         data = self.checked_split(split)
         labels = np.asarray(data.labels, dtype=np.int64)
-        key = cache_key(self.encoder.fingerprint, self.dataset.fingerprint, split, self._precision)
+        shared = isinstance(self.dataset, SharedSplits)
+        data_fp = self.dataset.split_fingerprint(split) if shared else self.dataset.fingerprint
+        key = cache_key(self.encoder.fingerprint, data_fp, split, self._precision)
         hit = self._cache.get(key, labels=labels, embed_dim=self.encoder.embed_dim)
         if hit is not None:
             self._check_width(hit[0], split)
