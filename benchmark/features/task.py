@@ -97,8 +97,8 @@ class HarnessTask:
     def _extract(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         data = self.checked_split(split)
         labels = np.asarray(data.labels, dtype=np.int64)
-        shared = isinstance(self.dataset, SharedSplits)
-        data_fp = self.dataset.split_fingerprint(split) if shared else self.dataset.fingerprint
+        data_fp = self.dataset.split_fingerprint(split) if isinstance(self.dataset, SharedSplits) \
+            else self.dataset.fingerprint
         key = cache_key(self.encoder.fingerprint, data_fp, split, self._precision)
         hit = self._cache.get(key, labels=labels, embed_dim=self.encoder.embed_dim)
         if hit is not None:
