@@ -266,6 +266,45 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
     return FORMATS[args.format](_board(args, inputs))
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from benchmark.atomic import write_text
+    from benchmark.options import split_list
+    from benchmark.profile import profile_markdown, profile_parts, profile_table
+    from benchmark.runner import RunConfig, make_plan, run_plan
+
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    catalog = _catalog()
+    encoders = [e for text in args.encoder for e in split_list(text)]
+    datasets = [d for text in args.dataset or [] for d in split_list(text)]
+    try:
+        severities = [int(s) for s in split_list(args.severities)]
+    except ValueError:
+        raise OptionError(f"--severities {args.severities}: give integers 1-5, e.g. 1,3,5") from None
+    parts = profile_parts(catalog, encoders, datasets, severities, depth=not args.no_depth)
+    plans = [(part, make_plan(catalog, list(part.encoders), list(part.datasets), list(part.protocols)))
+             for part in parts]  # every name resolved before any work
+    config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                       device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
+                       force=args.force, quiet=args.quiet, workers=args.workers)
+    records = []
+    for part, plan in plans:
+        if not args.quiet:
+            print(f"profile: {part.what} ({len(plan.cells)} cells)", file=sys.stderr)
+        records += run_plan(catalog, plan, config)
+    text = profile_markdown(profile_table(records))
+    if args.out:
+        write_text(Path(args.out), text + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+    print(text)
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
+        return EXIT_FAILED_CELLS
+    return EXIT_OK
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -432,6 +471,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder (a path without a suffix): write every table and format into it; a file "
                         "(with a suffix such as .md): write --format into it; default: stdout")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("profile", help="an encoder's representation profile: in-domain kNN/linear, label efficiency, "
+                                       "clustering, retrieval, domain shift, robustness, depth")
+    p.add_argument("--encoder", "-e", action="append", required=True, help="comma-separated spec strings")
+    p.add_argument("--dataset", "-d", action="append", default=None,
+                   help="in-domain datasets with a shift partner: digits, mnist5k (image), r8 (text) "
+                        "(default: digits,mnist5k for image encoders, r8 for text ones)")
+    p.add_argument("--severities", default="1,2,3,4,5", help="corruption severities (default: 1,2,3,4,5)")
+    p.add_argument("--no-depth", action="store_true", help="skip the per-layer probes (layers=all)")
+    p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
+    p.add_argument("--out", default=None, help="also write the profile table (markdown) to this file")
+    p.add_argument("--seed", type=int, default=0, help="seed of every protocol's random choices (default: 0)")
+    p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
+    run_opts(p)
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("plugins", help="list installed plugins, their versions and what each registered")
     p.add_argument("--all", action="store_true", help="include the built-in plugins")
