@@ -10,9 +10,9 @@ from typing import Any
 import torch
 
 from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
+from benchmark.encoders.timm_layers import count_timm_layers
 from benchmark.errors import UnavailableWeights, UnknownNameError
 from benchmark.hookspecs import hookimpl
-from benchmark.encoders.timm_layers import count_timm_layers
 from benchmark.specs import EncoderSpec
 
 #: The weight files timm looks for in a hub repository (safetensors first), when the config names none.
@@ -157,7 +157,7 @@ def register_encoders() -> list[EncoderSpec]:
                         "layer=i for the i-th stage/block, layers=all for every depth",
             defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None},
             examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
-                      "timm/resnet18[layers=all]"),
+                      "timm/resnet18[layer=2]"),
             count_layers=count_timm_layers,
         ),
     ]

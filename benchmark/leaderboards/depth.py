@@ -19,6 +19,7 @@ import pandas as pd
 from benchmark.atomic import atomic_path
 from benchmark.encoders.layers import base_label, layer_of
 from benchmark.leaderboards.tables import md_escape, to_frame
+from benchmark.options import parse
 from benchmark.results.record import Record
 
 DEPTH_COLUMNS = ["layer", "layers", "relative_depth", "layer_label"]
@@ -53,8 +54,11 @@ def depth_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def _protocol_order(protocols: Iterable[str]) -> list[str]:
-    names = sorted(set(protocols))
-    return [p for p in PREFERRED if p in names] + [p for p in names if p not in PREFERRED]
+    """Protocol labels with kNN and linear (whatever their options) first, then the others by name."""
+    def key(label: str) -> tuple[int, str]:
+        name = parse(label).name
+        return (PREFERRED.index(name) if name in PREFERRED else len(PREFERRED), label)
+    return sorted(set(protocols), key=key)
 
 
 def _cell(group: pd.DataFrame) -> str:
@@ -76,7 +80,7 @@ def depth_table(df: pd.DataFrame) -> pd.DataFrame:
     cells = df.groupby([*keys, "protocol"], sort=True).apply(_cell, include_groups=False).unstack("protocol")
     ok = df[df["status"] == "ok"]
     means = ok.groupby([*keys, "protocol"])["value"].mean()
-    for (enc, dset, prot), group in means.groupby(["encoder", "dataset", "protocol"]):
+    for (*_, prot), group in means.groupby(["encoder", "dataset", "protocol"]):
         best = group.idxmax()
         cells.loc[best[:4], prot] = f"{cells.loc[best[:4], prot]} *"
     cells = cells[_protocol_order(cells.columns)].fillna("–").reset_index()
