@@ -174,3 +174,17 @@ def test_layers_option_errors(catalog) -> None:
         make_plan(catalog, [RESNET[:-1] + ",layers=0+9]"], ["digits"], ["knn"])
     with pytest.raises(OptionError, match="listed twice"):
         make_plan(catalog, [RESNET[:-1] + ",layers=all]", with_layer(RESNET, 4)], ["digits"], ["knn"])
+
+
+def test_count_falls_back_to_a_cpu_build_when_meta_construction_fails(monkeypatch) -> None:
+    from benchmark.encoders import timm as timm_encoders
+
+    real = timm_encoders._create
+
+    def picky(*args, **kwargs):
+        if torch.empty(0).device.type == "meta":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(timm_encoders, "_create", picky)
+    assert count_timm_layers("resnet18", {"img_size": 32}) == 5

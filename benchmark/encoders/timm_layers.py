@@ -47,15 +47,20 @@ def timm_layer_count(model: torch.nn.Module, owner: str = "encoder") -> int:
 
 def count_timm_layers(variant: str | None, options: Mapping[str, Any]) -> int | None:
     """``EncoderSpec.count_layers`` of ``timm/``: the architecture built on the meta device (no weights are read
-    or downloaded, no memory is allocated); None for a name timm does not know (loading gives that error)."""
+    or downloaded, no memory is allocated; a model whose construction needs real tensors is built randomly
+    initialised on the CPU instead); None for a name timm does not know (loading gives that error)."""
     import timm
 
     from benchmark.encoders.timm import _create
 
     if not variant or not timm.is_model(variant.split(".")[0]):
         return None
-    with torch.device("meta"):
-        model = _create(timm, variant, {"pretrained": False, "num_classes": 0}, options.get("img_size"))
+    kwargs = {"pretrained": False, "num_classes": 0}
+    try:
+        with torch.device("meta"):
+            model = _create(timm, variant, kwargs, options.get("img_size"))
+    except Exception:  # e.g. an init that reads tensor values (.item()), which meta tensors do not have
+        model = _create(timm, variant, kwargs, options.get("img_size"))
     return timm_layer_count(model, f"encoder 'timm/{variant}'")
 
 
