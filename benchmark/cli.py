@@ -305,6 +305,30 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_depth(args: argparse.Namespace) -> int:
+    from benchmark.atomic import write_text
+    from benchmark.leaderboards.depth import depth_frame, depth_markdown, plot_depth
+    from benchmark.results import scan_records
+
+    scan = scan_records(*args.results)  # every bad file is reported by name and reason, and skipped
+    for line in scan.messages():
+        print(line, file=sys.stderr)
+    df = depth_frame(scan.records)
+    text = depth_markdown(df) if args.format == "markdown" else df.to_csv(index=False)
+    if args.out:
+        write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    if args.plot:
+        if df.empty or not (df["status"] == "ok").any():
+            raise OptionError(f"--plot {args.plot}: no finished records of layer encoders in {' '.join(args.results)}; "
+                              "evaluate e.g. 'timm/resnet18[layers=all]' first")
+        for path in plot_depth(df, Path(args.plot)):
+            print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -486,6 +510,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
     run_opts(p)
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("depth", help="depth profile: probe accuracy against relative depth of layer encoders "
+                                     "(evaluated with layer=i or layers=all), as a table and a plot")
+    p.add_argument("--results", nargs="+", default=["results"], help="folders or files of records")
+    p.add_argument("--format", choices=["markdown", "csv"], default="markdown",
+                   help="markdown table (a row per encoder, dataset and layer) or CSV (a row per record)")
+    p.add_argument("--out", default=None, help="write the table to this file instead of stdout")
+    p.add_argument("--plot", default=None, help="also draw the profile to PLOT.png and PLOT.svg")
+    p.set_defaults(func=cmd_depth)
 
     p = sub.add_parser("plugins", help="list installed plugins, their versions and what each registered")
     p.add_argument("--all", action="store_true", help="include the built-in plugins")

@@ -41,7 +41,10 @@ def register_encoders() -> list[EncoderSpec]:
     with defaults (read from its signature unless ``defaults=`` is given); users' strings are coerced by their
     type annotations. ``validate(options)``, if given, rejects unusable values at plan time, before anything
     loads, by raising :class:`~benchmark.errors.OptionError`. What ``load`` returns is checked at run time:
-    features must be finite, (batch, embed_dim) when ``embed_dim`` is known.
+    features must be finite, (batch, embed_dim) when ``embed_dim`` is known. An encoder with intermediate
+    layers declares a ``layer: int | None = None`` option (-1 = the default representation, with its fingerprint)
+    and, when it can count them without weights, ``count_layers=``; then ``layers=all`` gives one encoder per
+    depth (:mod:`benchmark.encoders.layers`).
 
     Example::
 

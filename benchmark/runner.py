@@ -23,6 +23,7 @@ import torch
 from benchmark.atomic import remove_stale_temps
 from benchmark.catalog import Catalog, Resolved
 from benchmark.digest import digest
+from benchmark.encoders.layers import expand_layers
 from benchmark.errors import ContractError, OptionError, RecordError
 from benchmark.features import FeatureCache, best_device
 from benchmark.features.contracts import check_protocol_output
@@ -79,6 +80,7 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
     listed in ``skipped_modality``. Sharding splits (encoder, dataset) pairs, so a pair's features are
     extracted on one machine only.
     """
+    encoders = expand_layers(catalog, encoders)  # layers=all: one encoder per depth (benchmark.encoders.layers)
     encs = [catalog.resolve("encoders", e) for e in encoders]
     dsets = [catalog.resolve("datasets", d) for d in datasets]
     prots = [catalog.resolve("protocols", p) for p in protocols]

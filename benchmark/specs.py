@@ -74,6 +74,10 @@ class EncoderSpec:
     defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from load's signature
     examples: Sequence[str] = ()
     validate: Validator | None = None
+    #: ``count_layers(variant, options) -> int | None``: how many layers the encoder's ``layer`` option can
+    #: select, told without loading weights (None: not known before loading); lets ``layers=all`` expand and
+    #: ``layer=i`` be range-checked when the plan is made (:mod:`benchmark.encoders.layers`).
+    count_layers: Callable[[str | None, Mapping[str, Any]], int | None] | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)

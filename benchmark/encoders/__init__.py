@@ -4,9 +4,14 @@ Building blocks (:mod:`benchmark.encoders.base`): :class:`TorchImageEncoder` wra
 per-image transform; :func:`weights_hash`, :func:`config_hash` and :func:`count_params` give the fingerprint
 and the record fields; :func:`pil_to_array` turns images into arrays. Built-in plugin modules, each a template
 for a third-party one: :mod:`~benchmark.encoders.pixels`, :mod:`~benchmark.encoders.timm`,
-:mod:`~benchmark.encoders.text` (``hf/``, MiniLM, WordLlama, TF-IDF).
+:mod:`~benchmark.encoders.text` (``hf/``, MiniLM, WordLlama, TF-IDF). Intermediate layers
+(:mod:`~benchmark.encoders.layers`): :func:`check_layer` and :func:`layer_block` for an encoder's ``layer`` option;
+timm's in :mod:`~benchmark.encoders.timm_layers`, Hugging Face text models' in
+:mod:`~benchmark.encoders.text_layers`.
 """
 
 from benchmark.encoders.base import TorchImageEncoder, config_hash, count_params, pil_to_array, weights_hash
+from benchmark.encoders.layers import check_layer, layer_block
 
-__all__ = ["TorchImageEncoder", "config_hash", "count_params", "pil_to_array", "weights_hash"]
+__all__ = ["TorchImageEncoder", "check_layer", "config_hash", "count_params", "layer_block", "pil_to_array",
+           "weights_hash"]

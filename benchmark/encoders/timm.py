@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
+from benchmark.encoders.timm_layers import count_timm_layers
 from benchmark.errors import UnavailableWeights, UnknownNameError
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
@@ -18,7 +19,8 @@ from benchmark.specs import EncoderSpec
 HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0) -> TorchImageEncoder:
+def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0,
+              layer: int | None = None) -> TorchImageEncoder:
     """Any timm model as a feature extractor (classifier removed, pooled features).
 
     ``pretrained=True`` (the default, as users expect) downloads the weights through timm / the Hugging Face hub
@@ -26,6 +28,8 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     Weights not in the local cache fail in seconds, before timm's minute of retries, when ``HF_HUB_OFFLINE`` is
     set or the download host does not answer (:func:`check_weights_reachable`): :class:`UnavailableWeights`.
     ``pretrained=False`` gives a seeded random initialisation, itself a standard baseline.
+    ``layer=i`` gives the pooled output of the i-th stage or block instead (:mod:`benchmark.encoders.timm_layers`;
+    -1 is the default final representation).
     """
     import timm
     from timm.data import create_transform, resolve_model_data_config
@@ -55,7 +59,12 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     tag = model.pretrained_cfg.get("hf_hub_id") or model.pretrained_cfg.get("tag") or variant
     weights = f"pretrained:{tag}" if pretrained else f"random-init(seed={seed})"
     pre = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
-    return TorchImageEncoder(model, model.num_features, transform, pre, weights, name)
+    encoder = TorchImageEncoder(model, model.num_features, transform, pre, weights, name)
+    if layer is None:
+        return encoder
+    from benchmark.encoders.timm_layers import TimmLayerEncoder
+
+    return TimmLayerEncoder(encoder, layer)
 
 
 def unavailable(name: str, cause: str, source: str = "the Hugging Face hub", cache: str = "HF_HOME"
@@ -144,8 +153,11 @@ def register_encoders() -> list[EncoderSpec]:
             "timm/",
             "image",
             load=load_timm,
-            description="any timm model (pooled features, classifier removed); pretrained=false for random init",
-            defaults={"pretrained": True, "img_size": None, "seed": 0},
-            examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k"),
+            description="any timm model (pooled features, classifier removed); pretrained=false for random init; "
+                        "layer=i for the i-th stage/block, layers=all for every depth",
+            defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None},
+            examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
+                      "timm/resnet18[layer=2]"),
+            count_layers=count_timm_layers,
         ),
     ]
