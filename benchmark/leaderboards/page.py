@@ -47,6 +47,16 @@ class Section:
     modality: str | None = None
     protocol: str | None = None
     published: bool = False
+    links: Sequence[tuple[str, str]] = ()  # (text, relative path): other pages of a published folder
+
+    def __post_init__(self) -> None:
+        for _, href in self.links:
+            if not _RELATIVE.match(href) or ".." in href.split("/"):
+                raise ValueError(f"page link {href!r}: only relative paths inside the folder (letters, digits, "
+                                 "- _ . /) can be linked")
+
+
+_RELATIVE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
 
 
 def esc(value: object) -> str:
@@ -196,6 +206,9 @@ def _section(i: int, s: Section) -> str:
         parts.append(_table(s.table))
     if s.caption:
         parts.append(f'<div class="caption">{_caption(s.caption)}</div>')
+    if s.links:
+        parts.append('<p class="links">' + " · ".join(f'<a href="{esc(href)}">{esc(text)}</a>'
+                                                      for text, href in s.links) + "</p>")
     if plots:
         parts.append(f'<div class="plots">{plots}</div>')
     parts.append("</section>")

@@ -1,0 +1,85 @@
+"""The landing page of a folder of published leaderboards: ``python -m benchmark.leaderboards.index leaderboards``.
+
+Every subfolder holding ``records/`` is one published board (written by ``repbench leaderboard --out``): the page
+gets a section per board with a summary table read from its records (each encoder's mean score per protocol
+table, or the methods, throughput or profile table the folder is about), the folder's own description (the first
+paragraph under its heading in the folder's README, when there is one) and links to the board's page and tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.leaderboards.board import Board, build_board
+from benchmark.leaderboards.ingest import load_inputs
+from benchmark.leaderboards.page import Section, write_page
+from benchmark.leaderboards.published import split_records
+
+TITLE = "repbench: published leaderboards"
+INTRO = ("Every number below was measured by repbench from the records in each folder (their `records/`), on the "
+         "machine and with the code each record names. Open a board for its per-dataset tables with 95% "
+         "confidence intervals, legends, plots and the aggregation that ranks it; click a header to sort.")
+
+
+def summary(board: Board) -> pd.DataFrame:
+    """Each ranked encoder's mean score (percent) in every table of ``board``; "–" where it is not ranked."""
+    rows: dict[str, dict[str, str]] = {}
+    for t in board.tables:
+        for r in t.rows:
+            rows.setdefault(r.key, {})[t.title] = "–" if r.mean is None else f"{r.mean:.1f}"
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[t.title for t in board.tables]).fillna("–")
+    frame.index.name = "encoder"
+    return frame
+
+
+def _description(folder: Path) -> str:
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return ""
+    paras = [p.strip() for p in readme.read_text(encoding="utf-8").split("\n\n")]
+    return next((p for p in paras if p and not p.startswith(("#", "```", "|"))), "")
+
+
+def board_section(folder: Path) -> Section:
+    """One folder's section: summary, description, links to what the folder holds."""
+    inputs = load_inputs([folder / "records"])
+    measured = split_records(inputs.records)[0]
+    board = build_board(measured, split_records(inputs.throughput)[0])
+    table = summary(board) if board.tables else None
+    if any(isinstance(r.encoder.extra.get("pretraining"), dict) for r in measured):
+        from benchmark.leaderboards.methods import methods_frame
+
+        table = methods_frame(measured)  # a methods board: its runs by method, not by run folder
+    elif table is None and board.throughput:
+        from benchmark.leaderboards.quality import THROUGHPUT_COLUMNS
+        from benchmark.leaderboards.render import _number_rows
+
+        table = pd.DataFrame(_number_rows(board.throughput, THROUGHPUT_COLUMNS), columns=THROUGHPUT_COLUMNS)
+    links = [(name, f"{folder.name}/{name}") for name in ("index.html", "leaderboard.md", "methods.md",
+                                                            "profile.md", "README.md")
+             if (folder / name).is_file()]
+    caption = _description(folder) or f"{len(measured)} records."
+    if board.tables and table is not None and "method" not in table.columns:
+        caption += "\n\nMean score (percent) over each table's datasets, for the encoders ranked there."
+    return Section(folder.name, table, caption=caption, links=links)
+
+
+def write_index(root: Path | str) -> Path:
+    """Write ``root/index.html`` over every board folder under ``root``; returns its path."""
+    root = Path(root)
+    folders = sorted(p for p in root.iterdir() if (p / "records").is_dir())
+    return write_page(root / "index.html", TITLE, [board_section(f) for f in folders], intro=INTRO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    root = Path(args[0] if args else "leaderboards")
+    print(f"wrote {write_index(root)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
