@@ -244,6 +244,13 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
     if args.table != "board" and (args.suite or args.protocol or args.modality or args.baseline):
         raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board; drop them for --table "
                           f"{args.table}")
+    if args.table == "profile":
+        from benchmark.profile import profile_markdown, profile_table
+
+        if args.format not in ("markdown", "csv"):
+            raise OptionError("--table profile renders as markdown or csv; use --format markdown or csv")
+        table = profile_table(inputs.records)
+        return profile_markdown(table) if args.format == "markdown" else table.to_csv(index=False)
     if args.table == "methods":
         from benchmark.leaderboards.methods import methods_frame, methods_markdown
 
@@ -480,11 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["markdown", "csv", "html", "latex", "json"], default="markdown",
                    help="markdown (tabulate), csv (long form: one row per record, every field), latex (booktabs), "
                         "json, or html (--table cells only) (default: markdown)")
-    p.add_argument("--table", choices=["board", "cells", "methods"], default="board",
+    p.add_argument("--table", choices=["board", "cells", "methods", "profile"], default="board",
                    help="board: one table per protocol and modality with ranks, throughput and quality vs "
                         "throughput; cells: the single wide encoders x (dataset, protocol) table; methods: "
-                        "pretraining methods with their budget, time and memory beside reference rows "
-                        "(default: board)")
+                        "pretraining methods with their budget, time and memory beside reference rows; "
+                        "profile: the representation profiles of repbench profile records (default: board)")
     p.add_argument("--suite", default=None, help="rank only over this suite's cells, e.g. offline-vision-v1")
     p.add_argument("--protocol", action="append", default=None, help="only these protocols (comma list)")
     p.add_argument("--modality", action="append", default=None, help="only these modalities: image, text")

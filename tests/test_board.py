@@ -188,3 +188,13 @@ def test_seeds_are_averaged_with_their_spread_and_the_newest_rerun_wins():
     cell = table.rows[0].cells["d1"]
     assert (cell.value, cell.seeds) == (pytest.approx(85.0), 2) and cell.half == pytest.approx(100 * 0.1 / 2**0.5)
     assert "85.0±7.1 (n=2)" in to_markdown(build_board(recs))
+
+
+@pytest.mark.parametrize("name,short", [
+    ("run:runs/methods/simclr__timm-resnet18-img_size-32__fashion-mnist__s0__6236682677", "run:simclr"),
+    ("imagefolder:/data/pets/", "imagefolder:pets"), ("timm/resnet18", "timm/resnet18"),
+    ("shift:digits>mnist5k", "shift:digits>mnist5k")])
+def test_family_names_over_paths_get_short_headers(name, short):
+    from benchmark.leaderboards.board import short_name
+
+    assert short_name(name) == short

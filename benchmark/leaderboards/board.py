@@ -108,8 +108,9 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
     for r in records:
         lo, hi = r.ci
         value = r.value if isinstance(r.value, (int, float)) else None
-        rows.append({"encoder": r.encoder.display, "encoder_name": r.encoder.name, "dataset": r.dataset.display,
-                     "dataset_name": r.dataset.name, "protocol": r.protocol.display,
+        rows.append({"encoder": r.encoder.display, "encoder_name": short_name(r.encoder.name),
+                     "dataset": r.dataset.display, "dataset_name": short_name(r.dataset.name),
+                     "protocol": r.protocol.display,
                      "modality": r.dataset.modality or r.encoder.modality or "?", "seed": r.seed,
                      "status": r.status if value is not None else "error", "value": value, "ci_low": lo,
                      "ci_high": hi, "classes": len(r.dataset.classes) if r.dataset.classes else None,
@@ -120,6 +121,16 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
                                         "metric", "higher_is_better", "created_at"])
     frame = frame.sort_values("created_at", kind="stable")
     return frame.drop_duplicates(["encoder", "dataset", "protocol", "seed"], keep="last").reset_index(drop=True)
+
+
+def short_name(name: str) -> str:
+    """A family name whose variant is a path (``run:runs/methods/simclr__timm-resnet18...``,
+    ``imagefolder:/data/pets``) as the family and the path's last part up to its first ``__``
+    (``run:simclr``, ``imagefolder:pets``); any other name as it is. The legend keeps the full label."""
+    family, sep, variant = name.partition(":")
+    if not sep or "/" not in variant:
+        return name
+    return f"{family}:{variant.rstrip('/').rsplit('/', 1)[-1].split('__')[0]}"
 
 
 def short_labels(labels: Sequence[str], names: Mapping[str, str]) -> dict[str, str]:

@@ -35,6 +35,10 @@ def summary(board: Board) -> pd.DataFrame:
     return frame
 
 
+def _percent(value: object) -> object:
+    return f"{value * 100:.1f}" if isinstance(value, float) and value == value else value
+
+
 def _description(folder: Path) -> str:
     readme = folder / "README.md"
     if not readme.is_file():
@@ -49,7 +53,11 @@ def board_section(folder: Path) -> Section:
     measured = split_records(inputs.records)[0]
     board = build_board(measured, split_records(inputs.throughput)[0])
     table = summary(board) if board.tables else None
-    if any(isinstance(r.encoder.extra.get("pretraining"), dict) for r in measured):
+    if sorted(folder.glob("profile*.md")):
+        from benchmark.profile import profile_table
+
+        table = profile_table(measured).set_index(["encoder", "dataset"]).map(_percent)
+    elif any(isinstance(r.encoder.extra.get("pretraining"), dict) for r in measured):
         from benchmark.leaderboards.methods import methods_frame
 
         table = methods_frame(measured)  # a methods board: its runs by method, not by run folder
@@ -58,11 +66,11 @@ def board_section(folder: Path) -> Section:
         from benchmark.leaderboards.render import _number_rows
 
         table = pd.DataFrame(_number_rows(board.throughput, THROUGHPUT_COLUMNS), columns=THROUGHPUT_COLUMNS)
-    links = [(name, f"{folder.name}/{name}") for name in ("index.html", "leaderboard.md", "methods.md",
-                                                            "profile.md", "README.md")
-             if (folder / name).is_file()]
+    names = ["index.html", "leaderboard.md", "methods.md", *sorted(p.name for p in folder.glob("profile*.md")),
+             "depth.md", "README.md"]
+    links = [(name, f"{folder.name}/{name}") for name in names if (folder / name).is_file()]
     caption = _description(folder) or f"{len(measured)} records."
-    if board.tables and table is not None and "method" not in table.columns:
+    if board.tables and table is not None and table.index.name == "encoder":
         caption += "\n\nMean score (percent) over each table's datasets, for the encoders ranked there."
     return Section(folder.name, table, caption=caption, links=links)
 
