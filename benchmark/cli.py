@@ -85,6 +85,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         records = tag_records(config.results_dir, records, suite)
     print(leaderboard.to_markdown(leaderboard.to_frame(records)))
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
+    return _exit_for(records)
+
+
+def _exit_for(records: list) -> int:
+    """EXIT_FAILED_CELLS (saying so) when a cell failed, else EXIT_OK."""
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
         print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
@@ -305,11 +310,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         write_text(Path(args.out), text + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
     print(text)
-    failed = [r for r in records if r["status"] != "ok"]
-    if failed:
-        print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
-        return EXIT_FAILED_CELLS
-    return EXIT_OK
+    return _exit_for(records)
 
 
 def cmd_depth(args: argparse.Namespace) -> int:

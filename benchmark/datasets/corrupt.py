@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmark.datasets.base import InMemoryDataset
 from benchmark.datasets.corruptions import KINDS, PARAMETERS, SEVERITIES, Corruption
-from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, composite_spec
+from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, catalog_loader, composite_spec
 from benchmark.errors import OptionError
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols import checks
@@ -108,12 +108,7 @@ def bind(variant: str, catalog: Any) -> DatasetSpec:
     return composite_spec(SPEC, modality, load_bound, [inner], owner, validate_own)
 
 
-def load_corrupt(variant: str, **options: Any) -> InMemoryDataset:
-    """``corrupt:<name>`` resolved through the catalog of the installed plugins and built-ins (the catalog's
-    ``resolve`` binds the variant itself; this serves direct calls of the registered spec)."""
-    from benchmark.catalog import Catalog
-
-    return Catalog.load().resolve("datasets", f"{FAMILY}{variant}").load(**options)
+load_corrupt = catalog_loader(FAMILY)
 
 
 SPEC = DatasetSpec(

@@ -181,3 +181,17 @@ def composite_spec(family: DatasetSpec, modality: str, fn: Callable[..., Dataset
     return DatasetSpec(family.name, modality, load=BoundLoad(fn, inners, defaults, hints),  # type: ignore[arg-type]
                        description=family.description, defaults=defaults, examples=family.examples,
                        validate=validate)
+
+
+def catalog_loader(family: str) -> Callable[..., Any]:
+    """The ``load`` of a family spec over other datasets: ``<family><variant>`` resolved through the catalog of
+    the installed plugins and built-ins (the catalog's ``resolve`` binds the variant itself, so this serves only
+    direct calls of the registered spec)."""
+
+    def load(variant: str, **options: Any) -> Any:
+        from benchmark.catalog import Catalog
+
+        return Catalog.load().resolve("datasets", f"{family}{variant}").load(**options)
+
+    load.__name__ = f"load_{family.rstrip(':')}"
+    return load

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark.datasets.base import InMemoryDataset, take
-from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, composite_spec
+from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, catalog_loader, composite_spec
 from benchmark.errors import DataError, OptionError
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols import checks
@@ -214,12 +214,7 @@ def check_own(owner: str, options: Mapping[str, Any]) -> None:
     parse_aliases(owner, aliases)
 
 
-def load_shift(variant: str, **options: Any) -> InMemoryDataset:
-    """``shift:<source>><target>`` resolved through the catalog of the installed plugins and built-ins (the
-    catalog's ``resolve`` binds the variant itself; this serves direct calls of the registered spec)."""
-    from benchmark.catalog import Catalog
-
-    return Catalog.load().resolve("datasets", f"{FAMILY}{variant}").load(**options)
+load_shift = catalog_loader(FAMILY)
 
 
 SPEC = DatasetSpec(

@@ -45,7 +45,8 @@ from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols import checks
 from benchmark.protocols.knn import l2_normalize
-from benchmark.protocols.linear import _cpu_threads_for
+from benchmark.protocols.linear import cpu_threads_for
+from benchmark.protocols.metrics import mean_ci
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'cluster'"
@@ -116,7 +117,7 @@ def kmeans(x: np.ndarray, k: int, *, seed: int = 0, max_iter: int = 300, tol: fl
         raise DataError(f"{OWNER}: cannot make {k} clusters from {n} samples; the test split needs at least as "
                         "many samples as there are classes")
     # small problems run single-threaded on CPU, as the linear probe's fits (thread sync dominates: ~10x here)
-    with _cpu_threads_for(x_t, k):
+    with cpu_threads_for(x_t, k):
         return _lloyd(x_t, k, seed, max_iter, tol, init)
 
 
@@ -157,17 +158,6 @@ def score_clustering(labels: np.ndarray, clusters: np.ndarray) -> dict[str, floa
             "v_measure": float(metrics.v_measure_score(labels, clusters))}
 
 
-def _summary(runs: list[float]) -> tuple[float, float, list[float]]:
-    """(mean, std ddof=1, Student-t 95% interval of the mean) over seeds."""
-    mean = float(np.mean(runs))
-    if len(runs) < 2:
-        return mean, 0.0, [mean, mean]
-    from scipy.stats import t
-
-    std = float(np.std(runs, ddof=1))
-    half = float(t.ppf(0.975, len(runs) - 1)) * std / math.sqrt(len(runs))
-    return mean, std, [mean - half, mean + half]
-
 
 def evaluate_cluster(task: EvalTask, seeds: int = 5, normalize: bool = True, max_iter: int = 300,
                      tol: float = 1e-4) -> ProtocolOutput:
@@ -196,7 +186,7 @@ def evaluate_cluster(task: EvalTask, seeds: int = 5, normalize: bool = True, max
         used.append(seed)
     metrics: dict[str, Any] = {}
     for name, values in runs.items():
-        mean, std, ci = _summary(values)
+        mean, std, ci = mean_ci(values)
         metrics.update({name: mean, f"{name}_std": std, f"{name}_ci95": ci, f"{name}_runs": values})
     metrics.update(inertia=float(np.mean(inertia)), n_test=int(len(test_y)))
     chosen = {"k": k, "seeds": used, "n_iter": iters, "normalized": bool(normalize)}

@@ -39,7 +39,6 @@ curve, with the shared ``all`` point); their mean equals ``auc``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -51,6 +50,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.protocols import checks
 from benchmark.protocols.knn import knn_classify
 from benchmark.protocols.linear import DEFAULT_CS, carve_val, fit_logreg, sweep_C
+from benchmark.protocols.metrics import mean_ci
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'labeleff'"
@@ -75,17 +75,6 @@ class Point:
         return {"shots": self.shots, "labels_per_class": self.x, "train_size": float(np.mean(self.sizes)),
                 "mean": mean, "std": std, "ci95": [max(0.0, ci[0]), min(1.0, ci[1])], "runs": self.runs}
 
-
-def mean_ci(values: Sequence[float]) -> tuple[float, float, list[float]]:
-    """(mean, std ddof=1, Student-t 95% interval of the mean); one value is its own interval."""
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, 0.0, [mean, mean]
-    from scipy.stats import t
-
-    std = float(np.std(values, ddof=1))
-    half = float(t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
-    return mean, std, [mean - half, mean + half]
 
 
 def curve_auc(labels_per_class: Sequence[float], accuracy: Sequence[float]) -> float:

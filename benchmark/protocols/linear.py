@@ -51,7 +51,7 @@ SMALL_PROBLEM = 1 << 22
 
 
 @contextmanager
-def _cpu_threads_for(x: torch.Tensor, n_classes: int) -> Iterator[None]:
+def cpu_threads_for(x: torch.Tensor, n_classes: int) -> Iterator[None]:
     small = x.device.type == "cpu" and x.shape[0] * x.shape[1] * n_classes < SMALL_PROBLEM
     before = torch.get_num_threads()
     if small and before > 1:
@@ -244,7 +244,7 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = Tr
     # Two classes: scikit-learn fits one vector w = W1 - W0 with ||w||^2 / (2C). The two-row softmax reaches it at
     # W0 = -W1 = -w/2, where (||W0||^2 + ||W1||^2) / (2C') = ||w||^2 / (4C'), so C' = C / 2 is the same problem.
     c_solve = C / 2.0 if len(classes) == 2 else C
-    with _cpu_threads_for(x_t, len(classes)):
+    with cpu_threads_for(x_t, len(classes)):
         theta, n_iter = _solve(x_t, torch.from_numpy(y_index).to(dev), len(classes), c_solve, start, max_iter, tol)
     return _model(theta, classes, x.shape[1], mean, scale, n_iter)
 
@@ -299,7 +299,7 @@ def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: 
     iters: dict[float, int] = {}
     params: dict[float, torch.Tensor] = {}
     theta, worse = None, 0
-    with _cpu_threads_for(x_t, k):
+    with cpu_threads_for(x_t, k):
         for C in Cs:
             theta, iters[C] = _solve(x_t[:n_train], y_t[:n_train], k, C, theta, max_iter, tol)
             w, b = theta[: k * d].view(k, d), theta[k * d:]

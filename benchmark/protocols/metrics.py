@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
 from benchmark.errors import ContractError, DataError
@@ -42,3 +45,16 @@ def score(predictions: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict[st
     top1 = accuracy(predictions, labels)
     lo, hi = bootstrap_ci(np.asarray(predictions) == np.asarray(labels), seed=seed)
     return {"top1": top1, "top1_ci95": [lo, hi], "n_test": int(len(labels))}
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float, list[float]]:
+    """(mean, standard deviation with ddof=1, Student-t 95% interval of the mean) over seeds or draws; a single
+    value is its own interval (std 0)."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, 0.0, [mean, mean]
+    from scipy.stats import t
+
+    std = float(np.std(values, ddof=1))
+    half = float(t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
+    return mean, std, [mean - half, mean + half]
