@@ -10,6 +10,7 @@ and :func:`depth_markdown` lay it out, :func:`plot_depth` draws it (PNG and SVG)
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def plot_depth(df: pd.DataFrame, stem: Path | str, protocols: Sequence[str] | No
         for col, prot in enumerate(prots):
             ax = axes[row][col]
             _panel(ax, ok[(ok["dataset"] == dset) & (ok["protocol"] == prot)], colours)
-            ax.set_title(f"{dset} / {prot}", fontsize=10)
+            ax.set_title(_title(dset, prot), fontsize=9)
             ax.set_xlim(-0.03, 1.03)
             ax.grid(alpha=0.3)
             if col == 0:
@@ -147,6 +148,12 @@ def plot_depth(df: pd.DataFrame, stem: Path | str, protocols: Sequence[str] | No
         written.append(target)
     plt.close(fig)
     return written
+
+
+def _title(dataset: str, protocol: str, width: int = 44) -> str:
+    """A panel title that fits its panel: long labels (datasets with options) wrapped at commas or anywhere."""
+    lines = textwrap.wrap(f"{dataset} / {protocol}".replace(",", ", "), width) or [""]
+    return "\n".join(line.replace(", ", ",") for line in lines)
 
 
 def _panel(ax: Any, data: pd.DataFrame, colours: Mapping[str, Any]) -> None:
