@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn import metrics
 from sklearn.cluster import KMeans
 
@@ -88,7 +87,7 @@ def test_validator_rejects_bad_options(options, message):
         validate_cluster(options)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cuda_gives_the_cpu_partition():
     x, _ = blobs(80, 6, 16, seed=4, spread=1.0)
     cpu, gpu = kmeans(x, 6, seed=3), kmeans(x, 6, seed=3, device="cuda")

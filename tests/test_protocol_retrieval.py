@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from benchmark.errors import OptionError
 from benchmark.protocols.retrieval import RETRIEVAL_DEFAULTS, evaluate_retrieval, retrieve, validate_retrieval
@@ -98,7 +97,7 @@ def test_validator_rejects_bad_options(options, message):
         validate_retrieval(options)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cuda_matches_the_brute_force_loop_with_ties():
     gx, gy = _ties(200, 5)
     qx, qy = _ties(50, 6)
