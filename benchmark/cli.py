@@ -243,8 +243,12 @@ def _board(args: argparse.Namespace, inputs, records=None, throughput=None):
 
 
 def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
-    """One format of one table kind, as text."""
+    """One format of one table kind, as text; the tables hold measured records only (published ones, from
+    ``repbench import``, appear on the page of ``--out DIR`` in their own section; the long CSV keeps them)."""
     from benchmark import leaderboards as leaderboard
+    from benchmark.leaderboards.published import split_records
+
+    measured = split_records(inputs.records)[0]
 
     if args.table != "board" and (args.suite or args.protocol or args.modality or args.baseline):
         raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board; drop them for --table "
@@ -254,19 +258,19 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
 
         if args.format not in ("markdown", "csv"):
             raise OptionError("--table profile renders as markdown or csv; use --format markdown or csv")
-        table = profile_table(inputs.records)
+        table = profile_table(measured)
         return profile_markdown(table) if args.format == "markdown" else table.to_csv(index=False)
     if args.table == "methods":
         from benchmark.leaderboards.methods import methods_frame, methods_markdown
 
         if args.format not in ("markdown", "csv"):
             raise OptionError("--table methods renders as markdown or csv; use --format markdown or csv")
-        return methods_markdown(inputs.records) if args.format == "markdown" else \
-            methods_frame(inputs.records).to_csv(index=False)
+        return methods_markdown(measured) if args.format == "markdown" else \
+            methods_frame(measured).to_csv(index=False)
     if args.table == "cells":
         if args.format not in ("markdown", "csv", "html"):
             raise OptionError("--table cells renders as markdown, csv or html; use --table board for latex or json")
-        df = leaderboard.to_frame(inputs.records)
+        df = leaderboard.to_frame(measured)
         return {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[
             args.format](df)
     from benchmark.leaderboards.render import FORMATS, records_csv

@@ -28,7 +28,7 @@ import pandas as pd
 
 from benchmark.catalog import Catalog
 from benchmark.datasets.corruptions import KINDS, SEVERITIES
-from benchmark.errors import OptionError
+from benchmark.errors import OptionError, RepbenchError
 from benchmark.options import Requested, parse
 
 #: The dataset whose test split a profile's shift cells use, for each source dataset (same label space).
@@ -79,12 +79,11 @@ def profile_parts(catalog: Catalog, encoders: Sequence[str], datasets: Sequence[
                 raise OptionError(f"dataset {d!r} has no shift partner for the profile; profiles run on "
                                   f"{', '.join(PARTNERS)} (a partner shares the label space)")
         parts.append(Part("in domain", encs, dsets, IN_DOMAIN))
-        parts.append(Part("domain shift", encs, tuple(f"shift:{d}>{PARTNERS[catalog.resolve('datasets', d).name]}"
+        parts.append(Part("domain shift", encs, tuple(_shift(d, PARTNERS[catalog.resolve("datasets", d).name])
                                                       for d in dsets), SHIFT))
         parts.append(Part("robustness", encs, tuple(_corrupt(d, kind, s) for d in dsets for kind in KINDS[modality]
                                                     for s in severities), ROBUST))
-        layered = tuple(_with_layers(e) for e in encs
-                        if depth and catalog.resolve("encoders", e).spec.count_layers is not None)
+        layered = tuple(_with_layers(e) for e in encs if depth and _counts_layers(catalog, e))
         if layered:
             parts.append(Part("depth", layered, dsets, DEPTH))
     if not parts:
@@ -97,6 +96,25 @@ def _corrupt(dataset: str, kind: str, severity: int) -> str:
     req = parse(dataset)
     options = {"kind": kind, "severity": str(severity), **{f"base.{k}": v for k, v in req.options.items()}}
     return str(Requested(f"corrupt:{req.name}", options))
+
+
+def _shift(dataset: str, partner: str) -> str:
+    """``shift:`` from ``dataset`` to ``partner``, the dataset's own options moved under ``source.``."""
+    req = parse(dataset)
+    return str(Requested(f"shift:{req.name}>{partner}", {f"source.{k}": v for k, v in req.options.items()}))
+
+
+def _counts_layers(catalog: Catalog, encoder: str) -> bool:
+    """Whether the encoder's layers can be counted before loading (else its depth probes are left out: a
+    Hugging Face model not in the local cache, a plugin's encoder without ``count_layers``)."""
+    from benchmark.encoders.layers import count_layers
+
+    if catalog.resolve("encoders", encoder).spec.count_layers is None:
+        return False
+    try:
+        return count_layers(catalog, parse(encoder)) is not None
+    except RepbenchError:  # an encoder without a layer option, or one whose count needs what is not here
+        return False
 
 
 def _with_layers(encoder: str) -> str:

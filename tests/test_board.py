@@ -198,3 +198,38 @@ def test_family_names_over_paths_get_short_headers(name, short):
     from benchmark.leaderboards.board import short_name
 
     assert short_name(name) == short
+
+
+def test_one_short_name_means_one_encoder_across_the_boards_tables():
+    a, b, c = ("run:runs/m/simclr__a", "run:runs/m/simclr__b", "run:runs/x/simclr__c")
+    recs = [rec(a, "d1", 0.9), rec(b, "d1", 0.8), rec(b, "d1", 0.7, protocol="linear"),
+            rec(c, "d1", 0.6, protocol="linear")]
+    knn, linear = build_board(recs).tables
+    keys = {r.label: r.key for t in (knn, linear) for r in t.rows}
+    assert len(set(keys.values())) == 3  # simclr (1), (2), (3): b is the same short name in both tables
+    assert {r.key for r in knn.rows} & {r.key for r in linear.rows} == {keys[b]}
+
+
+def test_normalised_floor_is_zero_for_metrics_without_a_chance_level():
+    def nmi(encoder, value):
+        r = rec(encoder, "d1", None).to_json()
+        r["protocol"]["primary_metric"] = "nmi"
+        r["metrics"] = {"nmi": value}
+        return Record.from_json(r)
+
+    (table,) = build_board([nmi("A", 0.05), nmi("B", 0.5)]).tables
+    assert table.floor.startswith("0 (nmi") and table.rows[1].normalized == pytest.approx(5.0)
+
+
+def test_a_baseline_at_the_ceiling_is_a_one_line_error():
+    with pytest.raises(OptionError, match="--baseline C: .*pick a weaker baseline"):
+        build_board([rec("A", "d1", 0.5), rec("C", "d1", 1.0)], baseline="C")
+
+
+def test_lower_is_better_ranks_the_lowest_mean_first():
+    # errors, lower is better: Y and X tie on ranks and Borda; Y's mean error (0.15) beats X's (0.175), and the
+    # names would put X first, so only the lower-is-better mean can order them
+    errors = pd.DataFrame({"d1": [0.1, 0.2, 0.3], "d2": [0.2, 0.15, 0.4]}, index=["Y", "X", "Z"])
+    low = agg.aggregate(errors, None, higher_is_better=False)
+    for by in ("mean", "borda", "mean_rank"):
+        assert agg.order(low, by, higher_is_better=False) == ["Y", "X", "Z"]

@@ -42,6 +42,7 @@ def test_the_parts_of_an_image_and_a_text_profile(catalog):
 
 def test_dataset_options_move_under_base_and_bad_requests_fail_in_one_line(catalog):
     parts = profile_parts(catalog, ["pixels"], ["digits[seed=1]"], severities=[2], depth=False)
+    assert parts[1].datasets == ("shift:digits>mnist5k[source.seed=1]",)
     assert "corrupt:digits[kind=contrast,severity=2,base.seed=1]" in parts[2].datasets
     with pytest.raises(OptionError, match="no shift partner"):
         profile_parts(catalog, ["pixels"], ["fashion-mnist"])

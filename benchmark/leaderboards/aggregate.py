@@ -71,13 +71,17 @@ def aggregate(scores: pd.DataFrame, floor: pd.Series | None, higher_is_better: b
     return out[columns]
 
 
-def order(agg: pd.DataFrame, by: str) -> list[str]:
-    """The encoders best first by aggregation ``by`` (ties broken by the mean, then the name)."""
+def order(agg: pd.DataFrame, by: str, higher_is_better: bool = True) -> list[str]:
+    """The encoders best first by aggregation ``by`` (ties broken by the mean, then the name). For a metric
+    where lower is better, the best mean (and normalised score) is the lowest; ranks and Borda already say so."""
     if by not in TITLES:
         raise ValueError(f"unknown aggregation {by!r}; use one of {', '.join(TITLES)}")
     frame = agg.assign(_name=agg.index.astype(str))
+    low = not higher_is_better
     if by == "mean_rank":
-        keys, ascending = ["mean_rank", "mean", "_name"], [True, False, True]
+        keys, ascending = ["mean_rank", "mean", "_name"], [True, low, True]
+    elif by in ("mean", "normalized"):
+        keys, ascending = [by, "mean", "_name"], [low, low, True]
     else:
-        keys, ascending = [by, "mean", "_name"], [False, False, True]
+        keys, ascending = [by, "mean", "_name"], [False, low, True]
     return list(frame.sort_values(keys, ascending=ascending, na_position="last").index)

@@ -97,6 +97,10 @@ class Board:
         return cls(**{**data, "tables": tables})
 
 
+#: Metrics whose chance level is 1/classes (accuracies, and labeleff's area under an accuracy curve); the
+#: normalised score of any other metric (NMI, ARI, mAP@R, ...) has the floor 0.
+CHANCE_METRICS = ("top1", "top5", "accuracy", "auc")
+
 #: Tables of these protocols come first, in this order; others follow alphabetically.
 PROTOCOL_ORDER = ("knn", "linear", "fewshot", "finetune")
 
@@ -164,6 +168,9 @@ def _floor(part: pd.DataFrame, columns: list[Column], baseline: str | None,
         values = base.groupby("dataset")["value"].mean()
         if all(c.label in values.index for c in columns):
             return values.reindex([c.label for c in columns]), f"baseline {baseline}"
+    metric = str(part["metric"].iloc[0]) if len(part) else "top1"
+    if not metric.startswith(CHANCE_METRICS):  # NMI, ARI, mAP@R: chance is not 1/classes
+        return pd.Series({c.label: 0.0 for c in columns}), f"0 ({metric} has no 1/classes chance level)"
     if all(c.classes for c in columns):
         note = "chance (1/classes)" if baseline is None else f"chance (1/classes; baseline {baseline} lacks cells here)"
         return pd.Series({c.label: 1 / c.classes for c in columns if c.classes}), note
@@ -171,16 +178,20 @@ def _floor(part: pd.DataFrame, columns: list[Column], baseline: str | None,
 
 
 def build_table(part: pd.DataFrame, protocol: str, modality: str, *, datasets: Sequence[str] | None = None,
-                ranked_by: str = "borda", baseline: str | None = None) -> Table:
+                ranked_by: str = "borda", baseline: str | None = None,
+                eshort: Mapping[str, str] | None = None) -> Table:
     """The table of one (protocol, modality) from :func:`cells_frame` rows; ``datasets`` (labels) fixes the
-    columns (a suite's), else every dataset in ``part``. Only encoders with a number in every column are ranked."""
+    columns (a suite's), else every dataset in ``part``. Only encoders with a number in every column are ranked.
+    ``eshort``: each encoder label's short form, made once for the whole board so that one short name means one
+    encoder in every table (default: made over ``part``)."""
     labels = list(datasets) if datasets is not None else sorted(part["dataset"].unique())
     first = part.drop_duplicates("dataset").set_index("dataset")
     dnames = {d: str(first["dataset_name"].get(d, d)) for d in labels}
     dshort = short_labels(labels, dnames)
     columns = [Column(dshort[d], d, _int(first["classes"].get(d)), _int(first["n_test"].get(d))) for d in labels]
     encoders = sorted(part["encoder"].unique())
-    eshort = short_labels(encoders, dict(zip(part["encoder"], part["encoder_name"], strict=True)))
+    if eshort is None:
+        eshort = short_labels(encoders, dict(zip(part["encoder"], part["encoder_name"], strict=True)))
     cells = {(e, d): _cell(g) for (e, d), g in part.groupby(["encoder", "dataset"])}
     rows = {e: Row(eshort[e], e, {dshort[d]: cells[(e, d)] for d in labels if (e, d) in cells}) for e in encoders}
     for row in rows.values():
@@ -189,14 +200,18 @@ def build_table(part: pd.DataFrame, protocol: str, modality: str, *, datasets: S
     higher = bool(part["higher_is_better"].all()) if not part.empty else True
     scores = pd.DataFrame({d: [cells[(e, d)].value / 100 for e in complete] for d in labels}, index=complete)  # type: ignore[operator]
     floor, floor_note = _floor(part, columns, baseline, scores)
-    table_agg = agg.aggregate(scores, floor, higher)
+    try:
+        table_agg = agg.aggregate(scores, floor, higher)
+    except ValueError as exc:  # a baseline already at the ceiling leaves nothing to normalise against
+        raise OptionError(f"--baseline {baseline}: {exc} in the {protocol} ({modality}) table; pick a weaker "
+                          "baseline or drop --baseline (chance is the floor then)") from None
     for e in complete:
         a = table_agg.loc[e]
         rows[e].mean, rows[e].mean_rank = float(a["mean"]) * 100, float(a["mean_rank"])
         rows[e].borda, rows[e].borda_rank = float(a["borda"]), int(a["borda_rank"])
         rows[e].normalized = None if pd.isna(a["normalized"]) else float(a["normalized"]) * 100
     _mark_best(rows.values(), columns, higher)
-    ranked = [rows[e] for e in agg.order(table_agg, ranked_by)] if complete else []
+    ranked = [rows[e] for e in agg.order(table_agg, ranked_by, higher)] if complete else []
     metric = str(part["metric"].iloc[0]) if not part.empty else "top1"
     return Table(protocol, modality, metric, columns, ranked, [rows[e] for e in encoders if rows[e].missing],
                  ranked_by, floor_note, higher)
@@ -244,13 +259,16 @@ def build_board(records: Iterable[Record], throughput: Iterable[ThroughputRecord
             lacking[e] = [f"{d} x {p}" for m, d, p in suite.cells if (m, d, p) not in have and m in own_modality]
         lacking = {e: v for e, v in lacking.items() if v}
     groups = _groups(frame, suite)
+    everyone = sorted(frame["encoder"].unique())
+    eshort = short_labels(everyone, dict(zip(frame["encoder"], frame["encoder_name"], strict=True)))
     tables = []
     for protocol, modality in groups:
         if (protocols and protocol not in protocols) or (modalities and modality not in modalities):
             continue
         part = frame[(frame["protocol"] == protocol) & (frame["modality"] == modality)]
         datasets = None if suite is None else [d for m, d, p in suite.cells if (m, p) == (modality, protocol)]
-        tables.append(build_table(part, protocol, modality, datasets=datasets, ranked_by=by, baseline=base))
+        tables.append(build_table(part, protocol, modality, datasets=datasets, ranked_by=by, baseline=base,
+                                  eshort=eshort))
     speed = throughput_rows(throughput)
     return Board(tables, speed, quality_vs_throughput(tables, speed),
                  None if suite is None else {**suite.tag(), "plugin": suite.plugin, "aggregation": by}, lacking)
