@@ -19,6 +19,7 @@ import pandas as pd
 
 from benchmark.atomic import atomic_path
 from benchmark.encoders.layers import base_label, layer_of
+from benchmark.leaderboards.labels import mpl_text
 from benchmark.leaderboards.tables import md_escape, to_frame
 from benchmark.options import parse
 from benchmark.results.record import Record
@@ -128,14 +129,14 @@ def plot_depth(df: pd.DataFrame, stem: Path | str, protocols: Sequence[str] | No
         for col, prot in enumerate(prots):
             ax = axes[row][col]
             _panel(ax, ok[(ok["dataset"] == dset) & (ok["protocol"] == prot)], colours)
-            ax.set_title(_title(dset, prot), fontsize=9)
+            ax.set_title(mpl_text(_title(dset, prot)), fontsize=9)
             ax.set_xlim(-0.03, 1.03)
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel("top-1 accuracy (%)")
             if row == len(datasets) - 1:
                 ax.set_xlabel("relative depth (layer / (layers - 1))")
-    handles = [plt.Line2D([], [], color=colours[e], marker="o", label=e) for e in encoders]
+    handles = [plt.Line2D([], [], color=colours[e], marker="o", label=mpl_text(e)) for e in encoders]
     fig.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.04 + 0.035 * len(encoders), 1, 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -68,7 +69,7 @@ def board_section(folder: Path) -> Section:
         table = pd.DataFrame(_number_rows(board.throughput, THROUGHPUT_COLUMNS), columns=THROUGHPUT_COLUMNS)
     names = ["index.html", "leaderboard.md", "methods.md", *sorted(p.name for p in folder.glob("profile*.md")),
              "depth.md", "README.md"]
-    links = [(name, f"{folder.name}/{name}") for name in names if (folder / name).is_file()]
+    links = [(name, f"{quote(folder.name)}/{name}") for name in names if (folder / name).is_file()]
     caption = _description(folder) or f"{len(measured)} records."
     if board.tables and table is not None and table.index.name == "encoder":
         caption += "\n\nMean score (percent) over each table's datasets, for the encoders ranked there."

@@ -53,10 +53,10 @@ class Section:
         for _, href in self.links:
             if not _RELATIVE.match(href) or ".." in href.split("/"):
                 raise ValueError(f"page link {href!r}: only relative paths inside the folder (letters, digits, "
-                                 "- _ . /) can be linked")
+                                 "- _ . / and %-escapes) can be linked")
 
 
-_RELATIVE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+_RELATIVE = re.compile(r"^[A-Za-z0-9_%][A-Za-z0-9_.%/-]*$")  # percent-encoded names allowed
 
 
 def esc(value: object) -> str:
