@@ -284,9 +284,25 @@ def _versions(catalog: Catalog, cell: Cell) -> dict[str, str | None]:
     """repbench's version and those of the distributions that provide the cell's encoder, dataset, protocol."""
     out: dict[str, str | None] = {"repbench": dist_version("repbench")}
     for kind, resolved in (("encoders", cell.encoder), ("datasets", cell.dataset), ("protocols", cell.protocol)):
-        plugin = catalog.plugin_of(kind, resolved.spec)
-        info = catalog.plugins.infos.get(plugin) if plugin else None
-        out[kind] = f"{plugin} {info.version if info else None}"
+        out[kind] = _plugin_version(catalog, kind, resolved.spec)
+    inner = sorted({_plugin_version(catalog, "datasets", spec) for spec in _inner_specs(cell.dataset.spec)})
+    if inner:  # shift:A>B, corrupt:D: the plugins behind the datasets inside count too
+        out["inner datasets"] = ", ".join(inner)
+    return out
+
+
+def _plugin_version(catalog: Catalog, kind: str, spec: Any) -> str:
+    plugin = catalog.plugin_of(kind, spec)
+    info = catalog.plugins.infos.get(plugin) if plugin else None
+    return f"{plugin} {info.version if info else None}"
+
+
+def _inner_specs(spec: Any) -> list[Any]:
+    """The specs of the datasets a family's bound spec is made of (shift:, corrupt:), nested ones included."""
+    out = []
+    inners = getattr(spec.load, "inners", {})
+    for inner in (inners.values() if isinstance(inners, dict) else inners):
+        out += [inner.spec, *_inner_specs(inner.spec)]
     return out
 
 

@@ -262,3 +262,20 @@ def test_a_metric_that_breaks_the_schema_is_an_error_record_not_an_ok_number(cat
     [rec] = run_plan(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["percent"]), _config(tmp_path))
     assert rec["status"] == "error" and rec["metrics"] == {}
     assert "metrics.top1" in rec["error"]["message"]
+
+
+def test_a_family_cells_digest_covers_the_plugins_of_the_datasets_inside(monkeypatch):
+    """corrupt:digits and shift:digits>mnist5k rerun when the plugin providing digits changes version."""
+    from benchmark.catalog import Catalog
+    import dataclasses
+
+    from benchmark.runner import config_digest, make_plan
+
+    catalog = Catalog.load()
+    plan = make_plan(catalog, ["pixels"], ["digits", "corrupt:digits[kind=jpeg,severity=1]",
+                                           "shift:digits>mnist5k"], ["knn"])
+    before = [config_digest(c, "fp32", 0, catalog) for c in plan.cells]
+    info = catalog.plugins.infos["builtin:vision-datasets"]
+    monkeypatch.setitem(catalog.plugins.infos, "builtin:vision-datasets", dataclasses.replace(info, version="999"))
+    after = [config_digest(c, "fp32", 0, catalog) for c in plan.cells]
+    assert all(b != a for b, a in zip(before, after, strict=True))
