@@ -266,9 +266,9 @@ def test_a_metric_that_breaks_the_schema_is_an_error_record_not_an_ok_number(cat
 
 def test_a_family_cells_digest_covers_the_plugins_of_the_datasets_inside(monkeypatch):
     """corrupt:digits and shift:digits>mnist5k rerun when the plugin providing digits changes version."""
-    from benchmark.catalog import Catalog
     import dataclasses
 
+    from benchmark.catalog import Catalog
     from benchmark.runner import config_digest, make_plan
 
     catalog = Catalog.load()
