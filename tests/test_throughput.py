@@ -282,3 +282,16 @@ def test_worker_process_measures_a_tiny_timm_model(tmp_path) -> None:
     assert record.status == "ok" and len(record.timing["round_s"]) == 2 and record.metrics["samples_per_s"] > 0
     assert record.metrics["flops_per_sample"] > 0 and record.metrics["peak_memory_bytes"] > 0
     assert read_throughput(run.paths[0]) == record
+
+
+def test_an_image_encoder_without_input_size_in_its_config_gets_the_shape_its_preprocess_makes() -> None:
+    """A plugin's TorchImageEncoder whose preprocess_config says nothing of input_size (the EfficientNet-Lite
+    plugin) is timed on batches shaped like its own preprocessed images."""
+    from benchmark.encoders import TorchImageEncoder
+
+    def transform(image):
+        return torch.zeros(3, 40, 40) + float(image.size[0] > 0)
+
+    enc = TorchImageEncoder(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 40 * 40, 4)), 4,
+                            transform, {"img_size": 40, "mode": "RGB"}, weights="random", name="t")
+    assert enc.example_batch(5).shape == (5, 3, 40, 40)

@@ -85,9 +85,17 @@ class TorchImageEncoder(torch.nn.Module):
         return out.flatten(1)
 
     def example_batch(self, batch_size: int, *, seq_len: int | None = None, device: str = "cpu") -> torch.Tensor:
-        """A random float32 batch (batch_size, *preprocess_config["input_size"]) on ``device``, for throughput
-        runs (:class:`~benchmark.specs.ExampleBatch`); ``seq_len`` does not apply to images."""
-        c, h, w = (int(v) for v in self.preprocess_config["input_size"])
+        """A random float32 batch (batch_size, C, H, W) on ``device``, for throughput runs
+        (:class:`~benchmark.specs.ExampleBatch`): the shape is ``preprocess_config["input_size"]`` when the config
+        states it (timm), else what ``preprocess`` makes of one blank RGB image (any plugin's transform);
+        ``seq_len`` does not apply to images."""
+        size = self.preprocess_config.get("input_size")
+        if size is not None:
+            c, h, w = (int(v) for v in size)
+        else:
+            from PIL import Image
+
+            c, h, w = (int(v) for v in self.preprocess([Image.new("RGB", (64, 64))]).shape[1:])
         return torch.randn(batch_size, c, h, w, device=device)
 
     @functools.cached_property
