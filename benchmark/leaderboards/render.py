@@ -121,7 +121,7 @@ def to_markdown(board: Board) -> str:
                 f"{md_escape(str(board.suite['plugin']))}), ranked by {TITLES[board.suite['aggregation']]}.")
         lacks = [f"- {md_escape(e)} lacks {md_escape(', '.join(cells))}" for e, cells in board.lacking.items()]
         parts.append("\n\n".join([head, "\n".join(lacks)]) if lacks else head)
-    parts += [table_markdown(t) for t in board.tables] or ["(no results)"]
+    parts += [table_markdown(t) for t in board.tables] or ([] if board.throughput else ["(no results)"])
     if board.tables:
         parts.append(CI_NOTE)
     for title, rows, columns in (("Throughput", board.throughput, THROUGHPUT_COLUMNS),
