@@ -250,15 +250,16 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
 
     measured = split_records(inputs.records)[0]
 
-    if args.table != "board" and (args.suite or args.protocol or args.modality or args.baseline):
-        raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board; drop them for --table "
-                          f"{args.table}")
+    if args.table != "board" and (args.suite or args.protocol or args.modality
+                                  or (args.baseline and args.table != "profile")):
+        raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board (--baseline also the "
+                          f"profile's mCE); drop them for --table {args.table}")
     if args.table == "profile":
         from benchmark.profile import profile_markdown, profile_table
 
         if args.format not in ("markdown", "csv"):
             raise OptionError("--table profile renders as markdown or csv; use --format markdown or csv")
-        table = profile_table(measured)
+        table = profile_table(measured, baseline=args.baseline)
         return profile_markdown(table) if args.format == "markdown" else table.to_csv(index=False)
     if args.table == "methods":
         from benchmark.leaderboards.methods import methods_frame, methods_markdown

@@ -19,7 +19,7 @@ record's primary metric (or the mean of several, as named), never computed anew.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,11 +128,14 @@ def _mean(df: pd.DataFrame, encoder: str, dataset: str, protocol: str) -> float:
     return float(cells.mean()) if len(cells) else float("nan")
 
 
-def profile_table(records: Iterable[Any], datasets: Mapping[str, str] | None = None) -> pd.DataFrame:
+def profile_table(records: Iterable[Any], baseline: str | None = None) -> pd.DataFrame:
     """One row per (encoder, in-domain dataset) of the profile records: in-domain kNN/linear top-1,
     label-efficiency AUC, NMI, mAP@R, the shift target with linear accuracy there and the gap (in-domain
     linear minus cross-domain linear), kNN accuracy under corruption averaged over kinds and severities with its
-    drop from clean, and the relative depth of the best linear layer. Values are fractions (NaN: no record)."""
+    drop from clean, and the relative depth of the best linear layer. Values are fractions (NaN: no record).
+    With a ``baseline`` encoder (label), also its mean corruption error (mCE, Hendrycks & Dietterich: the
+    encoder's kNN errors under corruption over the baseline's, averaged over kinds; 1 = as robust as the
+    baseline, lower is better)."""
     from benchmark.leaderboards.depth import depth_frame
     from benchmark.leaderboards.robustness import corruption_table, generalisation_gap, robustness_summary
     from benchmark.leaderboards.tables import to_frame
@@ -142,7 +145,7 @@ def profile_table(records: Iterable[Any], datasets: Mapping[str, str] | None = N
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
     gaps = generalisation_gap(df)
-    robust = robustness_summary(corruption_table(df))
+    robust = robustness_summary(corruption_table(df, baseline=baseline))
     depth = depth_frame(records)
     layer_labels = set(depth["layer_label"]) if len(depth) else set()
     rows = []
@@ -162,8 +165,10 @@ def profile_table(records: Iterable[Any], datasets: Mapping[str, str] | None = N
             "corrupted knn": float(rob["corrupted"].iloc[0]) if len(rob) else np.nan,
             "drop": float(rob["drop"].iloc[0]) if len(rob) else np.nan,
             "best layer (depth)": _best_layer(depth, encoder, dataset),
+            "mce": float(rob["mce"].iloc[0]) if len(rob) else np.nan,
         })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    columns = [*COLUMNS[:-1], "mce", COLUMNS[-1]] if baseline else COLUMNS
+    return pd.DataFrame(rows, columns=[*COLUMNS, "mce"])[columns]
 
 
 def _best_layer(depth: pd.DataFrame, encoder: str, dataset: str) -> str:
@@ -187,12 +192,13 @@ def profile_markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no profile records)"
     text = table.copy()
-    for col in COLUMNS:
+    for col in text.columns:
         if col in ("encoder", "dataset", "shift to", "best layer (depth)"):
             text[col] = text[col].map(lambda v: md_escape(str(v)) if v else "–")
         else:
             text[col] = text[col].map(lambda v: "–" if pd.isna(v) else f"{v * 100:.1f}")
-    return github_table(list(COLUMNS), text.astype(str).values.tolist()) + "\n\n" + NOTE
+    note = NOTE + (MCE_NOTE if "mce" in text.columns else "")
+    return github_table(list(text.columns), text.astype(str).values.tolist()) + "\n\n" + note
 
 
 NOTE = ("Percent. knn, linear: top-1 on the dataset's test split. labeleff auc: area under linear-probe accuracy "
@@ -203,3 +209,5 @@ NOTE = ("Percent. knn, linear: top-1 on the dataset's test split. labeleff auc: 
         "top-1 on the test split corrupted (every kind of the modality at the profiled severities), averaged; "
         "drop: clean minus corrupted. best layer: the layer (of 0..n-1) with the best linear top-1, and its "
         "relative depth.")
+MCE_NOTE = (" mce: mean corruption error against the baseline encoder (its kNN errors under each kind over the "
+            "baseline's, averaged over kinds, x 100: 100 = as robust as the baseline, lower is better).")

@@ -73,3 +73,6 @@ def test_the_profile_table_is_what_the_records_say(tmp_path, capsys):
     assert row["corrupted knn"] == pytest.approx(corrupted)
     assert row["drop"] == pytest.approx(value("digits", "knn") - corrupted)
     assert "| pixels  |  digits |" in capsys.readouterr().out
+    # against itself as the baseline, an encoder's mean corruption error is exactly 1
+    (own,) = profile_table(records, baseline="pixels").to_dict("records")
+    assert own["mce"] == pytest.approx(1.0) and "mce" not in profile_table(records).columns
