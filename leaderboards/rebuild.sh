@@ -35,7 +35,7 @@ repbench leaderboard --suite offline-text-v1 --results offline-text-v1/records t
 repbench leaderboard --results methods/records --out methods
 repbench leaderboard --table methods --results methods/records --out methods/methods.md
 repbench leaderboard --results throughput/records --out throughput
-repbench leaderboard --results profiles/records --out profiles
+repbench leaderboard --results profiles/records --protocol labeleff,cluster,retrieval --out profiles
 repbench leaderboard --table profile --results profiles/records --out profiles/profile.md
 repbench depth --results profiles/records --out profiles/depth.md --plot profiles/plots/depth
 python -m benchmark.leaderboards.index .

@@ -258,13 +258,14 @@ def build_board(records: Iterable[Record], throughput: Iterable[ThroughputRecord
             own_modality = set(mine["modality"]) or set(frame[frame["encoder"] == e]["modality"])
             lacking[e] = [f"{d} x {p}" for m, d, p in suite.cells if (m, d, p) not in have and m in own_modality]
         lacking = {e: v for e, v in lacking.items() if v}
-    groups = _groups(frame, suite)
-    everyone = sorted(frame["encoder"].unique())
-    eshort = short_labels(everyone, dict(zip(frame["encoder"], frame["encoder_name"], strict=True)))
+    groups = [(p, m) for p, m in _groups(frame, suite)
+              if not (protocols and p not in protocols) and not (modalities and m not in modalities)]
+    shown = frame[[(p, m) in set(groups) for p, m in zip(frame["protocol"], frame["modality"], strict=True)]] \
+        if len(frame) else frame
+    eshort = short_labels(sorted(shown["encoder"].unique()),
+                          dict(zip(shown["encoder"], shown["encoder_name"], strict=True)))
     tables = []
     for protocol, modality in groups:
-        if (protocols and protocol not in protocols) or (modalities and modality not in modalities):
-            continue
         part = frame[(frame["protocol"] == protocol) & (frame["modality"] == modality)]
         datasets = None if suite is None else [d for m, d, p in suite.cells if (m, p) == (modality, protocol)]
         tables.append(build_table(part, protocol, modality, datasets=datasets, ranked_by=by, baseline=base,
