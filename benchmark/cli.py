@@ -206,7 +206,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         measured, published = split_records(inputs.records)
         throughput = split_records(inputs.throughput)[0]
         board = _board(args, inputs, measured, throughput)
-        for path in write_board(out, board, measured, throughput, published=published,
+        title = f"repbench leaderboard: {out.resolve().name}"
+        for path in write_board(out, board, measured, throughput, published=published, title=title,
                                 log=lambda msg: print(msg, file=sys.stderr)):
             print(f"wrote {path}", file=sys.stderr)
         return EXIT_OK
