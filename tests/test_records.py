@@ -20,7 +20,9 @@ from benchmark.results import (
     validate,
 )
 
-PUBLISHED = sorted(Path(__file__).resolve().parents[1].glob("leaderboards/*/records/*.json"))
+PUBLISHED_FILES = sorted(Path(__file__).resolve().parents[1].glob("leaderboards/*/records/*.json"))
+PUBLISHED = [p for p in PUBLISHED_FILES if not p.name.startswith("throughput__")]
+PUBLISHED_THROUGHPUT = [p for p in PUBLISHED_FILES if p.name.startswith("throughput__")]
 
 
 def good() -> dict:
@@ -55,6 +57,14 @@ def with_value(record: dict, dotted: str, value: object) -> dict:
 
 def test_published_records_exist():
     assert len(PUBLISHED) >= 50
+
+
+@pytest.mark.parametrize("path", PUBLISHED_THROUGHPUT, ids=lambda p: p.name)
+def test_published_throughput_records_round_trip(path):
+    from benchmark.results.throughput import ThroughputRecord
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert ThroughputRecord.from_json(data, str(path)).to_json() == data
 
 
 @pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.name)
