@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 
 
 def test_index_has_a_section_per_board_with_its_summary_and_links(tmp_path):
-    for name in ("methods", "offline-vision"):
+    for name in ("methods", "offline-vision-v1"):
         if (ROOT / name / "records").is_dir():
             shutil.copytree(ROOT / name, tmp_path / name)
     (tmp_path / "not-a-board").mkdir()  # no records/: not listed
