@@ -61,7 +61,7 @@ def board_section(folder: Path) -> Section:
     elif any(isinstance(r.encoder.extra.get("pretraining"), dict) for r in measured):
         from benchmark.leaderboards.methods import methods_frame
 
-        table = methods_frame(measured)  # a methods board: its runs by method, not by run folder
+        table = methods_frame(measured).reset_index(drop=True)  # a methods board: by method, not run folder
     elif table is None and board.throughput:
         from benchmark.leaderboards.quality import THROUGHPUT_COLUMNS
         from benchmark.leaderboards.render import _number_rows
