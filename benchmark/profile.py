@@ -122,12 +122,6 @@ def _with_layers(encoder: str) -> str:
     return str(Requested(req.name, {**req.options, "layers": "all"}))
 
 
-def _mean(df: pd.DataFrame, encoder: str, dataset: str, protocol: str) -> float:
-    cells = df[(df["encoder"] == encoder) & (df["dataset"] == dataset) & (df["protocol"] == protocol)
-               & (df["status"] == "ok")]["value"]
-    return float(cells.mean()) if len(cells) else float("nan")
-
-
 def profile_table(records: Iterable[Any], baseline: str | None = None) -> pd.DataFrame:
     """One row per (encoder, in-domain dataset) of the profile records: in-domain kNN/linear top-1,
     label-efficiency AUC, NMI, mAP@R, the shift target with linear accuracy there and the gap (in-domain
@@ -137,13 +131,19 @@ def profile_table(records: Iterable[Any], baseline: str | None = None) -> pd.Dat
     encoder's kNN errors under corruption over the baseline's, averaged over kinds; 1 = as robust as the
     baseline, lower is better)."""
     from benchmark.leaderboards.depth import depth_frame
-    from benchmark.leaderboards.robustness import corruption_table, generalisation_gap, robustness_summary
+    from benchmark.leaderboards.robustness import (
+        cell_means,
+        corruption_table,
+        generalisation_gap,
+        robustness_summary,
+    )
     from benchmark.leaderboards.tables import to_frame
 
     records = list(records)
     df = to_frame(records)
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
+    means = cell_means(df)
     gaps = generalisation_gap(df)
     robust = robustness_summary(corruption_table(df, baseline=baseline))
     depth = depth_frame(records)
@@ -156,7 +156,7 @@ def profile_table(records: Iterable[Any], baseline: str | None = None) -> pd.Dat
         rob = robust[(robust["encoder"] == encoder) & (robust["dataset"] == dataset) & (robust["protocol"] == "knn")]
         rows.append({
             "encoder": encoder, "dataset": dataset,
-            **{col: _mean(df, encoder, dataset, proto) for col, proto in (
+            **{col: float(means.get((encoder, dataset, proto), np.nan)) for col, proto in (
                 ("knn", "knn"), ("linear", "linear"), ("labeleff auc", "labeleff"), ("nmi", "cluster"),
                 ("map@r", "retrieval"))},
             "shift to": gap["target"].iloc[0] if len(gap) else "",

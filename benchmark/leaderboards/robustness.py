@@ -65,7 +65,7 @@ def parse_shift(label: str) -> tuple[str, str] | None:
     return _inner_label(source, options, "source."), _inner_label(target, options, "target.")
 
 
-def _means(df: pd.DataFrame) -> pd.Series:
+def cell_means(df: pd.DataFrame) -> pd.Series:
     """Mean primary metric per (encoder, dataset, protocol) over the ok rows (seeds averaged)."""
     ok = df[(df["status"] == "ok") & df["value"].notna()]
     return ok.groupby(KEYS)["value"].mean()
@@ -74,7 +74,7 @@ def _means(df: pd.DataFrame) -> pd.Series:
 def corruption_table(df: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     """One row per (encoder, clean dataset, protocol, kind); see the module docstring. ``baseline`` names an
     encoder of ``df`` (OptionError when it has no corrupted cell)."""
-    means = _means(df)
+    means = cell_means(df)
     rows = []
     for (encoder, dataset, protocol), value in means.items():
         parsed = parse_corrupt(dataset)
@@ -137,7 +137,7 @@ def generalisation_gap(df: pd.DataFrame, reference: str = "source") -> pd.DataFr
     cell)."""
     if reference not in ("source", "target"):
         raise OptionError(f"generalisation gap: reference must be source or target, got {reference!r}")
-    means = _means(df)
+    means = cell_means(df)
     out: list[dict[str, Any]] = []
     for (encoder, dataset, protocol), cross in means.items():
         parsed = parse_shift(dataset)
