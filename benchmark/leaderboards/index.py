@@ -64,9 +64,9 @@ def board_section(folder: Path) -> Section:
         table = methods_frame(measured).reset_index(drop=True)  # a methods board: by method, not run folder
     elif table is None and board.throughput:
         from benchmark.leaderboards.quality import THROUGHPUT_COLUMNS
-        from benchmark.leaderboards.render import _number_rows
+        from benchmark.leaderboards.sections import number_frame
 
-        table = pd.DataFrame(_number_rows(board.throughput, THROUGHPUT_COLUMNS), columns=THROUGHPUT_COLUMNS)
+        table = number_frame(board.throughput, THROUGHPUT_COLUMNS)
     names = ["index.html", "leaderboard.md", "methods.md", *sorted(p.name for p in folder.glob("profile*.md")),
              "depth.md", "README.md"]
     links = [(name, f"{quote(folder.name)}/{name}") for name in names if (folder / name).is_file()]

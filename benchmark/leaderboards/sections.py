@@ -37,6 +37,11 @@ def table_caption(t: Table) -> str:
     return "\n\n".join(parts)
 
 
+def number_frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """Rows of numbers (throughput, quality vs throughput) as display strings, in ``columns`` order."""
+    return pd.DataFrame(_number_rows(rows, columns), columns=columns)
+
+
 def board_sections(board: Board, records: Iterable[Record] = ()) -> list[Any]:
     """Every section of the page for ``board`` (built from measured records) and the methods table when
     ``records`` hold pretraining runs."""
@@ -52,7 +57,7 @@ def board_sections(board: Board, records: Iterable[Record] = ()) -> list[Any]:
              "Each encoder's mean score over the datasets every listed encoder has, beside its fastest "
              "measured samples/s.")):
         if rows:
-            sections.append(Section(title, pd.DataFrame(_number_rows(rows, columns), columns=columns),
+            sections.append(Section(title, number_frame(rows, columns),
                                     caption=caption))
     methods = _methods_section(records)
     if methods is not None:
