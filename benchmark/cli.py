@@ -105,14 +105,14 @@ def _join_ranks(args: argparse.Namespace) -> bool:
     if args.command != "eval" or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     from benchmark.features import best_device
-    from benchmark.methods import distributed
+    from benchmark.runtime import distributed
 
     args.device = distributed.init_from_env(best_device(args.device))
     return distributed.world_size() > 1
 
 
 def _is_main() -> bool:
-    from benchmark.methods import distributed
+    from benchmark.runtime import distributed
 
     return distributed.is_main()
 
@@ -151,7 +151,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             catalog.resolve("datasets", name)
         for proto in protocols:
             catalog.resolve("protocols", proto)
-    from benchmark.methods import distributed
+    from benchmark.runtime import distributed
 
     device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
@@ -192,10 +192,10 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from benchmark.atomic import write_text
+    from benchmark.leaderboards.profile import profile_markdown, profile_parts, profile_table
     from benchmark.options import split_list
-    from benchmark.profile import profile_markdown, profile_parts, profile_table
     from benchmark.runner import RunConfig, make_plan, run_plan
+    from benchmark.storage.atomic import write_text
 
     results = Path(args.results)
     if results.exists() and not results.is_dir():

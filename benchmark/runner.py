@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.atomic import remove_stale_temps
 from benchmark.catalog import Catalog, Resolved
-from benchmark.digest import digest
 from benchmark.encoders.layers import expand_layers
 from benchmark.errors import ContractError, OptionError, RecordError
 from benchmark.features import FeatureCache, best_device
@@ -34,6 +32,8 @@ from benchmark.plugins import dist_version
 from benchmark.protocols.metrics import score
 from benchmark.results import ResultStore, environment, make_record
 from benchmark.specs import ProtocolOutput
+from benchmark.storage.atomic import remove_stale_temps
+from benchmark.storage.digest import digest
 
 
 @dataclass
@@ -449,7 +449,7 @@ def _across_ranks(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable
     would (it alone reads and writes records and the feature cache and runs protocols) while every rank encodes
     a share of each split rank 0 extracts; the other ranks return no records."""
     from benchmark.features import distributed as ranks
-    from benchmark.methods.distributed import is_main
+    from benchmark.runtime.distributed import is_main
 
     single = replace(config, distributed=False)
     if is_main():

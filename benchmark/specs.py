@@ -209,7 +209,7 @@ class Method(Protocol):
     - ``objective``: an ``nn.Module`` holding the backbone and the method's heads, predictor and loss;
       ``objective(views, labels) -> scalar loss`` with ``views`` a list of (B, C, H, W) batches, one per view,
       and ``labels`` (B,) or None. It never calls backward and never moves devices or sets AMP; for losses over
-      the whole global batch it calls :func:`benchmark.methods.distributed.gather` (identity on one process).
+      the whole global batch it calls :func:`benchmark.runtime.distributed.gather` (identity on one process).
     - ``momentum_pairs``: (online, target) modules; after each optimiser step the loop sets
       ``target = tau * target + (1 - tau) * online`` (the target is never optimised).
     - ``defaults``: the :class:`TrainDefaults` recipe.

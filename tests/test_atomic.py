@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.atomic import TEMP_PATTERN, atomic_path, remove_stale_temps, write_json, write_text
 from benchmark.features import FeatureCache, save_npz
+from benchmark.storage.atomic import TEMP_PATTERN, atomic_path, remove_stale_temps, write_json, write_text
 
 
 @contextlib.contextmanager

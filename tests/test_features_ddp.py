@@ -77,7 +77,7 @@ def test_assemble_writes_rows_by_index_and_refuses_a_missing_row():
 
 def _simulated(monkeypatch, encoder, samples, batch_size):
     """local_rows of every rank (rank and world patched), assembled as the all-gather would."""
-    from benchmark.methods import distributed as dist
+    from benchmark.runtime import distributed as dist
 
     monkeypatch.setattr(dist, "world_size", lambda: WORLD)
     parts = []

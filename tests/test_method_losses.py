@@ -190,7 +190,7 @@ def test_losses_match_lightly():
                                                               abs=ATOL)
 
 
-# --- two real processes (gloo): the losses with benchmark.methods.distributed.gather ----------------------------
+# --- two real processes (gloo): the losses with benchmark.runtime.distributed.gather ----------------------------
 def _worker(r: int, world: int, init: str, z1: torch.Tensor, z2: torch.Tensor, out: str) -> None:
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", init_method=init, rank=r, world_size=world)

@@ -13,8 +13,8 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from test_trainer import contrastive_method, info_nce, tiny_data
 
-from benchmark.methods import distributed as dist
 from benchmark.methods.trainer import train
+from benchmark.runtime import distributed as dist
 from benchmark.specs import Budget
 
 WORLD = 2

@@ -11,7 +11,7 @@ from benchmark.catalog import Catalog
 from benchmark.cli import main
 from benchmark.datasets.corruptions import KINDS
 from benchmark.errors import OptionError
-from benchmark.profile import profile_parts, profile_table
+from benchmark.leaderboards.profile import profile_parts, profile_table
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.atomic import write_json
 from benchmark.errors import RecordError
 from benchmark.protocols.metrics import bootstrap_ci, score
 from benchmark.results import ResultStore, cell_id, load_records, validate
+from benchmark.storage.atomic import write_json
 
 
 def test_bootstrap_ci_matches_an_explicit_resampling_loop():

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from benchmark.errors import ContractError, OptionError
 from benchmark.methods.budget import format_budget, parse_budget
-from benchmark.methods.distributed import gather
 from benchmark.methods.trainer import TrainResult, train
-from benchmark.methods.training import LARS, build_optimizer, ema_tau, ema_update, lr_multiplier
+from benchmark.runtime.distributed import gather
+from benchmark.runtime.training import LARS, build_optimizer, ema_tau, ema_update, lr_multiplier
 from benchmark.specs import Backbone, Budget, Split, TrainDefaults
 
 DIM_IN, DIM = 8, 6

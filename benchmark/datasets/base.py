@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmark import checks
 from benchmark.errors import ContractError, DataError, OptionError
-from benchmark.protocols import checks
 from benchmark.specs import Split
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from benchmark import checks
 from benchmark.datasets.base import InMemoryDataset
 from benchmark.datasets.corruptions import KINDS, PARAMETERS, SEVERITIES, Corruption
 from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, catalog_loader, composite_spec
 from benchmark.errors import OptionError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.specs import DatasetSpec, Split
 
 FAMILY = "corrupt:"

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmark import checks
 from benchmark.datasets.base import InMemoryDataset, take
 from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, catalog_loader, composite_spec
 from benchmark.errors import DataError, OptionError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.specs import Dataset, DatasetSpec, Split
 
 FAMILY = "shift:"

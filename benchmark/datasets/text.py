@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from benchmark import checks
 from benchmark.datasets.base import InMemoryDataset, check_options
 from benchmark.datasets.tables import (
     make_text_dataset,
@@ -24,7 +25,6 @@ from benchmark.datasets.tables import (
     read_table_splits,
 )
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.specs import DatasetSpec, defaults_of
 
 MAX_CHARS = 1000

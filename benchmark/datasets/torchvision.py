@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from benchmark import checks
 from benchmark.datasets.base import InMemoryDataset, check_options, split_all, subsample
 from benchmark.datasets.images import ItemDecoder, LazyImages
 from benchmark.errors import DataError, MissingData, MissingDependency
 from benchmark.hookspecs import hookimpl
-from benchmark.paths import DATA_ENV, data_dir
-from benchmark.protocols import checks
 from benchmark.specs import DatasetSpec, Split, defaults_of
+from benchmark.storage.paths import DATA_ENV, data_dir
 
 EUROSAT_TEST_FRACTION = 0.2
 TORCHVISION_HINT = "pip install 'repbench[vision]' (or pip install torchvision)"

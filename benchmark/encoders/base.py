@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.digest import digest
 from benchmark.errors import DataError
+from benchmark.storage.digest import digest
 
 #: How long :func:`host_reachable` waits for a TCP connection (DNS lookup included).
 PROBE_TIMEOUT_S = 2.0

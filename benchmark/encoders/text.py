@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.digest import digest
 from benchmark.encoders.base import config_hash, count_params, hub_offline, weights_hash
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec, defaults_of
+from benchmark.storage.digest import digest
 
 #: Longest input any hf/ encoder is given, whatever the model allows (quadratic attention cost).
 MAX_LENGTH_CAP = 512

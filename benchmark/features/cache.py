@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.atomic import atomic_path, remove_stale_temps
-from benchmark.digest import digest
-from benchmark.paths import default_cache_dir
+from benchmark.storage.atomic import atomic_path, remove_stale_temps
+from benchmark.storage.digest import digest
+from benchmark.storage.paths import default_cache_dir
 
 CACHE_FORMAT = 1
 
@@ -38,7 +38,7 @@ class FeatureCache:
 
     ``log(message)`` receives the warning for each discarded entry (default: :func:`warnings.warn` with
     :class:`CacheWarning`). On first use the temporary files of writes killed long ago are removed from ``root``
-    (:func:`~benchmark.atomic.remove_stale_temps`).
+    (:func:`~benchmark.storage.atomic.remove_stale_temps`).
     """
 
     def __init__(self, root: Path | str | None = None, enabled: bool = True,

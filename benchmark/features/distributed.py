@@ -38,7 +38,7 @@ import torch
 
 from benchmark.errors import ContractError
 from benchmark.features.extract import extract, extraction_order
-from benchmark.methods import distributed as dist
+from benchmark.runtime import distributed as dist
 from benchmark.specs import Dataset, Encoder
 
 #: How long the other ranks wait for rank 0's next request (rank 0 runs protocols, a finetune too, meanwhile).

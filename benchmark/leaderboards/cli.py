@@ -21,8 +21,8 @@ def _catalog():
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.atomic import write_text
     from benchmark.leaderboards.ingest import load_inputs, results_paths
+    from benchmark.storage.atomic import write_text
 
     # every bad file, conflict and merged duplicate is reported by name and reason; nothing bad enters a table
     inputs = load_inputs(results_paths(args.results or ["results"]))
@@ -86,7 +86,7 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
         raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board (--baseline also the "
                           f"profile's mCE); drop them for --table {args.table}")
     if args.table == "profile":
-        from benchmark.profile import profile_markdown, profile_table
+        from benchmark.leaderboards.profile import profile_markdown, profile_table
 
         if args.format not in ("markdown", "csv"):
             raise OptionError("--table profile renders as markdown or csv; use --format markdown or csv")
@@ -115,9 +115,9 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
-    from benchmark.atomic import write_text
     from benchmark.leaderboards.depth import depth_frame, depth_markdown, plot_depth
     from benchmark.results import scan_records
+    from benchmark.storage.atomic import write_text
 
     scan = scan_records(*args.results)  # every bad file is reported by name and reason, and skipped
     for line in scan.messages():

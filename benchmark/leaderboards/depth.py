@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.atomic import atomic_path
 from benchmark.encoders.layers import base_label, layer_of
 from benchmark.leaderboards.labels import mpl_text
 from benchmark.leaderboards.tables import md_escape, to_frame
 from benchmark.options import parse
 from benchmark.results.record import Record
+from benchmark.storage.atomic import atomic_path
 
 DEPTH_COLUMNS = ["layer", "layers", "relative_depth", "layer_label"]
 #: Protocols shown first (then any others, alphabetically).

@@ -30,10 +30,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.digest import digest
 from benchmark.errors import DataError, OptionError
 from benchmark.results.record import Record, now_iso
 from benchmark.results.throughput import ThroughputRecord, throughput_id
+from benchmark.storage.digest import digest
 
 PUBLISHED = "published"
 FORMATS = ("mteb", "timm-results", "timm-benchmark")

@@ -55,7 +55,7 @@ def board_section(folder: Path) -> Section:
     board = build_board(measured, split_records(inputs.throughput)[0])
     table = summary(board) if board.tables else None
     if sorted(folder.glob("profile*.md")):
-        from benchmark.profile import profile_table
+        from benchmark.leaderboards.profile import profile_table
 
         table = profile_table(measured).set_index(["encoder", "dataset"]).map(_percent)
     elif any(isinstance(r.encoder.extra.get("pretraining"), dict) for r in measured):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.atomic import write_text
+from benchmark.storage.atomic import write_text
 
 FILTERS = ("modality", "protocol")
 

@@ -37,7 +37,7 @@ def _plt() -> Any:
 def save(fig: Any, out_dir: Path | str, stem: str) -> list[Path]:
     """Write ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.svg`` into ``out_dir`` (atomically; created when
     missing), close it, and return the two paths. ``bbox_inches="tight"`` keeps outside legends and labels in."""
-    from benchmark.atomic import atomic_path
+    from benchmark.storage.atomic import atomic_path
 
     paths = []
     for ext in ("png", "svg"):

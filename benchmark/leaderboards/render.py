@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.atomic import write_text
 from benchmark.leaderboards.aggregate import TITLES
 from benchmark.leaderboards.board import Board, Cell, Row, Table
 from benchmark.leaderboards.quality import QUALITY_COLUMNS, THROUGHPUT_COLUMNS
 from benchmark.leaderboards.tables import md_escape
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
+from benchmark.storage.atomic import write_text
 
 AGG_COLUMNS = ["borda", "rank", "mean", "norm"]
 CI_NOTE = ("Cells: the primary metric in percent ± half the width of its 95% confidence interval (bootstrap over "

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark import checks
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.protocols import checks
 from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'autoencoder'"

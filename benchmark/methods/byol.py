@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from benchmark import checks
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import byol_loss
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.protocols import checks
 from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'byol'"

@@ -10,7 +10,7 @@ Layout of a workdir (contract):
   nested state with each tensor replaced by ``{"__tensor__": key}``; tuples, dicts with non-string keys and
   non-finite floats are encoded so they come back exactly (:func:`encode` / :func:`decode`).
 
-Both files are written by temp + rename (:mod:`benchmark.atomic`), the tensors first, then the JSON that names
+Both files are written by temp + rename (:mod:`benchmark.storage.atomic`), the tensors first, then the JSON that names
 them; older tensor files are removed only after that. A process killed at any point leaves the last complete
 checkpoint readable (at worst an orphan tensor file, removed by the next save). Reading goes through the JSON, so
 a tensor file the JSON does not name is never read.
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.atomic import atomic_path, remove_stale_temps, write_json
 from benchmark.errors import DataError, OptionError
+from benchmark.storage.atomic import atomic_path, remove_stale_temps, write_json
 
 CHECKPOINT = "checkpoint.json"
 FORMAT = "repbench-train-checkpoint/1"

@@ -11,7 +11,7 @@
 
 Each loss computes in float32 with autocast switched off inside it (the embeddings are cast up): bf16 logits
 and covariances lose the precision these losses need, and the cost is negligible next to the backbone's.
-Global batches come from :func:`benchmark.methods.distributed.gather` (rank-ordered concatenation along dim 0
+Global batches come from :func:`benchmark.runtime.distributed.gather` (rank-ordered concatenation along dim 0
 that passes gradients back; identity on one process). ``tests/test_method_losses.py`` checks each loss against
 explicit loops over the papers' formulas and, when installed, lightly's implementations.
 """
@@ -28,15 +28,15 @@ __all__ = ["byol_loss", "full_precision", "gather", "nt_xent", "rank", "vicreg_l
 
 def gather(t: torch.Tensor) -> torch.Tensor:
     """``t`` of every rank, concatenated along dim 0 in rank order, with gradients (identity on one process):
-    :func:`benchmark.methods.distributed.gather`, imported when a loss runs."""
-    from benchmark.methods.distributed import gather as gather_all
+    :func:`benchmark.runtime.distributed.gather`, imported when a loss runs."""
+    from benchmark.runtime.distributed import gather as gather_all
 
     return gather_all(t)
 
 
 def rank() -> int:
-    """This process's rank (0 on one process): :func:`benchmark.methods.distributed.rank`."""
-    from benchmark.methods.distributed import rank as this_rank
+    """This process's rank (0 on one process): :func:`benchmark.runtime.distributed.rank`."""
+    from benchmark.runtime.distributed import rank as this_rank
 
     return this_rank()
 

@@ -21,16 +21,16 @@ from typing import Any
 
 import torch
 
-from benchmark.atomic import atomic_path, write_json
 from benchmark.catalog import Catalog, Resolved
 from benchmark.datasets.base import subsample
-from benchmark.digest import digest
 from benchmark.encoders.base import TorchImageEncoder
 from benchmark.errors import ContractError, MissingData, OptionError, RecordError
 from benchmark.features.task import checked_split
 from benchmark.hookspecs import hookimpl
 from benchmark.results.record import now_iso
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
+from benchmark.storage.atomic import atomic_path, write_json
+from benchmark.storage.digest import digest
 
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "backbone.safetensors"
@@ -114,8 +114,8 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
              log: Callable[[str], None] | None = None) -> Path:
     """Train ``request`` into its run folder under ``out_root`` (resuming or skipping as the folder says) and
     return the folder. Labels reach the method only when its spec says ``uses_labels``."""
-    from benchmark.methods import distributed
     from benchmark.methods.trainer import train
+    from benchmark.runtime import distributed
 
     main = distributed.is_main()  # under torchrun every rank trains; only rank 0 writes the run folder
     say = (log if main else None) or (lambda msg: None)

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmark import checks
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import nt_xent
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.protocols import checks
 from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'simclr'"

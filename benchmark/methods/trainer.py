@@ -15,7 +15,7 @@ Contract (what a method can rely on, and what a record can state):
   * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), ``method.on_step(k, K)`` if it
   exists, the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if asked; fp32 on the CPU unless
   asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
-  ``defaults.grad_clip``, the optimiser step (:func:`~benchmark.methods.training.build_optimizer`: no weight
+  ``defaults.grad_clip``, the optimiser step (:func:`~benchmark.runtime.training.build_optimizer`: no weight
   decay on biases and norms), then for every momentum pair ``target = tau_k target + (1 - tau_k) online`` with
   ``tau_k = ema_tau(k, K, defaults.tau)``. Targets are frozen (``requires_grad=False``) and never optimised.
 - RNG: the loop runs inside a fork of torch's (and the device's), numpy's and Python's global RNGs, seeded
@@ -44,9 +44,9 @@ import torch
 
 from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.methods import checkpoint as ckpt
-from benchmark.methods import distributed as dist
 from benchmark.methods.checkpoint import rng_state, set_rng_state
-from benchmark.methods.training import (
+from benchmark.runtime import distributed as dist
+from benchmark.runtime.training import (
     OPTIMIZERS,
     EpochBatches,
     ViewsDataset,

@@ -23,7 +23,7 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from benchmark.protocols import checks
+from benchmark import checks
 from benchmark.specs import Backbone
 
 #: PIL modes treated as one-channel sources (colour jitter and random grayscale are skipped for them).

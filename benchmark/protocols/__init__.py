@@ -5,5 +5,5 @@
 the embedding-structure and label-efficiency protocols :mod:`~benchmark.protocols.cluster`,
 :mod:`~benchmark.protocols.retrieval` (on knn's chunked top-k) and :mod:`~benchmark.protocols.labeleff`;
 :mod:`~benchmark.protocols.metrics` holds the scores the harness computes from every protocol's predictions;
-:mod:`~benchmark.protocols.checks` the option and feature checks they (and the built-in datasets) share.
+:mod:`~benchmark.checks` the option and feature checks they (and the built-in datasets) share.
 """

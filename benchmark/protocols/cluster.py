@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.protocols.knn import l2_normalize
 from benchmark.protocols.linear import cpu_threads_for
 from benchmark.protocols.metrics import mean_ci

@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmark import checks
 from benchmark.errors import DataError, OptionError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.protocols.knn import knn_classify
 from benchmark.protocols.linear import fit_logreg
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of

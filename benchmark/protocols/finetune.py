@@ -35,11 +35,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from benchmark import checks
 from benchmark.datasets.base import stratified_split, take
 from benchmark.errors import ContractError, DataError
 from benchmark.features import to_device
 from benchmark.hookspecs import hookimpl
-from benchmark.methods.training import (
+from benchmark.runtime.training import (
     Snapshot,
     autocast,
     decay_groups,
@@ -51,7 +52,6 @@ from benchmark.methods.training import (
     set_mode,
     trainable_parameters,
 )
-from benchmark.protocols import checks
 from benchmark.specs import EvalTask, Fittable, ProtocolOutput, ProtocolSpec, Split
 
 OWNER = "protocol 'finetune'"

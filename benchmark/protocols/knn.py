@@ -28,9 +28,9 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from benchmark.checks import check_splits, need_choice, need_int_list, need_number
 from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.checks import check_splits, need_choice, need_int_list, need_number
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'knn'"

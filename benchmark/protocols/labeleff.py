@@ -45,9 +45,9 @@ from typing import Any, cast
 
 import numpy as np
 
+from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.protocols.knn import knn_classify
 from benchmark.protocols.linear import DEFAULT_CS, carve_val, fit_logreg, sweep_C
 from benchmark.protocols.metrics import mean_ci

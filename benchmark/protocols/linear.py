@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.protocols.knn import topk_accuracy
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 

@@ -33,9 +33,9 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols import checks
 from benchmark.protocols.knn import PRECISIONS, TopkChunk, chunked_topk
 from benchmark.protocols.metrics import bootstrap_ci
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal, NoReturn, TypeVar, cast
 
-from benchmark.digest import digest
 from benchmark.errors import RecordError
+from benchmark.storage.digest import digest
 
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = ("schema_version", "id", "status", "encoder", "dataset", "protocol", "metrics", "seed",

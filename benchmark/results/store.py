@@ -18,10 +18,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from benchmark.atomic import write_json
 from benchmark.errors import MissingData, RecordError
 from benchmark.results.record import InvalidRecord, Record, cell_id
 from benchmark.results.throughput import PREFIX as THROUGHPUT_PREFIX
+from benchmark.storage.atomic import write_json
 
 #: No record comes near this (they are a few KB; a 10,000-class label list is under 1 MB).
 MAX_RECORD_BYTES = 64 * 2**20

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.atomic import write_json
-from benchmark.digest import digest
 from benchmark.results.record import InvalidRecord, now_iso
 from benchmark.specs import PRECISIONS
+from benchmark.storage.atomic import write_json
+from benchmark.storage.digest import digest
 
 KIND = "throughput"
 SCHEMA_VERSION = 1

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmark.atomic import write_json
+from benchmark.storage.atomic import write_json
 
 
 def main(argv: list[str] | None = None) -> int:

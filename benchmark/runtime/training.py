@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmark.errors import ContractError, OptionError
-from benchmark.methods import distributed as dist
+from benchmark.runtime import distributed as dist
 from benchmark.specs import Split
 
 

@@ -1,0 +1,1 @@
+"""Files on disk: atomic writes, where caches and data live, content digests."""
