@@ -177,14 +177,12 @@ def test_layers_option_errors(catalog) -> None:
 
 
 def test_count_falls_back_to_a_cpu_build_when_meta_construction_fails(monkeypatch) -> None:
-    from benchmark.encoders import timm as timm_encoders
-
-    real = timm_encoders._create
+    real = timm_layers.create_model
 
     def picky(*args, **kwargs):
         if torch.empty(0).device.type == "meta":
             raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(timm_encoders, "_create", picky)
+    monkeypatch.setattr(timm_layers, "create_model", picky)
     assert count_timm_layers("resnet18", {"img_size": 32}) == 5

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from benchmark import features
-from benchmark.encoders.text import HFTextEncoder, TfidfEncoder, load_hf_text
+from benchmark.encoders.huggingface import HFTextEncoder
+from benchmark.encoders.text import TfidfEncoder, load_hf_text
 from benchmark.testing import catalog_with
 
 TEXTS = [

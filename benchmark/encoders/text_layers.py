@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from benchmark.encoders.base import config_hash
+from benchmark.encoders.huggingface import HFTextEncoder
 from benchmark.encoders.layers import check_layer, layer_block
-from benchmark.encoders.text import HFTextEncoder
 from benchmark.errors import ContractError
 
 

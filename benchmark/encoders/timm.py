@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
-from benchmark.encoders.timm_layers import count_timm_layers
+from benchmark.encoders.timm_layers import count_timm_layers, create_model
 from benchmark.errors import UnavailableWeights, UnknownNameError
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
@@ -46,7 +46,7 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
-            model = _create(timm, variant, kwargs, img_size)
+            model = create_model(timm, variant, kwargs, img_size)
         except Exception as exc:
             if not pretrained:
                 raise
@@ -135,15 +135,6 @@ def _has_hub() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _create(timm: Any, variant: str, kwargs: dict[str, Any], img_size: int | None) -> Any:
-    if img_size is not None:
-        try:  # transformers take the input size as an argument; convnets do not need it
-            return timm.create_model(variant, img_size=img_size, **kwargs)
-        except TypeError:
-            pass
-    return timm.create_model(variant, **kwargs)
 
 
 @hookimpl

@@ -45,22 +45,30 @@ def timm_layer_count(model: torch.nn.Module, owner: str = "encoder") -> int:
     return len(_feature_info(model, owner))
 
 
+def create_model(timm: Any, variant: str, kwargs: dict[str, Any], img_size: int | None) -> Any:
+    """``timm.create_model(variant, **kwargs)``, with ``img_size`` where the model takes one (convnets do not)."""
+    if img_size is not None:
+        try:  # transformers take the input size as an argument; convnets do not need it
+            return timm.create_model(variant, img_size=img_size, **kwargs)
+        except TypeError:
+            pass
+    return timm.create_model(variant, **kwargs)
+
+
 def count_timm_layers(variant: str | None, options: Mapping[str, Any]) -> int | None:
     """``EncoderSpec.count_layers`` of ``timm/``: the architecture built on the meta device (no weights are read
     or downloaded, no memory is allocated; a model whose construction needs real tensors is built randomly
     initialised on the CPU instead); None for a name timm does not know (loading gives that error)."""
     import timm
 
-    from benchmark.encoders.timm import _create
-
     if not variant or not timm.is_model(variant.split(".")[0]):
         return None
     kwargs = {"pretrained": False, "num_classes": 0}
     try:
         with torch.device("meta"):
-            model = _create(timm, variant, kwargs, options.get("img_size"))
+            model = create_model(timm, variant, kwargs, options.get("img_size"))
     except Exception:  # e.g. an init that reads tensor values (.item()), which meta tensors do not have
-        model = _create(timm, variant, kwargs, options.get("img_size"))
+        model = create_model(timm, variant, kwargs, options.get("img_size"))
     return timm_layer_count(model, f"encoder 'timm/{variant}'")
 
 
