@@ -8,6 +8,7 @@ unknown names raise :class:`UnknownNameError` with "did you mean" suggestions an
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -197,3 +198,12 @@ class Catalog:
             if who == plugin:
                 out.setdefault(kind, []).append(name)
         return out
+
+
+def load_catalog() -> Catalog:
+    """The catalog of every installed plugin, each plugin that failed to load reported on stderr (one line each):
+    what every command starts with."""
+    catalog = Catalog.load()
+    for err in catalog.errors:
+        print(err.message(), file=sys.stderr)
+    return catalog

@@ -12,21 +12,13 @@ import sys
 from pathlib import Path
 
 from benchmark import __version__
+from benchmark.catalog import load_catalog
 from benchmark.errors import OptionError, RepbenchError
 from benchmark.leaderboards.cli import add_parsers as add_leaderboard_parsers
 from benchmark.specs import PRECISIONS
 from benchmark.throughput.cli import add_parser as add_throughput_parser
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
-
-
-def _catalog():
-    from benchmark.catalog import Catalog
-
-    catalog = Catalog.load()
-    for err in catalog.errors:
-        print(err.message(), file=sys.stderr)
-    return catalog
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -42,14 +34,15 @@ def _shard(text: str) -> tuple[int, int]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from benchmark import leaderboards as leaderboard
     from benchmark.options import parse_list
-    from benchmark.runner import RunConfig, make_plan, run_plan
+    from benchmark.plan import make_plan
+    from benchmark.runner import RunConfig, run_plan
 
     if getattr(args, "ray_address", None) and getattr(args, "executor", "local") != "ray":
         raise OptionError("--ray-address is for --executor ray; add --executor ray or drop --ray-address")
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
-    catalog = _catalog()
+    catalog = load_catalog()
     suite = _eval_suite(args, catalog)
     datasets = list(suite.spec.datasets) if suite else parse_list(args.dataset)
     protocols = list(suite.spec.protocols) if suite else parse_list(args.protocol)
@@ -140,7 +133,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from benchmark.options import parse_list
 
     budget = parse_budget(args.budget)
-    catalog = _catalog()
+    catalog = load_catalog()
     request = PretrainRequest(catalog.resolve("methods", args.method), catalog.resolve("encoders", args.backbone),
                               catalog.resolve("datasets", args.dataset), budget, seed=args.seed,
                               batch_size=args.batch_size, train_size=args.train_size)
@@ -175,7 +168,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise OptionError(f"--out {out}: the folder {out.parent} does not exist; create it first")
-    catalog = _catalog()
+    catalog = load_catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
     config = RunConfig(cache_dir=args.cache_dir, use_cache=not args.no_cache, device=args.device,
@@ -194,13 +187,14 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from benchmark.leaderboards.profile import profile_markdown, profile_parts, profile_table
     from benchmark.options import split_list
-    from benchmark.runner import RunConfig, make_plan, run_plan
+    from benchmark.plan import make_plan
+    from benchmark.runner import RunConfig, run_plan
     from benchmark.storage.atomic import write_text
 
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
-    catalog = _catalog()
+    catalog = load_catalog()
     encoders = [e for text in args.encoder for e in split_list(text)]
     datasets = [d for text in args.dataset or [] for d in split_list(text)]
     try:
@@ -229,7 +223,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    catalog = _catalog()
+    catalog = load_catalog()
     failed: dict[str, list[str]] = {}
     for err in catalog.errors:
         failed.setdefault(err.plugin, []).append(err.stage)
@@ -258,7 +252,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from benchmark.specs import is_family
 
-    catalog = _catalog()
+    catalog = load_catalog()
     rows = []
     for name in catalog.names(args.kind):
         spec = catalog.specs[args.kind][name]

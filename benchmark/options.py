@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from benchmark.errors import OptionError
 
@@ -205,3 +206,22 @@ def coerce_options(owner: str, raw: Mapping[str, object], defaults: Mapping[str,
         else:
             resolved[key] = _by_default(value, defaults[key], where)
     return resolved
+
+
+def defaults_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The options of a loader or evaluator and their defaults, read from its signature: the one source of truth.
+
+    Every parameter with a default is an option (tuples become lists, as JSON and the command line give them);
+    parameters without one (``task``, ``variant``) and ``*args`` / ``**kwargs`` are not.
+    """
+    out: dict[str, Any] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
+            continue
+        out[p.name] = list(p.default) if isinstance(p.default, tuple) else p.default
+    return out
+
+
+def is_family(name: str) -> bool:
+    """True for names like ``timm/`` or ``imagefolder:`` that serve every name starting with them."""
+    return name.endswith(("/", ":"))

@@ -7,13 +7,12 @@ becomes an error record and the sweep goes on; a rerun skips finished cells unle
 
 from __future__ import annotations
 
-import itertools
 import random
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,17 @@ import numpy as np
 import torch
 
 from benchmark.catalog import Catalog, Resolved
-from benchmark.encoders.layers import expand_layers
-from benchmark.errors import ContractError, OptionError, RecordError
+from benchmark.errors import ContractError, RecordError
 from benchmark.features import FeatureCache, best_device
 from benchmark.features.contracts import check_protocol_output
 from benchmark.features.extract import default_workers
 from benchmark.features.task import HarnessTask, load_pair
-from benchmark.options import Requested
-from benchmark.plugins import dist_version
+from benchmark.plan import Cell, Plan, config_digest
 from benchmark.protocols.metrics import score
 from benchmark.results import ResultStore, environment, make_record
 from benchmark.specs import ProtocolOutput
 from benchmark.storage.atomic import remove_stale_temps
-from benchmark.storage.digest import digest
+from benchmark.storage.digest import jsonable
 
 
 @dataclass
@@ -49,60 +46,6 @@ class RunConfig:
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
     distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
-
-
-@dataclass
-class Cell:
-    encoder: Resolved
-    dataset: Resolved
-    protocol: Resolved
-
-    @property
-    def labels(self) -> tuple[str, str, str]:
-        return self.encoder.label, self.dataset.label, self.protocol.label
-
-
-@dataclass
-class Plan:
-    """The cells of one shard, in run order (grouped by (encoder, dataset) pair)."""
-
-    cells: list[Cell]
-    skipped_modality: list[tuple[str, str, str]] = field(default_factory=list)
-    shard: tuple[int, int] = (0, 1)
-    pairs: int = 0  # (encoder, dataset) pairs this shard was given, before modality filtering
-
-
-def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: Sequence[Requested | str],
-              protocols: Sequence[Requested | str], shard: tuple[int, int] = (0, 1)) -> Plan:
-    """Resolve every name (raising on unknown names or options) and list the cells of this shard.
-
-    Cells whose encoder and dataset modalities differ (an image encoder on a text dataset) are left out and
-    listed in ``skipped_modality``. Sharding splits (encoder, dataset) pairs, so a pair's features are
-    extracted on one machine only.
-    """
-    encoders = expand_layers(catalog, encoders)  # layers=all: one encoder per depth (benchmark.encoders.layers)
-    encs = [catalog.resolve("encoders", e) for e in encoders]
-    dsets = [catalog.resolve("datasets", d) for d in datasets]
-    prots = [catalog.resolve("protocols", p) for p in protocols]
-    for kind, items in (("encoder", encs), ("dataset", dsets), ("protocol", prots)):
-        labels = [r.label for r in items]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise OptionError(f"{kind} {dupes[0]!r} is listed twice; drop the repeat")
-    index, count = shard
-    if not (0 <= index < count):
-        raise OptionError(f"shard {index}/{count} is invalid: use i/n with 0 <= i < n")
-    plan = Plan([], shard=shard)
-    for pair_no, (e, d) in enumerate(itertools.product(encs, dsets)):
-        if pair_no % count != index:
-            continue
-        plan.pairs += 1
-        for p in prots:
-            if e.spec.modality != d.spec.modality or d.spec.modality not in p.spec.modalities:
-                plan.skipped_modality.append((e.label, d.label, p.label))
-                continue
-            plan.cells.append(Cell(e, d, p))
-    return plan
 
 
 def _seed_everything(seed: int) -> None:
@@ -140,7 +83,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
         nonlocal done
         records[index] = write_record(store, rec)
         done += 1
-        log(_summary(done, len(plan.cells), rec))
+        log(summary_line(done, len(plan.cells), rec))
 
     def rerun(stale: list[int]) -> None:
         nonlocal done
@@ -261,58 +204,13 @@ def effective_precision(requested: str, device: str) -> str:
     return requested if device.startswith("cuda") else "fp32"
 
 
-def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None = None) -> str:
-    """What decides a cell's numbers and can be known without loading anything: every resolved option (defaults
-    included), precision, seed, and the versions of repbench and of the plugins providing the cell's specs.
-
-    A finished record only counts for a rerun when its digest matches, so a changed default, precision or plugin
-    version reruns.
-    """
-    payload: dict[str, Any] = {
-        "encoder": [cell.encoder.name, _jsonable(dict(cell.encoder.options))],
-        "dataset": [cell.dataset.name, _jsonable(dict(cell.dataset.options))],
-        "protocol": [cell.protocol.name, _jsonable(dict(cell.protocol.options))],
-        "precision": precision,
-        "seed": seed,
-    }
-    if catalog is not None:
-        payload["versions"] = _versions(catalog, cell)
-    return digest(payload)
-
-
-def _versions(catalog: Catalog, cell: Cell) -> dict[str, str | None]:
-    """repbench's version and those of the distributions that provide the cell's encoder, dataset, protocol."""
-    out: dict[str, str | None] = {"repbench": dist_version("repbench")}
-    for kind, resolved in (("encoders", cell.encoder), ("datasets", cell.dataset), ("protocols", cell.protocol)):
-        out[kind] = _plugin_version(catalog, kind, resolved.spec)
-    inner = sorted({_plugin_version(catalog, "datasets", spec) for spec in _inner_specs(cell.dataset.spec)})
-    if inner:  # shift:A>B, corrupt:D: the plugins behind the datasets inside count too
-        out["inner datasets"] = ", ".join(inner)
-    return out
-
-
-def _plugin_version(catalog: Catalog, kind: str, spec: Any) -> str:
-    plugin = catalog.plugin_of(kind, spec)
-    info = catalog.plugins.infos.get(plugin) if plugin else None
-    return f"{plugin} {info.version if info else None}"
-
-
-def _inner_specs(spec: Any) -> list[Any]:
-    """The specs of the datasets a family's bound spec is made of (shift:, corrupt:), nested ones included."""
-    out = []
-    inners = getattr(spec.load, "inners", {})
-    for inner in (inners.values() if isinstance(inners, dict) else inners):
-        out += [inner.spec, *_inner_specs(inner.spec)]
-    return out
-
-
 def write_record(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:
     """Write a record; one that cannot be serialised becomes an error record instead of stopping the sweep."""
     try:
         store.write(record)
     except (TypeError, ValueError) as exc:
         record = {**record, "status": "error", "metrics": {}, "error": _error_block(exc)}
-        store.write(_jsonable(record))
+        store.write(jsonable(record))
     return record
 
 
@@ -381,7 +279,7 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
                 "chosen": output.chosen if output is not None else {},
                 "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,
                 "plugin": catalog.plugin_of("protocols", p.spec)}
-    parts = _jsonable({"encoder": enc_block, "dataset": dset_block, "protocol": protocol, "metrics": metrics,
+    parts = jsonable({"encoder": enc_block, "dataset": dset_block, "protocol": protocol, "metrics": metrics,
                        "timings": timings, "environment": env})
     digest_ = config_digest(cell, precision, config.seed, catalog)
 
@@ -411,29 +309,12 @@ def _metrics(output: ProtocolOutput, seed: int, protocol: str) -> dict[str, Any]
                                 "predictions must also carry the test labels they are scored against "
                                 "(ProtocolOutput(predictions, labels, ...))")
         metrics.update(score(output.predictions, output.labels, seed=seed))
-    metrics.update(_jsonable(output.metrics))
+    metrics.update(jsonable(output.metrics))
     return metrics
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types from what plugins put in info/metrics: numpy and torch values, tuples, paths; a
-    non-finite float becomes null and anything unknown its string form."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.ndarray, torch.Tensor)):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
-def _summary(i: int, n: int, rec: dict[str, Any]) -> str:
+def summary_line(i: int, n: int, rec: dict[str, Any]) -> str:
+    """The progress line of the i-th of n finished cells: its labels and primary metric, or its error."""
     head = f"[{i}/{n}] {rec['encoder']['label']} x {rec['dataset']['label']} x {rec['protocol']['label']}"
     if rec["status"] == "error":
         return f"{head}: ERROR {rec['error']['type']}: {rec['error']['message']}"

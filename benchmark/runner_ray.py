@@ -27,13 +27,11 @@ from benchmark.errors import MissingDependency, OptionError
 from benchmark.features import FeatureCache
 from benchmark.features.extract import best_device
 from benchmark.options import Requested
+from benchmark.plan import Cell, Plan
 from benchmark.results import environment
 from benchmark.runner import (
-    Cell,
     PairContext,
-    Plan,
     RunConfig,
-    _summary,
     default_log,
     effective_precision,
     error_record,
@@ -41,6 +39,7 @@ from benchmark.runner import (
     open_store,
     pair_groups,
     run_pair,
+    summary_line,
     write_record,
 )
 
@@ -197,7 +196,7 @@ def run_plan_ray(catalog: Catalog, plan: Plan, config: RunConfig, *, address: st
                 if records[index] is None:  # a finished cell rerun (other fingerprints) was counted already
                     done += 1
                 records[index] = write_record(store, rec)
-                log(_summary(done, len(plan.cells), rec))
+                log(summary_line(done, len(plan.cells), rec))
     except BaseException:
         for ref in pending:  # a killed or failing driver leaves no orphan work behind
             ray.cancel(ref)

@@ -12,13 +12,14 @@ type and records the full resolved set, so a record always states every hyperpar
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+from benchmark.options import defaults_of, is_family  # re-exported: plugins import them from here
 
 if TYPE_CHECKING:
     import torch
@@ -29,20 +30,6 @@ MODALITIES: tuple[str, ...] = ("image", "text")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 #: ``validate(options)`` of a spec: raises :class:`~benchmark.errors.OptionError` for values it cannot use.
 Validator = Callable[[Mapping[str, Any]], None]
-
-
-def defaults_of(fn: Callable[..., Any]) -> dict[str, Any]:
-    """The options of a loader or evaluator and their defaults, read from its signature: the one source of truth.
-
-    Every parameter with a default is an option (tuples become lists, as JSON and the command line give them);
-    parameters without one (``task``, ``variant``) and ``*args`` / ``**kwargs`` are not.
-    """
-    out: dict[str, Any] = {}
-    for p in inspect.signature(fn).parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
-            continue
-        out[p.name] = list(p.default) if isinstance(p.default, tuple) else p.default
-    return out
 
 
 def _fill_defaults(spec: Any, fn: Callable[..., Any]) -> None:
@@ -56,11 +43,6 @@ def _check_common(kind: str, name: str, modality: str | None = None) -> None:
         raise ValueError(f"{kind} name {name!r} is malformed: use a non-empty string without spaces, ',', '=' or brackets")
     if modality is not None and modality not in MODALITIES:
         raise ValueError(f"{kind} {name!r}: modality must be one of {MODALITIES}, got {modality!r}")
-
-
-def is_family(name: str) -> bool:
-    """True for names like ``timm/`` or ``imagefolder:`` that serve every name starting with them."""
-    return name.endswith(("/", ":"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +84,8 @@ class DatasetSpec:
     #: mean", before any work) and returns the DatasetSpec serving this variant, under the family's name, with
     #: its real modality, options and load. The catalog calls it in ``resolve``.
     bind: Callable[[str, Any], DatasetSpec] | None = None
+    #: A bound family spec's inner datasets (``shift:A>B``: A and B), whose plugins config digests name too.
+    inner: tuple[DatasetSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)

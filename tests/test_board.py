@@ -13,7 +13,8 @@ from test_throughput import _record as throughput_record
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
-from benchmark.leaderboards.board import Board, build_board
+from benchmark.leaderboards.board import build_board
+from benchmark.leaderboards.model import Board
 from benchmark.leaderboards.render import records_csv, to_json, to_latex, to_markdown, write_board
 from benchmark.results.record import Record
 

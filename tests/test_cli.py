@@ -172,12 +172,12 @@ def test_features_out_into_a_missing_folder_is_refused(capsys, tmp_path):
 
 
 def test_bugs_keep_their_traceback_instead_of_posing_as_user_errors(capsys, tmp_path, monkeypatch):
-    import benchmark.runner
+    import benchmark.plan
 
     def bug(*a, **k):
         raise ValueError("an internal bug")
 
-    monkeypatch.setattr(benchmark.runner, "make_plan", bug)
+    monkeypatch.setattr(benchmark.plan, "make_plan", bug)
     with pytest.raises(ValueError, match="an internal bug"):
         main(["eval", "-e", "pixels", "-d", "digits", "--results", str(tmp_path)])
 

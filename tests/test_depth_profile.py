@@ -9,7 +9,8 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.leaderboards.depth import depth_frame, depth_markdown, depth_table, plot_depth
-from benchmark.runner import RunConfig, make_plan, run_plan
+from benchmark.plan import make_plan
+from benchmark.runner import RunConfig, run_plan
 from benchmark.testing import catalog_with
 
 from helpers import make_plugin

@@ -19,7 +19,8 @@ import torch.multiprocessing as mp
 from benchmark.errors import ContractError
 from benchmark.features import distributed as ranks
 from benchmark.features import extract
-from benchmark.runner import RunConfig, make_plan, run_plan
+from benchmark.plan import make_plan
+from benchmark.runner import RunConfig, run_plan
 from benchmark.testing import catalog_with
 
 WORLD = 2

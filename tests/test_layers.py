@@ -16,7 +16,7 @@ from benchmark.encoders.layers import base_label, check_layer, expand_layers
 from benchmark.encoders.timm_layers import TimmLayerEncoder, count_timm_layers
 from benchmark.errors import OptionError
 from benchmark.options import parse
-from benchmark.runner import make_plan
+from benchmark.plan import make_plan
 from benchmark.testing import catalog_with
 
 RESNET = "timm/resnet18[pretrained=false,img_size=32]"

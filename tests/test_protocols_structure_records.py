@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from benchmark.errors import OptionError
+from benchmark.plan import make_plan
 from benchmark.results.record import Record
-from benchmark.runner import RunConfig, make_plan, run_plan
+from benchmark.runner import RunConfig, run_plan
 from benchmark.testing import catalog_with
 
 import helpers

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from benchmark.options import SpecStringError
-from benchmark.runner import RunConfig, make_plan, run_plan
+from benchmark.plan import make_plan
+from benchmark.runner import RunConfig, run_plan
 from benchmark.testing import catalog_with
 
 import helpers
@@ -269,7 +270,7 @@ def test_a_family_cells_digest_covers_the_plugins_of_the_datasets_inside(monkeyp
     import dataclasses
 
     from benchmark.catalog import Catalog
-    from benchmark.runner import config_digest, make_plan
+    from benchmark.plan import config_digest, make_plan
 
     catalog = Catalog.load()
     plan = make_plan(catalog, ["pixels"], ["digits", "corrupt:digits[kind=jpeg,severity=1]",

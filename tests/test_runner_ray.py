@@ -12,8 +12,9 @@ import ray_helpers
 from benchmark.cli import main
 from benchmark.errors import OptionError
 from benchmark.options import Requested
+from benchmark.plan import config_digest, make_plan
 from benchmark.results import ResultStore
-from benchmark.runner import RunConfig, config_digest, finished_records, make_plan, run_plan
+from benchmark.runner import RunConfig, finished_records, run_plan
 from benchmark.runner_ray import pair_jobs, run_pair_job, run_plan_ray, task_device
 from benchmark.testing import catalog_with
 

@@ -8,7 +8,8 @@ import json
 import pytest
 import ray_helpers
 
-from benchmark.runner import RunConfig, make_plan, run_plan
+from benchmark.plan import make_plan
+from benchmark.runner import RunConfig, run_plan
 from benchmark.runner_ray import run_plan_ray
 from benchmark.testing import catalog_with
 

@@ -11,6 +11,7 @@ from test_plugins import plugin_module
 from test_records import good
 
 import benchmark.cli as cli
+from benchmark.catalog import Catalog
 from benchmark.datasets.text import MAX_CHARS
 from benchmark.errors import UnknownNameError
 from benchmark.leaderboards.board import build_board
@@ -61,7 +62,7 @@ def test_records_carry_their_suites_and_round_trip():
 @pytest.fixture
 def suite_catalog(monkeypatch):
     catalog = catalog_with(("t", plugin_module("t", register_suites=lambda: [SUITE])))
-    monkeypatch.setattr(cli, "_catalog", lambda: catalog)
+    monkeypatch.setattr(Catalog, "load", classmethod(lambda cls, plugins=None: catalog))
     return catalog
 
 

@@ -12,7 +12,7 @@ from test_text_encoders import TEXTS, _offline, tiny_model_dir  # noqa: F401  (f
 from benchmark import features
 from benchmark.encoders.text_layers import HFLayerEncoder, count_hf_layers, count_minilm_layers
 from benchmark.errors import OptionError
-from benchmark.runner import make_plan
+from benchmark.plan import make_plan
 from benchmark.testing import catalog_with
 
 

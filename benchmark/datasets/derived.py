@@ -180,7 +180,7 @@ def composite_spec(family: DatasetSpec, modality: str, fn: Callable[..., Dataset
 
     return DatasetSpec(family.name, modality, load=BoundLoad(fn, inners, defaults, hints),  # type: ignore[arg-type]
                        description=family.description, defaults=defaults, examples=family.examples,
-                       validate=validate)
+                       validate=validate, inner=tuple(i.spec for i in inners))
 
 
 def catalog_loader(family: str) -> Callable[..., Any]:

@@ -8,13 +8,14 @@ the split where there is one, what is wrong and what to do; none of them changes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from benchmark.errors import ContractError
-from benchmark.specs import ProtocolOutput
+from benchmark.errors import ContractError, RepbenchError
+from benchmark.specs import Dataset, ProtocolOutput, Split
 
 ENCODER_FIX = "fix the encoder plugin: encode(batch) must return float features of shape (batch size, embed_dim)"
 DATASET_FIX = "fix the dataset plugin"
@@ -142,3 +143,22 @@ def check_protocol_output(output: Any, n_test: int, num_classes: int, protocol_n
                             "(ProtocolOutput(predictions, labels, ...))")
     _check_label_array(output.predictions, "predictions", n_test, num_classes, p)
     _check_label_array(output.labels, "labels", n_test, num_classes, p)
+
+
+#: The message of :class:`~benchmark.specs.Split`'s own length check, which cannot name the split.
+_SPLIT_LENGTHS = re.compile(r"^split has \d+ samples but \d+ labels")
+
+
+def checked_split(dataset: Dataset, split: str, label: str) -> Split:
+    """``dataset.split(split)``, checked (:func:`~benchmark.features.contracts.check_split`): one label per
+    sample and labels in ``0 .. len(classes) - 1``. ContractError messages name the dataset ``label`` and split,
+    also for :class:`~benchmark.specs.Split`'s own length check, which cannot."""
+    try:
+        data = dataset.split(split)
+    except ValueError as exc:
+        if isinstance(exc, RepbenchError) or not _SPLIT_LENGTHS.match(str(exc)):
+            raise
+        raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin: a Split needs "
+                            "exactly one label per sample") from exc
+    check_split(data, len(dataset.classes), label, split)
+    return data

@@ -185,7 +185,7 @@ def follow(load: Callable[[str, str], tuple[Dataset, Encoder]], *, device: str, 
 
     ``load(encoder_label, dataset_label)`` loads a pair of the plan (dataset, encoder on ``device``); the pair
     last loaded is kept for the next request (the plan asks for a pair's splits one after another)."""
-    from benchmark.features.task import checked_split
+    from benchmark.features.contracts import checked_split
 
     _open()
     served = 0

@@ -12,7 +12,6 @@ sample and labels in ``0 .. len(classes) - 1``; features are finite float32 (N, 
 from __future__ import annotations
 
 import copy
-import re
 import sys
 import time
 from typing import Any
@@ -20,15 +19,12 @@ from typing import Any
 import numpy as np
 
 from benchmark.catalog import Resolved
-from benchmark.errors import ContractError, RepbenchError
+from benchmark.errors import ContractError
 from benchmark.features import distributed as ranks
 from benchmark.features.cache import FeatureCache, cache_key
-from benchmark.features.contracts import check_features, check_split
+from benchmark.features.contracts import check_features, checked_split
 from benchmark.features.extract import extract, place_encoder
 from benchmark.specs import Dataset, Encoder, Fittable, SharedSplits, Split
-
-#: The message of :class:`~benchmark.specs.Split`'s own length check, which cannot name the split.
-_SPLIT_LENGTHS = re.compile(r"^split has \d+ samples but \d+ labels")
 
 
 def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
@@ -39,21 +35,6 @@ def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Enco
     if isinstance(encoder, Fittable):
         encoder.fit(checked_split(dataset, "train", dset.label).samples)
     return dataset, place_encoder(encoder, device)
-
-
-def checked_split(dataset: Dataset, split: str, label: str) -> Split:
-    """``dataset.split(split)``, checked (:func:`~benchmark.features.contracts.check_split`): one label per
-    sample and labels in ``0 .. len(classes) - 1``. ContractError messages name the dataset ``label`` and split,
-    also for :class:`~benchmark.specs.Split`'s own length check, which cannot."""
-    try:
-        data = dataset.split(split)
-    except ValueError as exc:
-        if isinstance(exc, RepbenchError) or not _SPLIT_LENGTHS.match(str(exc)):
-            raise
-        raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin: a Split needs "
-                            "exactly one label per sample") from exc
-    check_split(data, len(dataset.classes), label, split)
-    return data
 
 
 class HarnessTask:

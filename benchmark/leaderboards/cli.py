@@ -9,15 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark.catalog import load_catalog
 from benchmark.errors import OptionError
 
 EXIT_OK = 0
-
-
-def _catalog():
-    from benchmark.cli import _catalog as load
-
-    return load()
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -62,7 +57,7 @@ def _board(args: argparse.Namespace, inputs, records=None, throughput=None):
     if args.suite:
         from benchmark.leaderboards.suites import resolve_suite
 
-        suite = resolve_suite(_catalog(), args.suite)
+        suite = resolve_suite(load_catalog(), args.suite)
     protocols = [p for text in args.protocol or [] for p in split_list(text)]
     modalities = [m for text in args.modality or [] for m in split_list(text)]
     if records is None:

@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from benchmark.leaderboards.board import Board, build_board
+from benchmark.leaderboards.board import build_board
 from benchmark.leaderboards.ingest import load_inputs
+from benchmark.leaderboards.model import Board
 from benchmark.leaderboards.page import Section, write_page
 from benchmark.leaderboards.published import split_records
 

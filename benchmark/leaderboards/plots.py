@@ -178,9 +178,9 @@ def bar_groups(frame: pd.DataFrame) -> list[tuple[str, str | None]]:
 
 def bars_stem(protocol: str, modality: str | None) -> str:
     """``bars-<protocol slug>[-<modality>]``."""
-    from benchmark.results.store import _slug
+    from benchmark.results.files import slug
 
-    return f"bars-{_slug(protocol)}" + (f"-{_slug(modality)}" if modality else "")
+    return f"bars-{slug(protocol)}" + (f"-{slug(modality)}" if modality else "")
 
 
 def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str) -> dict[tuple[str, str | None], list[Path]]:
@@ -260,10 +260,10 @@ def plot_methods(records: Iterable[Record | Mapping[str, Any]], out_dir: Path | 
                  ) -> list[Path]:
     """One :func:`methods_figure` per evaluation dataset that has a pretraining run, saved as
     ``methods-<dataset slug>.png/.svg``."""
-    from benchmark.results.store import _slug
+    from benchmark.results.files import slug
 
     points = methods_points(records, protocol)
     paths: list[Path] = []
     for dataset in sorted(points.loc[points["seconds"].notna(), "dataset"].unique()):
-        paths += save(methods_figure(points, dataset, protocol), out_dir, f"methods-{_slug(dataset)}")
+        paths += save(methods_figure(points, dataset, protocol), out_dir, f"methods-{slug(dataset)}")
     return paths

@@ -186,7 +186,7 @@ def _best_layer(depth: pd.DataFrame, encoder: str, dataset: str) -> str:
 
 def profile_markdown(table: pd.DataFrame) -> str:
     """The profile as GitHub markdown, fractions shown in percent (AUC, NMI and mAP@R x 100 too)."""
-    from benchmark.leaderboards.render import github_table
+    from benchmark.leaderboards.grid import github_table
     from benchmark.leaderboards.tables import md_escape
 
     if table.empty:

@@ -8,12 +8,10 @@ each quality table with the encoder's fastest ok measurement (same encoder label
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from benchmark.leaderboards.model import Table
 from benchmark.results.throughput import ThroughputRecord
-
-if TYPE_CHECKING:
-    from benchmark.leaderboards.board import Table
 
 THROUGHPUT_COLUMNS = ["encoder", "device", "precision", "batch", "status", "samples/s", "ms/batch", "params (M)",
                       "GFLOP/sample", "peak memory (MiB)"]

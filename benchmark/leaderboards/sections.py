@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.leaderboards.board import Board, Table
+from benchmark.leaderboards.grid import CI_NOTE, grid, legend, number_rows, unranked_text
+from benchmark.leaderboards.model import Board, Table
 from benchmark.leaderboards.quality import QUALITY_COLUMNS, THROUGHPUT_COLUMNS
-from benchmark.leaderboards.render import CI_NOTE, _grid, _legend, _number_rows, _unranked_text
 from benchmark.results.record import Record
 
 #: The best cell of a column is marked with this suffix on the page (bold in markdown).
@@ -24,22 +24,22 @@ BEST = " ★"
 
 def table_frame(t: Table) -> pd.DataFrame:
     """One board table as display strings: encoder, one column per dataset (short label), the aggregates."""
-    head, rows = _grid(t, lambda s: s + BEST, lambda s: s)
+    head, rows = grid(t, lambda s: s + BEST, lambda s: s)
     return pd.DataFrame(rows, columns=head)
 
 
 def table_caption(t: Table) -> str:
     """The legend under a table (aggregation, what each short label stands for, the unranked encoders)."""
-    parts = [*_legend(t), CI_NOTE.replace("is marked", f"is marked{BEST}")]
+    parts = [*legend(t), CI_NOTE.replace("is marked", f"is marked{BEST}")]
     if t.unranked:
-        parts.append("Not ranked (missing cells): " + "; ".join(f"{r.key}: {_unranked_text(r, t)}"
+        parts.append("Not ranked (missing cells): " + "; ".join(f"{r.key}: {unranked_text(r, t)}"
                                                                  for r in t.unranked))
     return "\n\n".join(parts)
 
 
 def number_frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """Rows of numbers (throughput, quality vs throughput) as display strings, in ``columns`` order."""
-    return pd.DataFrame(_number_rows(rows, columns), columns=columns)
+    return pd.DataFrame(number_rows(rows, columns), columns=columns)
 
 
 def board_sections(board: Board, records: Iterable[Record] = ()) -> list[Any]:

@@ -25,7 +25,7 @@ from benchmark.catalog import Catalog, Resolved
 from benchmark.datasets.base import subsample
 from benchmark.encoders.base import TorchImageEncoder
 from benchmark.errors import ContractError, MissingData, OptionError, RecordError
-from benchmark.features.task import checked_split
+from benchmark.features.contracts import checked_split
 from benchmark.hookspecs import hookimpl
 from benchmark.results.record import now_iso
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split

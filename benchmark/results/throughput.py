@@ -16,12 +16,12 @@ object back (unknown top-level keys are kept in ``extra``). :func:`write_through
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.results.files import read_json, slug
 from benchmark.results.record import InvalidRecord, now_iso
 from benchmark.specs import PRECISIONS
 from benchmark.storage.atomic import write_json
@@ -213,13 +213,9 @@ def is_throughput(data: Any) -> bool:
     return isinstance(data, Mapping) and data.get("kind") == KIND
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "x"
-
-
 def throughput_filename(record: ThroughputRecord) -> str:
     """``throughput__<encoder slug>__<device>__<precision>__b<batch>__<id>.json``."""
-    return (f"{PREFIX}{_slug(record.label)}__{_slug(record.device)}__{record.precision}"
+    return (f"{PREFIX}{slug(record.label)}__{slug(record.device)}__{record.precision}"
             f"__b{record.batch_size}__{record.id}.json")
 
 
@@ -235,6 +231,4 @@ def write_throughput(results_dir: Path | str, record: ThroughputRecord | Mapping
 
 def read_throughput(path: Path | str) -> ThroughputRecord:
     """The validated throughput record in one file; raises :class:`InvalidRecord` naming the file."""
-    from benchmark.results.store import read_json
-
     return ThroughputRecord.from_json(read_json(Path(path)), str(path))
