@@ -15,7 +15,7 @@ from benchmark import __version__
 from benchmark.catalog import load_catalog
 from benchmark.errors import OptionError, RepbenchError
 from benchmark.leaderboards.cli import add_parsers as add_leaderboard_parsers
-from benchmark.specs import PRECISIONS
+from benchmark.runtime.devices import PRECISIONS
 from benchmark.throughput.cli import add_parser as add_throughput_parser
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2

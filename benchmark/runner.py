@@ -21,13 +21,14 @@ import torch
 
 from benchmark.catalog import Catalog, Resolved
 from benchmark.errors import ContractError, RecordError
-from benchmark.features import FeatureCache, best_device
+from benchmark.features import FeatureCache
 from benchmark.features.contracts import check_protocol_output
 from benchmark.features.extract import default_workers
 from benchmark.features.task import HarnessTask, load_pair
 from benchmark.plan import Cell, Plan, config_digest
 from benchmark.protocols.metrics import score
 from benchmark.results import ResultStore, environment, make_record
+from benchmark.runtime.devices import best_device, effective_precision
 from benchmark.specs import ProtocolOutput
 from benchmark.storage.atomic import remove_stale_temps
 from benchmark.storage.digest import jsonable
@@ -197,11 +198,6 @@ def _same_inputs(record: dict[str, Any], task: HarnessTask) -> bool:
 
 def _workers(config: RunConfig, device: str) -> int:
     return default_workers(device) if config.workers is None else config.workers
-
-
-def effective_precision(requested: str, device: str) -> str:
-    """The precision extraction really runs in: autocast exists on CUDA only, so anything else is fp32."""
-    return requested if device.startswith("cuda") else "fp32"
 
 
 def write_record(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:

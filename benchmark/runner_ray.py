@@ -25,7 +25,6 @@ from typing import Any
 from benchmark.catalog import Catalog, Resolved
 from benchmark.errors import MissingDependency, OptionError
 from benchmark.features import FeatureCache
-from benchmark.features.extract import best_device
 from benchmark.options import Requested
 from benchmark.plan import Cell, Plan
 from benchmark.results import environment
@@ -33,7 +32,6 @@ from benchmark.runner import (
     PairContext,
     RunConfig,
     default_log,
-    effective_precision,
     error_record,
     finished_records,
     open_store,
@@ -42,6 +40,7 @@ from benchmark.runner import (
     summary_line,
     write_record,
 )
+from benchmark.runtime.devices import best_device, effective_precision
 
 RAY_HINT = "pip install 'repbench[ray]'"
 #: Ray resubmits a task whose worker process or node died this many times (application errors are never retried:

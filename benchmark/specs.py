@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 Modality = Literal["image", "text"]
 MODALITIES: tuple[str, ...] = ("image", "text")
-#: The precisions extraction can run in (bf16 / fp16 autocast on CUDA only; features are stored as float32).
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 #: ``validate(options)`` of a spec: raises :class:`~benchmark.errors.OptionError` for values it cannot use.
 Validator = Callable[[Mapping[str, Any]], None]
 

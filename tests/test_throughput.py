@@ -19,12 +19,13 @@ from benchmark.results.throughput import (
     throughput_filename,
     write_throughput,
 )
+from benchmark.runtime.devices import is_oom
 from benchmark.testing import catalog_with
 from benchmark.throughput import Settings, measure_encoder, run_throughput, time_steps
 from benchmark.throughput import cli as tp_cli
-from benchmark.throughput.devices import is_oom, measured_matmul_peak, spec_peak
 from benchmark.throughput.flops import count_flops
 from benchmark.throughput.measure import Cell, run_cell
+from benchmark.throughput.peaks import measured_matmul_peak, spec_peak
 from benchmark.throughput.run import cell_record
 from benchmark.throughput.timing import Timing
 

@@ -2,7 +2,8 @@
 of what encoders and datasets hand over (:mod:`benchmark.features.contracts`)."""
 
 from benchmark.features.cache import CacheWarning, FeatureCache, cache_key, save_npz
-from benchmark.features.extract import best_device, encoder_name, extract, place_encoder, to_device
+from benchmark.features.extract import encoder_name, extract, place_encoder, to_device
+from benchmark.runtime.devices import best_device
 
 __all__ = ["CacheWarning", "FeatureCache", "best_device", "cache_key", "encoder_name", "extract", "place_encoder",
            "save_npz", "to_device"]

@@ -10,7 +10,6 @@ The cache (:mod:`benchmark.features.cache`) stores what this returns.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,16 +19,8 @@ import torch
 
 from benchmark.errors import ContractError, OptionError
 from benchmark.features.contracts import check_batch, check_finite
-from benchmark.specs import PRECISIONS, Encoder, Sortable
-
-
-def best_device(requested: str | None = None) -> str:
-    """``requested`` if given, else "cuda" when a GPU is visible, else "cpu"."""
-    if requested and requested != "auto":
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise OptionError(f"device {requested!r} was requested but torch sees no CUDA GPU; use --device cpu")
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+from benchmark.runtime.devices import PRECISIONS, autocast, effective_precision
+from benchmark.specs import Encoder, Sortable
 
 
 def to_device(batch: Any, device: str) -> Any:
@@ -88,15 +79,14 @@ def extract(
     label = name or encoder_name(encoder)
     n = len(samples)
     order = extraction_order(encoder, samples, sort)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    autocast = dtype is not None and device.startswith("cuda")
+    context, _ = autocast(device, effective_precision(precision, device))
     chunks: list[np.ndarray] = []
     batches = [order[start : start + batch_size] for start in range(0, n, batch_size)]
     source = _Batches(encoder, samples, batches)
     with torch.inference_mode():
         for idx, pre in zip(batches, _loader(source, workers, device), strict=True):
             batch = to_device(pre, device)
-            with torch.autocast("cuda", dtype=dtype) if autocast else contextlib.nullcontext():
+            with context():
                 out = encoder.encode(batch)
             chunk = np.asarray(torch.as_tensor(out).float().cpu().numpy(), dtype=np.float32)
             _check_chunk(chunk, idx, chunks, encoder, label, precision)

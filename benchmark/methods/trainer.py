@@ -46,6 +46,7 @@ from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.methods import checkpoint as ckpt
 from benchmark.methods.checkpoint import rng_state, set_rng_state
 from benchmark.runtime import distributed as dist
+from benchmark.runtime.devices import peak_memory, precision_autocast, resolve_precision
 from benchmark.runtime.training import (
     OPTIMIZERS,
     EpochBatches,
@@ -58,9 +59,6 @@ from benchmark.runtime.training import (
     lr_multiplier,
     optimizer_step,
     own_rng,
-    peak_memory,
-    precision_autocast,
-    resolve_precision,
     set_lr,
 )
 from benchmark.specs import Backbone, Budget, Method, Split
@@ -361,7 +359,7 @@ class _Loop:
         return TrainResult(
             steps=p.step, epochs=p.step / self.per_epoch, seconds=seconds,
             samples_per_s=p.step * self.global_batch / seconds if seconds > 0 else 0.0,
-            peak_memory_bytes=peak_memory(self.dev), loss_curve=list(p.loss_curve), lr_curve=list(p.lr_curve),
+            peak_memory_bytes=peak_memory(self.dev)[0], loss_curve=list(p.loss_curve), lr_curve=list(p.lr_curve),
             estimated_total_steps=self.schedule() if p.total is not None or self.cap else p.step,
             stopped_by=p.stopped_by or "", resumed_from_step=resumed, estimate=p.estimate,
             steps_per_epoch=self.per_epoch, batch_size=self.batch, global_batch=self.global_batch,

@@ -40,9 +40,9 @@ from benchmark.datasets.base import stratified_split, take
 from benchmark.errors import ContractError, DataError
 from benchmark.features import to_device
 from benchmark.hookspecs import hookimpl
+from benchmark.runtime.devices import effective_precision, precision_autocast
 from benchmark.runtime.training import (
     Snapshot,
-    autocast,
     decay_groups,
     epoch_batches,
     fork_rng_devices,
@@ -190,13 +190,18 @@ def _trainable(features: torch.Tensor, enc_params: list[torch.Tensor], config: F
     return features.clone() if features.is_inference() else features  # inference tensors cannot enter autograd
 
 
+def _amp(device: torch.device, amp: bool) -> str:
+    """``amp``: bf16 autocast on CUDA, as extraction does (:func:`~benchmark.runtime.devices.effective_precision`)."""
+    return effective_precision("bf16" if amp else "fp32", device)
+
+
 def predict_logits(encoder: Any, head: torch.nn.Linear, samples: Sequence[Any], batch_size: int,
                    device: torch.device, amp: bool = False) -> torch.Tensor:
     """Float32 logits (N, C) on the CPU, encoder and head in eval mode, no gradients."""
     set_mode(encoder, False)
     head.eval()
     chunks = []
-    with torch.no_grad(), autocast(device, amp):
+    with torch.no_grad(), precision_autocast(device, _amp(device, amp)):
         for i in range(0, len(samples), batch_size):
             chunks.append(head(_features(encoder, samples[i:i + batch_size], device)).float().cpu())
     return torch.cat(chunks) if chunks else torch.zeros(0, head.out_features)
@@ -260,7 +265,7 @@ def finetune(encoder: Any, train: Split, val: Split, test: Split, num_classes: i
                 if augment is not None:
                     samples = augment(samples, aug_rng)
                 y = torch.as_tensor(train.labels[idx], device=dev)
-                with autocast(dev, amp):
+                with precision_autocast(dev, _amp(dev, amp)):
                     logits = head(_trainable(_features(encoder, samples, dev), enc_params, config))
                 loss = loss_fn(logits.float(), y)
                 optimizer_step(loss, optimizer, clip_params, config.grad_clip)

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmark.results.files import read_json, slug
 from benchmark.results.record import InvalidRecord, now_iso
-from benchmark.specs import PRECISIONS
+from benchmark.runtime.devices import PRECISIONS
 from benchmark.storage.atomic import write_json
 from benchmark.storage.digest import digest
 

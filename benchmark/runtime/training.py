@@ -2,13 +2,14 @@
 
 Everything here is deterministic given its inputs and free of I/O: the learning-rate schedule (linear warm-up,
 then cosine to zero, per optimiser step), epoch batching from a seeded numpy generator, AdamW parameter groups
-with no weight decay on biases and norm scales, bf16 autocast on CUDA only, one optimiser step with optional
+with no weight decay on biases and norm scales, one optimiser step with optional
 global-norm clipping, and an in-memory snapshot of the best weights. ``protocols/finetune.py`` composes them.
 
 The pretraining loop (:mod:`benchmark.methods.trainer`) composes the same schedule, groups and step, plus the
 pieces below them: :class:`LARS` and :func:`build_optimizer` (a method recipe's ``sgd`` / ``lars`` / ``adamw``),
 the BYOL EMA (:func:`ema_tau`, :func:`ema_update`), the views dataset and resumable epoch batches
-(:class:`ViewsDataset`, :class:`EpochBatches`), the RNG fork (:func:`own_rng`) and the precision helpers.
+(:class:`ViewsDataset`, :class:`EpochBatches`) and the RNG fork (:func:`own_rng`). Precision, autocast and peak
+memory live in :mod:`benchmark.runtime.devices`.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmark.errors import ContractError, OptionError
+from benchmark.errors import ContractError
 from benchmark.runtime import distributed as dist
 from benchmark.specs import Split
 
@@ -76,13 +75,6 @@ def set_mode(model: Any, train: bool) -> None:
     """``model.train(train)`` for modules; other models have no mode."""
     if isinstance(model, torch.nn.Module):
         model.train(train)
-
-
-def autocast(device: torch.device, amp: bool) -> Any:
-    """bf16 autocast on CUDA when ``amp``; a no-op context on every other device."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, clip_params: Iterable[torch.Tensor],
@@ -203,10 +195,7 @@ def ema_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> 
             t.copy_(o)
 
 
-# --- pretraining data, RNG and precision (benchmark.methods.trainer) ----------------------------------------
-TRAIN_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
-
-
+# --- pretraining data and RNG (benchmark.methods.trainer) ----------------------------------------
 class ViewsDataset(torch.utils.data.Dataset[Any]):
     """``(views(sample), label)`` per sample: the dataset the loader's workers run."""
 
@@ -270,35 +259,3 @@ def own_rng(device: torch.device, seed: int) -> Iterator[None]:
     finally:
         np.random.set_state(np_state)
         random.setstate(py_state)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``fp32``, ``bf16`` or ``fp16`` for a requested precision: ``auto`` is bf16 on CUDA and fp32 elsewhere;
-    fp16 (which needs a GradScaler) only on CUDA. OptionError otherwise."""
-    if precision not in TRAIN_PRECISIONS:
-        raise OptionError(f"precision {precision!r}: use one of {', '.join(TRAIN_PRECISIONS)}")
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise OptionError("precision 'fp16' needs a CUDA device; use bf16 or fp32 on the CPU")
-    return precision
-
-
-def precision_autocast(device: torch.device, precision: str) -> Any:
-    """Autocast to bf16 / fp16 on ``device`` (CPU autocast too, when asked for bf16); nothing for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
-def peak_memory(device: torch.device) -> int:
-    """Peak bytes: ``torch.cuda.max_memory_allocated`` on CUDA, else the process's peak resident set size (0
-    where ``resource`` is missing)."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    try:
-        import resource
-    except ImportError:  # pragma: no cover (Windows)
-        return 0
-    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux

@@ -2,7 +2,8 @@
 
 * :mod:`~benchmark.throughput.timing`: warm-up, then device-synchronised timed rounds; median and spread.
 * :mod:`~benchmark.throughput.flops`: FLOPs per forward pass (``FlopCounterMode``) and what it left uncounted.
-* :mod:`~benchmark.throughput.devices`: synchronisation, autocast, peak memory, spec-sheet and measured peaks.
+* :mod:`~benchmark.throughput.peaks`: spec-sheet and measured peak FLOP/s (synchronisation, autocast and peak
+  memory are :mod:`benchmark.runtime.devices`).
 * :mod:`~benchmark.throughput.measure`: every (precision, batch size) cell of one loaded encoder.
 * :mod:`~benchmark.throughput.run`: every encoder in a fresh worker process
   (:mod:`~benchmark.throughput.worker`), records written with :mod:`benchmark.results.throughput`.

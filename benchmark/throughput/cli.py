@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmark import errors
 from benchmark.errors import OptionError, RepbenchError
-from benchmark.specs import PRECISIONS
+from benchmark.runtime.devices import PRECISIONS
 
 EXIT_OK, EXIT_FAILED = 0, 1
 HEADERS = ["encoder", "device", "precision", "batch", "status", "samples/s (min-max)", "ms/batch", "tokens/s",
@@ -117,8 +117,8 @@ def _report_failures(failures: Sequence[Any]) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """Run ``repbench throughput`` from parsed arguments; print the table; return the exit status."""
     from benchmark.catalog import Catalog
-    from benchmark.features.extract import best_device
     from benchmark.options import parse_list
+    from benchmark.runtime.devices import best_device
     from benchmark.throughput.measure import Settings
     from benchmark.throughput.run import run_throughput
 

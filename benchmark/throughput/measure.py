@@ -21,8 +21,10 @@ import torch
 
 from benchmark.errors import OptionError
 from benchmark.features.extract import encoder_name, place_encoder
-from benchmark.specs import PRECISIONS, ExampleBatch, TokenCounting
-from benchmark.throughput import devices
+from benchmark.runtime import devices
+from benchmark.runtime.devices import PRECISIONS
+from benchmark.specs import ExampleBatch, TokenCounting
+from benchmark.throughput import peaks as device_peaks
 from benchmark.throughput.flops import FlopCount, count_flops
 from benchmark.throughput.timing import Clock, Timing, time_steps
 
@@ -136,7 +138,7 @@ def _measured_peak(settings: Settings, precision: str) -> tuple[float | None, in
     if not settings.matmul_peak:
         return None, None, None
     try:
-        flops, n = devices.measured_matmul_peak(settings.device, precision)
+        flops, n = device_peaks.measured_matmul_peak(settings.device, precision)
     except Exception as exc:
         return None, None, f"matmul peak not measured ({type(exc).__name__}: {str(exc)[:200]})"
     return flops, n, None
@@ -255,7 +257,7 @@ def measure_encoder(encoder: Any, settings: Settings, *, label: str | None = Non
     for precision in settings.precisions:
         measured, n, why_not = _measured_peak(settings, precision)
         notes += [why_not] if why_not else []
-        spec, source = devices.spec_peak(device_name, precision, settings.device)
+        spec, source = device_peaks.spec_peak(device_name, precision, settings.device)
         peaks = {"peak_flops_per_s": spec, "peak_source": source, "measured_peak_flops_per_s": measured,
                  "measured_peak_matmul_n": n}
         for b in settings.batch_sizes:

@@ -103,7 +103,7 @@ def measure_spec(catalog: Catalog, requested: Requested | str, settings: Setting
     """Resolve, load and measure one encoder in this process; its records (not written). ``log`` gets a
     line per cell."""
     from benchmark.results.environment import environment
-    from benchmark.throughput.devices import device_name
+    from benchmark.throughput.peaks import device_name
 
     resolved = catalog.resolve("encoders", requested)
     encoder = resolved.load()

@@ -17,8 +17,8 @@ import time
 import torch
 
 from benchmark.features import best_device
+from benchmark.runtime.devices import synchronizer
 from benchmark.testing import catalog_with
-from benchmark.throughput.devices import synchronizer
 from benchmark.throughput.measure import Settings, measure_cell, prepare
 
 BATCH, WARMUP, ROUNDS = 16, 2, 5

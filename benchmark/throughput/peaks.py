@@ -1,4 +1,4 @@
-"""What a device can do and how to wait for it: synchronisation, autocast, peak memory, peak FLOP/s.
+"""What a device can do at its peak: FLOP/s from spec sheets and from a timed matmul, and its name.
 
 Peak FLOP/s come from two places, both recorded:
 
@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-import resource
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from benchmark.runtime.devices import DTYPES, fp32_matmul_uses_tf32, is_cuda, synchronizer
+
 TFLOP = 1e12
 
 
@@ -60,41 +58,11 @@ SPEC_PEAKS: tuple[SpecPeak, ...] = (
 )
 
 
-def is_cuda(device: str) -> bool:
-    return device.startswith("cuda")
-
-
-def synchronizer(device: str) -> Callable[[], None]:
-    """The function that waits until every queued kernel on ``device`` finished (a no-op on CPU)."""
-    if is_cuda(device):
-        dev = torch.device(device)
-        return lambda: torch.cuda.synchronize(dev)
-    if device.startswith("mps"):
-        return lambda: torch.mps.synchronize()
-    return lambda: None
-
-
 def device_name(device: str) -> str:
     """``torch.cuda.get_device_name`` for CUDA; for CPU the processor, its cores and torch's threads."""
     from benchmark.results.environment import environment
 
     return str(environment(device)["device_name"])
-
-
-def fp32_matmul_uses_tf32(device: str) -> bool:
-    """Whether fp32 matmuls on ``device`` may run as TF32 (``torch.backends.cuda.matmul.allow_tf32``)."""
-    return is_cuda(device) and bool(torch.backends.cuda.matmul.allow_tf32)
-
-
-def autocast(device: str, precision: str) -> tuple[Callable[[], contextlib.AbstractContextManager[Any]], str]:
-    """A factory of the context a step runs in at ``precision``, and the words a record uses for what ran:
-    ``fp32`` (``fp32 (TF32 matmuls allowed)`` when they are), ``autocast(cuda, bfloat16)``,
-    ``autocast(cpu, float16)``, ... bf16 / fp16 autocast runs on CPU too (slow for fp16: no native kernels)."""
-    if precision == "fp32":
-        return contextlib.nullcontext, "fp32 (TF32 matmuls allowed)" if fp32_matmul_uses_tf32(device) else "fp32"
-    dtype = DTYPES[precision]
-    kind = torch.device(device).type
-    return (lambda: torch.autocast(kind, dtype=dtype)), f"autocast({kind}, {str(dtype).removeprefix('torch.')})"
 
 
 def spec_peak(name: str, precision: str, device: str = "cuda") -> tuple[float | None, str]:
@@ -110,41 +78,6 @@ def spec_peak(name: str, precision: str, device: str = "cuda") -> tuple[float | 
                 return None, f"{name}: no {column} rate on its spec sheet ({peak.source})"
             return value * TFLOP, f"{peak.source}: {value:g} TFLOP/s {column}"
     return None, f"device {name!r} is not in the spec-sheet table"
-
-
-# --- memory -----------------------------------------------------------------------------------------------------
-def reset_peak_memory(device: str) -> None:
-    """Start a new CUDA peak (``torch.cuda.reset_peak_memory_stats``); nothing to reset on CPU."""
-    if is_cuda(device):
-        torch.cuda.reset_peak_memory_stats(torch.device(device))
-
-
-def peak_memory(device: str) -> tuple[int, str]:
-    """(bytes, what they are): ``torch.cuda.max_memory_allocated`` since the last reset on CUDA; on CPU the
-    process's peak resident set (``resource.getrusage``), a high-water mark over the whole process: model
-    loading and every earlier cell included."""
-    if is_cuda(device):
-        return int(torch.cuda.max_memory_allocated(torch.device(device))), "torch.cuda.max_memory_allocated"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return int(rss) * scale, "peak RSS of the worker process (getrusage ru_maxrss; includes the model and earlier cells)"
-
-
-def free_memory(device: str) -> None:
-    """Return cached blocks after an out-of-memory error, so the next batch size starts clean."""
-    import gc
-
-    gc.collect()
-    if is_cuda(device):
-        torch.cuda.empty_cache()
-
-
-def is_oom(exc: BaseException) -> bool:
-    """Whether ``exc`` means the device (or the host) ran out of memory."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 # --- measured matmul peak -----------------------------------------------------------------------------------------
