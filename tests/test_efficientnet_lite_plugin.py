@@ -179,8 +179,8 @@ def test_checkpoints_load_without_arbitrary_unpickling(plugin, tmp_path):
 def test_digits_accuracy_matches_the_reference_figures(catalog):
     """Digits (70/30) with Lite0 at 64 px: kNN (k=20) and a linear probe, vs the figures measured once
     (kNN 0.865, linear 0.917) and chance (0.1). ~9 s on 2 idle cores, ~70 s on busy ones."""
-    from benchmark.protocols.knn import knn_classify
-    from benchmark.protocols.linear import carve_val, sweep_C
+    from benchmark.protocols.logreg import carve_val, sweep_C
+    from benchmark.protocols.neighbors import knn_classify
 
     ds = catalog.resolve("datasets", "digits").load()
     train, test = ds.split("train"), ds.split("test")

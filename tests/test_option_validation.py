@@ -18,9 +18,11 @@ from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.protocols import finetune
 from benchmark.protocols.cluster import evaluate_cluster
 from benchmark.protocols.fewshot import evaluate_fewshot, fewshot_eval
-from benchmark.protocols.knn import evaluate_knn, knn_classify
+from benchmark.protocols.knn import evaluate_knn
 from benchmark.protocols.labeleff import evaluate_labeleff
-from benchmark.protocols.linear import evaluate_linear, fit_logreg
+from benchmark.protocols.linear import evaluate_linear
+from benchmark.protocols.logreg import fit_logreg
+from benchmark.protocols.neighbors import knn_classify
 from benchmark.protocols.retrieval import evaluate_retrieval
 from benchmark.specs import Split, defaults_of
 from benchmark.testing import ArrayTask, blobs, catalog_with

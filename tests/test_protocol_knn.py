@@ -7,8 +7,9 @@ import pytest
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
-import benchmark.protocols.knn as knn_module
-from benchmark.protocols.knn import KNN_DEFAULTS, evaluate_knn, knn_classify, register_protocols, topk_grouped
+import benchmark.protocols.neighbors as knn_module
+from benchmark.protocols.knn import KNN_DEFAULTS, evaluate_knn, register_protocols
+from benchmark.protocols.neighbors import knn_classify, topk_grouped
 from benchmark.testing import ArrayTask, blobs
 
 

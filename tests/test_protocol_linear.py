@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from benchmark.protocols.linear import (
-    LINEAR_DEFAULTS,
-    carve_val,
-    evaluate_linear,
-    fit_logreg,
-    objective,
-    register_protocols,
-    standardizer,
-    sweep_C,
-)
+from benchmark.protocols.linear import LINEAR_DEFAULTS, evaluate_linear, register_protocols
+from benchmark.protocols.logreg import carve_val, fit_logreg, objective, standardizer, sweep_C
 from benchmark.testing import ArrayTask, blobs
 
 

@@ -44,9 +44,9 @@ import torch
 from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.knn import l2_normalize
-from benchmark.protocols.linear import cpu_threads_for
+from benchmark.protocols.logreg import cpu_threads_for
 from benchmark.protocols.metrics import mean_ci
+from benchmark.protocols.neighbors import l2_normalize
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'cluster'"

@@ -9,8 +9,8 @@ Two sampling/classifier recipes (``style``):
 ``"repbench"`` (default)
     Experiment ``e`` draws ``shots`` samples of every class without replacement with
     ``numpy.random.default_rng([seed, e])`` (classes with fewer samples contribute all they have). The classifier
-    is the linear probe's L-BFGS logistic regression (:func:`benchmark.protocols.linear.fit_logreg`) at a fixed C
-    (default 1.0, run to convergence), or the DINO kNN (:func:`benchmark.protocols.knn.knn_classify`, k clipped
+    is the linear probe's L-BFGS logistic regression (:func:`benchmark.protocols.logreg.fit_logreg`) at a fixed C
+    (default 1.0, run to convergence), or the DINO kNN (:func:`benchmark.protocols.neighbors.knn_classify`, k clipped
     to the number of shots drawn).
 
 ``"mteb"``
@@ -48,8 +48,8 @@ import numpy as np
 from benchmark import checks
 from benchmark.errors import DataError, OptionError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.knn import knn_classify
-from benchmark.protocols.linear import fit_logreg
+from benchmark.protocols.logreg import fit_logreg
+from benchmark.protocols.neighbors import knn_classify
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'fewshot'"

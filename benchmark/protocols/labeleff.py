@@ -4,8 +4,8 @@ Why a protocol of its own rather than a ``shots`` sweep on ``fewshot`` or ``line
 metric, fixed by its ProtocolSpec, and a sweep's summary (the AUC) is a different quantity from one point's
 accuracy; a separate protocol keeps both records honest while reusing their maths: the draws follow fewshot's
 seeded per-class sampling, the classifier is the linear probe's L-BFGS logistic regression
-(:func:`~benchmark.protocols.linear.fit_logreg` / :func:`~benchmark.protocols.linear.sweep_C`) or the DINO kNN
-(:func:`~benchmark.protocols.knn.knn_classify`).
+(:func:`~benchmark.protocols.logreg.fit_logreg` / :func:`~benchmark.protocols.logreg.sweep_C`) or the DINO kNN
+(:func:`~benchmark.protocols.neighbors.knn_classify`).
 
 **Points.** Each n in ``shots`` (default 1, 2, 4, 8, 16, 64 labels per class) and, with ``include_all``, the whole
 train split. A point larger than the smallest train class is skipped (it could not be drawn balanced) and listed
@@ -20,7 +20,7 @@ curve of one draw is a coherent learning curve.
 **C never sees test.** ``C=<number>``: that C everywhere. ``C=none`` (default): where the drawn subset has at least
 ``val_min_per_class`` samples per class, C is swept over ``Cs`` on a stratified ``val_fraction`` carved from the
 drawn subset (seed = the run's seed), then the model is refit on the whole draw (exactly the linear probe's
-procedure, :func:`~benchmark.protocols.linear.sweep_C`, patience 2); below that, too few labels exist to validate
+procedure, :func:`~benchmark.protocols.logreg.sweep_C`, patience 2); below that, too few labels exist to validate
 anything, and the fixed ``fallback_C`` (default 1.0) is used. ``chosen["C"]`` records the C of every draw and
 ``chosen["C_source"]`` how it was chosen at each point.
 
@@ -48,9 +48,9 @@ import numpy as np
 from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.knn import knn_classify
-from benchmark.protocols.linear import DEFAULT_CS, carve_val, fit_logreg, sweep_C
+from benchmark.protocols.logreg import DEFAULT_CS, carve_val, fit_logreg, sweep_C
 from benchmark.protocols.metrics import mean_ci
+from benchmark.protocols.neighbors import knn_classify
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'labeleff'"

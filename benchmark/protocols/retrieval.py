@@ -20,7 +20,7 @@ in ``n_queries_without_relevant``.
 Ranking and ties: items are ranked by similarity, ties broken by the smaller gallery index, exactly (a query
 whose top list ends inside a run of equal similarities is re-ranked with a full stable sort of its row), so the
 result is deterministic and equals a brute-force stable ``argsort``. Queries are processed in chunks by
-:class:`benchmark.protocols.knn.ChunkedTopk`, the same loop kNN uses, so memory stays bounded: per chunk only the
+:class:`benchmark.protocols.neighbors.ChunkedTopk`, the same loop kNN uses, so memory stays bounded: per chunk only the
 top ``max(R_max, max(ks))`` columns are kept, R_max being the largest class in the gallery.
 """
 
@@ -36,8 +36,8 @@ import torch
 from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.knn import PRECISIONS, TopkChunk, chunked_topk
 from benchmark.protocols.metrics import bootstrap_ci
+from benchmark.protocols.neighbors import PRECISIONS, TopkChunk, chunked_topk
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'retrieval'"

@@ -150,8 +150,8 @@ def _timed(fn, *args, **kwargs):
 
 
 def test_gpu_knn_and_linear_on_cuda_vs_cpu():
-    from benchmark.protocols.knn import knn_classify
-    from benchmark.protocols.linear import fit_logreg
+    from benchmark.protocols.logreg import fit_logreg
+    from benchmark.protocols.neighbors import knn_classify
 
     train_x, train_y = _clustered(50_000, 768, 100, noise=3.0, seed=0)
     test_x, _ = _clustered(10_000, 768, 100, noise=3.0, seed=1)

@@ -32,15 +32,9 @@ import warnings
 import numpy as np
 import pytest
 
-from benchmark.protocols.knn import knn_classify
-from benchmark.protocols.linear import (
-    DEFAULT_CS,
-    LINEAR_DEFAULTS,
-    carve_val,
-    fit_logreg,
-    standardizer,
-    sweep_C,
-)
+from benchmark.protocols.linear import LINEAR_DEFAULTS
+from benchmark.protocols.logreg import DEFAULT_CS, carve_val, fit_logreg, standardizer, sweep_C
+from benchmark.protocols.neighbors import knn_classify
 
 SCALE = float(os.environ.get("REPBENCH_BENCH_SCALE", "0.02"))
 THREADS = int(os.environ.get("REPBENCH_BENCH_THREADS", "0") or 0) or os.cpu_count() or 1
