@@ -49,20 +49,20 @@ def now_iso() -> str:
 
 
 # --- reading fields by type ------------------------------------------------------------------------------------
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     """A finite JSON number (bools are not numbers here)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
-    "int": (_is_int, "an integer"),
+    "int": (is_int, "an integer"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "number": (_is_number, "a finite number"),
+    "number": (is_number, "a finite number"),
     "object": (lambda v: isinstance(v, Mapping), "an object"),
     "list": (lambda v: isinstance(v, list), "a list"),
 }
@@ -73,21 +73,34 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-class _Reader:
+_UNSET: Any = object()
+
+
+class Reader:
     """One JSON object being read: each check failure names ``where`` and the dotted field."""
 
-    def __init__(self, data: Any, where: str, path: str = "") -> None:
+    def __init__(self, data: Any, where: str, path: str = "", what: str = "a record") -> None:
         if not isinstance(data, Mapping):
             raise InvalidRecord(where, f"field {path!r} must be an object, got {_show(data)}" if path
-                                else "a record must be a JSON object")
+                                else f"{what} must be a JSON object")
         self.data: Mapping[str, Any] = data
         self.where, self.path = where, path
 
     def dotted(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
-    def fail(self, key: str, expected: str, value: Any) -> NoReturn:
-        raise InvalidRecord(self.where, f"field {self.dotted(key)!r} must be {expected}, got {_show(value)}")
+    def fail(self, key: str, expected: str, value: Any = _UNSET) -> NoReturn:
+        """Raise: ``key``'s ``value`` (default: the value under ``key``) is not ``expected``."""
+        shown = self.data.get(key) if value is _UNSET else value
+        raise InvalidRecord(self.where, f"field {self.dotted(key)!r} must be {expected}, got {_show(shown)}")
+
+    def need(self, key: str, ok: bool, expected: str) -> Any:
+        """The value under ``key``, which must be present and pass ``ok`` (else a failure saying ``expected``)."""
+        if key not in self.data:
+            raise InvalidRecord(self.where, f"missing field {self.dotted(key)!r}")
+        if not ok:
+            self.fail(key, expected)
+        return self.data[key]
 
     def get(self, key: str, kind: str, *, required: bool = False, nullable: bool = False) -> Any:
         """The value of ``key`` checked against ``kind`` (a key of :data:`KINDS`); None when absent (and not
@@ -104,9 +117,9 @@ class _Reader:
             self.fail(key, expected + (" or null" if nullable else ""), value)
         return dict(value) if kind == "object" else value
 
-    def sub(self, key: str) -> _Reader:
+    def sub(self, key: str) -> Reader:
         """A reader for the object under ``key`` (which must be present)."""
-        return _Reader(self.data[key], self.where, self.dotted(key))
+        return Reader(self.data[key], self.where, self.dotted(key))
 
 
 def _field(kind: str, *, required: bool = False, nullable: bool = False) -> Any:
@@ -133,12 +146,12 @@ class _Block:
     @classmethod
     def from_json(cls: type[B], data: Any, where: str, path: str) -> B:
         """Read ``data`` (the object at dotted ``path`` in file ``where``); raise :class:`InvalidRecord`."""
-        reader = _Reader(data, where, path)
+        reader = Reader(data, where, path)
         return cls(**cls._read(reader), extra=cls._extra(reader.data), keys=tuple(reader.data))
 
     @classmethod
-    def _read(cls, reader: _Reader) -> dict[str, Any]:
-        """The typed fields whose kind :class:`_Reader` checks (``custom`` ones are read by the subclass)."""
+    def _read(cls, reader: Reader) -> dict[str, Any]:
+        """The typed fields whose kind :class:`Reader` checks (``custom`` ones are read by the subclass)."""
         return {f.name: reader.get(f.name, f.metadata["kind"], required=f.metadata["required"],
                                    nullable=f.metadata["nullable"])
                 for f in fields(cls) if f.metadata.get("kind") not in (None, "custom")}
@@ -222,18 +235,18 @@ class ErrorBlock(_Block):
     traceback: str | None = _field("str")
 
 
-def _check_fraction_ci(reader: _Reader, key: str, lo: float, hi: float) -> None:
+def _check_fraction_ci(reader: Reader, key: str, lo: float, hi: float) -> None:
     # a Student t interval (few-shot) may cross 0 or 1 a little; garbage (percent, -5, 1e308) does not fit
     if lo > 1 or hi < 0 or hi - lo > 1:
         reader.fail(key, "an interval [low, high] overlapping [0, 1], at most 1 wide", [lo, hi])
 
 
-def _check_ci(reader: _Reader, key: str, fraction: bool) -> None:
+def _check_ci(reader: Reader, key: str, fraction: bool) -> None:
     """``<metric>_ci95``: null, or [low, high] (finite numbers or both null) with low <= high."""
     value = reader.data[key]
     if value is None:
         return
-    if not (isinstance(value, list) and len(value) == 2 and all(v is None or _is_number(v) for v in value)):
+    if not (isinstance(value, list) and len(value) == 2 and all(v is None or is_number(v) for v in value)):
         reader.fail(key, "a pair [low, high] of finite numbers", value)
     lo, hi = value
     if lo is None or hi is None:
@@ -246,7 +259,7 @@ def _check_ci(reader: _Reader, key: str, fraction: bool) -> None:
         _check_fraction_ci(reader, key, lo, hi)
 
 
-def check_metrics(reader: _Reader, primary: str) -> dict[str, Any]:
+def check_metrics(reader: Reader, primary: str) -> dict[str, Any]:
     """Check the metrics the tables read: top-k fractions in [0, 1], the primary metric a finite number, their
     ``_ci95`` intervals, ``n_test`` a count. Each may be null (the runner writes NaN as null). Other metrics
     are free-form."""
@@ -257,11 +270,11 @@ def check_metrics(reader: _Reader, primary: str) -> dict[str, Any]:
         elif value is None:
             continue
         elif FRACTION_METRIC.fullmatch(key):
-            if not (_is_number(value) and 0 <= value <= 1):
+            if not (is_number(value) and 0 <= value <= 1):
                 reader.fail(key, "a number in [0, 1]", value)
-        elif key == primary and not _is_number(value):
+        elif key == primary and not is_number(value):
             reader.fail(key, "a finite number", value)
-        elif key == "n_test" and not (_is_int(value) and value >= 0):
+        elif key == "n_test" and not (is_int(value) and value >= 0):
             reader.fail(key, "a non-negative integer", value)
     return dict(reader.data)
 
@@ -269,7 +282,7 @@ def check_metrics(reader: _Reader, primary: str) -> dict[str, Any]:
 SOURCES = ("measured", "published")
 
 
-def _check_source(reader: _Reader, source: str | None, provenance: dict[str, Any] | None) -> None:
+def _check_source(reader: Reader, source: str | None, provenance: dict[str, Any] | None) -> None:
     """``source`` is one of :data:`SOURCES`; a published record says where it came from (``provenance.file``
     or ``provenance.url``), so an imported number can always be traced back."""
     if source is not None and source not in SOURCES:
@@ -307,12 +320,12 @@ class Record(_Block):
     def from_json(cls, data: Any, where: str = "record", path: str = "") -> Record:
         """Validate a loaded record (a JSON object) and type it; raise :class:`InvalidRecord` naming ``where``
         and the dotted field at fault."""
-        reader = _Reader(data, where)
+        reader = Reader(data, where)
         missing = [f for f in REQUIRED_FIELDS if f not in reader.data]
         if missing:
             raise InvalidRecord(where, f"missing field(s) {', '.join(missing)}; is it a repbench result record?")
         version = reader.data["schema_version"]
-        if not _is_int(version) or version != SCHEMA_VERSION:
+        if not is_int(version) or version != SCHEMA_VERSION:
             raise InvalidRecord(where, f"schema_version {version!r} is not supported (this repbench reads "
                                        f"{SCHEMA_VERSION}); upgrade repbench or rerun the cell")
         status = reader.data["status"]
@@ -325,7 +338,7 @@ class Record(_Block):
         error = reader.data["error"]
         typed = cls._read(reader)
         total = typed["timings"].get("total_s")
-        if total is not None and not _is_number(total):
+        if total is not None and not is_number(total):
             reader.sub("timings").fail("total_s", "a finite number or null", total)
         _check_source(reader, typed["source"], typed["provenance"])
         typed["suites"] = check_suites(reader)
@@ -377,7 +390,7 @@ def make_record(*, encoder: Mapping[str, Any], dataset: Mapping[str, Any], proto
     where = "new record"
     labels = []
     for key, block in (("encoder", encoder), ("dataset", dataset), ("protocol", protocol)):
-        label = _Reader(block, where, key).get("label", "str", required=True)
+        label = Reader(block, where, key).get("label", "str", required=True)
         labels.append(label)
     where = f"new record {' x '.join(labels)}"
     data = {
@@ -397,14 +410,14 @@ def validate(record: Any, where: str) -> dict[str, Any]:
     return cast(dict[str, Any], record)
 
 
-def check_suites(reader: _Reader) -> list[dict[str, Any]] | None:
+def check_suites(reader: Reader) -> list[dict[str, Any]] | None:
     """``suites`` (optional): a list of ``{"name": "<suite>-v<N>", "version": N}``, the suites the cell was run
     for (a cell can belong to several)."""
     suites = reader.get("suites", "list")
     if suites is None:
         return None
     for i, item in enumerate(suites):
-        ok = (isinstance(item, Mapping) and isinstance(item.get("name"), str) and _is_int(item.get("version"))
+        ok = (isinstance(item, Mapping) and isinstance(item.get("name"), str) and is_int(item.get("version"))
               and str(item["name"]).endswith(f"-v{item['version']}"))
         if not ok:
             reader.fail(f"suites[{i}]", 'an object {"name": "<suite>-v<N>", "version": N}', item)

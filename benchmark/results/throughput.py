@@ -15,14 +15,13 @@ object back (unknown top-level keys are kept in ``extra``). :func:`write_through
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.results.files import read_json, slug
-from benchmark.results.record import InvalidRecord, now_iso
+from benchmark.results.record import Reader, is_int, is_number, now_iso
 from benchmark.runtime.devices import PRECISIONS
 from benchmark.storage.atomic import write_json
 from benchmark.storage.digest import digest
@@ -38,38 +37,6 @@ NUMERIC_METRICS = ("samples_per_s", "samples_per_s_min", "samples_per_s_max", "m
 _TOP = ("kind", "schema_version", "id", "created_at", "status", "encoder", "device", "device_name", "precision",
         "precision_ran", "batch_size", "seq_len", "channels_last", "compile", "timing", "metrics", "environment",
         "error", "notes")
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-class _Check:
-    """Field checks on one JSON object; each failure names the file (``where``) and the dotted field."""
-
-    def __init__(self, data: Any, where: str, path: str = "") -> None:
-        if not isinstance(data, Mapping):
-            raise InvalidRecord(where, f"field {path!r} must be an object, got {data!r}"[:200] if path
-                                else "a throughput record must be a JSON object")
-        self.data, self.where, self.path = data, where, path
-
-    def fail(self, key: str, expected: str) -> Any:
-        dotted = f"{self.path}.{key}" if self.path else key
-        value = repr(self.data.get(key))
-        raise InvalidRecord(self.where, f"field {dotted!r} must be {expected}, got "
-                                        f"{value if len(value) <= 80 else value[:77] + '...'}")
-
-    def need(self, key: str, ok: bool, expected: str) -> Any:
-        if key not in self.data:
-            dotted = f"{self.path}.{key}" if self.path else key
-            raise InvalidRecord(self.where, f"missing field {dotted!r}")
-        if not ok:
-            self.fail(key, expected)
-        return self.data[key]
 
 
 def throughput_id(label: str, device: str, device_name: str, precision: str, batch_size: int,
@@ -118,7 +85,7 @@ class ThroughputRecord:
     @classmethod
     def from_json(cls, data: Any, where: str = "throughput record") -> ThroughputRecord:
         """Validate a loaded object and type it; raise :class:`InvalidRecord` naming ``where`` and the field."""
-        c = _Check(data, where)
+        c = Reader(data, where, what="a throughput record")
         d = c.data
         c.need("kind", d.get("kind") == KIND, repr(KIND))
         c.need("schema_version", d.get("schema_version") == SCHEMA_VERSION,
@@ -131,9 +98,9 @@ class ThroughputRecord:
             "device_name": c.need("device_name", isinstance(d.get("device_name"), str), "a string"),
             "precision": c.need("precision", d.get("precision") in PRECISIONS, f"one of {list(PRECISIONS)}"),
             "precision_ran": c.need("precision_ran", isinstance(d.get("precision_ran"), str), "a string"),
-            "batch_size": c.need("batch_size", _int(d.get("batch_size")) and d["batch_size"] > 0,
+            "batch_size": c.need("batch_size", is_int(d.get("batch_size")) and d["batch_size"] > 0,
                                  "a positive integer"),
-            "seq_len": c.need("seq_len", d.get("seq_len") is None or (_int(d["seq_len"]) and d["seq_len"] > 0),
+            "seq_len": c.need("seq_len", d.get("seq_len") is None or (is_int(d["seq_len"]) and d["seq_len"] > 0),
                               "a positive integer or null"),
             "channels_last": c.need("channels_last", isinstance(d.get("channels_last"), bool), "true or false"),
             "compile": c.need("compile", isinstance(d.get("compile"), bool), "true or false"),
@@ -145,45 +112,45 @@ class ThroughputRecord:
                    error=_error(c, status), extra={k: v for k, v in d.items() if k not in _TOP}, **typed)
 
 
-def _encoder(c: _Check) -> dict[str, Any]:
+def _encoder(c: Reader) -> dict[str, Any]:
     c.need("encoder", isinstance(c.data.get("encoder"), Mapping), "an object")
-    e = _Check(c.data["encoder"], c.where, "encoder")
+    e = Reader(c.data["encoder"], c.where, "encoder")
     for key in ("name", "label"):
         e.need(key, isinstance(e.data.get(key), str) and bool(e.data.get(key)), "a non-empty string")
     params = e.data.get("params")
-    if params is not None and not (_int(params) and params >= 0):
+    if params is not None and not (is_int(params) and params >= 0):
         e.fail("params", "a non-negative integer or null")
     return dict(e.data)
 
 
-def _timing(c: _Check, status: str) -> dict[str, Any] | None:
+def _timing(c: Reader, status: str) -> dict[str, Any] | None:
     if status != "ok":
         c.need("timing", c.data.get("timing") is None or isinstance(c.data["timing"], Mapping),
                "an object or null")
         return None if c.data["timing"] is None else dict(c.data["timing"])
     c.need("timing", isinstance(c.data.get("timing"), Mapping), "an object (status is 'ok')")
-    t = _Check(c.data["timing"], c.where, "timing")
+    t = Reader(c.data["timing"], c.where, "timing")
     rounds = t.data.get("round_s")
-    t.need("round_s", isinstance(rounds, list) and bool(rounds) and all(_number(r) and r > 0 for r in rounds),
+    t.need("round_s", isinstance(rounds, list) and bool(rounds) and all(is_number(r) and r > 0 for r in rounds),
            "a non-empty list of positive numbers")
     for key in ("warmup", "steps_per_round"):
-        t.need(key, _int(t.data.get(key)) and t.data[key] >= 0, "a non-negative integer")
+        t.need(key, is_int(t.data.get(key)) and t.data[key] >= 0, "a non-negative integer")
     for key in ("median_s", "min_s", "max_s"):
-        t.need(key, _number(t.data.get(key)) and t.data[key] > 0, "a positive number")
+        t.need(key, is_number(t.data.get(key)) and t.data[key] > 0, "a positive number")
     if not t.data["min_s"] <= t.data["median_s"] <= t.data["max_s"]:
         t.fail("median_s", f"between min_s {t.data['min_s']} and max_s {t.data['max_s']}")
     return dict(t.data)
 
 
-def _metrics(c: _Check, status: str) -> dict[str, Any]:
+def _metrics(c: Reader, status: str) -> dict[str, Any]:
     c.need("metrics", isinstance(c.data.get("metrics"), Mapping), "an object")
-    m = _Check(c.data["metrics"], c.where, "metrics")
+    m = Reader(c.data["metrics"], c.where, "metrics")
     for key in NUMERIC_METRICS:
         value = m.data.get(key)
-        if value is not None and not (_number(value) and value >= 0):
+        if value is not None and not (is_number(value) and value >= 0):
             m.fail(key, "a finite number >= 0 or null")
     if status == "ok":
-        m.need("samples_per_s", _number(m.data.get("samples_per_s")) and m.data["samples_per_s"] > 0,
+        m.need("samples_per_s", is_number(m.data.get("samples_per_s")) and m.data["samples_per_s"] > 0,
                "a positive number (status is 'ok')")
     uncounted = m.data.get("flops_uncounted")
     if uncounted is not None and uncounted != "unknown" and not (
@@ -192,12 +159,12 @@ def _metrics(c: _Check, status: str) -> dict[str, Any]:
     return dict(m.data)
 
 
-def _error(c: _Check, status: str) -> dict[str, Any] | None:
+def _error(c: Reader, status: str) -> dict[str, Any] | None:
     if status == "ok":
         c.need("error", c.data.get("error", 0) is None, "null (status is 'ok')")
         return None
     c.need("error", isinstance(c.data.get("error"), Mapping), f"an object (status is {status!r})")
-    e = _Check(c.data["error"], c.where, "error")
+    e = Reader(c.data["error"], c.where, "error")
     for key in ("type", "message"):
         e.need(key, isinstance(e.data.get(key), str), "a string")
     return dict(e.data)
