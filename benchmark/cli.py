@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark import __version__
 from benchmark.catalog import load_catalog
@@ -17,6 +18,9 @@ from benchmark.errors import OptionError, RepbenchError
 from benchmark.leaderboards.cli import add_parsers as add_leaderboard_parsers
 from benchmark.runtime.devices import PRECISIONS
 from benchmark.throughput.cli import add_parser as add_throughput_parser
+
+if TYPE_CHECKING:
+    from benchmark.results.record import Record
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
@@ -62,6 +66,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
                        force=args.force, quiet=args.quiet, workers=args.workers)
     config.distributed = ranks
+    if suite is not None:  # the cells' records carry the suite's tag from the moment they are built
+        config.suites = (suite.tag(),)
     if getattr(args, "executor", "local") == "ray":
         if ranks:
             raise OptionError("--executor ray runs each pair as a Ray task; start it with plain repbench, not under "
@@ -73,18 +79,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         records = run_plan(catalog, plan, config)
     if not _is_main():
         return EXIT_OK  # rank 0 writes the records and prints the table
-    if suite is not None:
-        from benchmark.leaderboards.suites import tag_records
-
-        records = tag_records(config.results_dir, records, suite)
     print(leaderboard.to_markdown(leaderboard.to_frame(records)))
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
     return _exit_for(records)
 
 
-def _exit_for(records: list) -> int:
+def _exit_for(records: list[Record]) -> int:
     """EXIT_FAILED_CELLS (saying so) when a cell failed, else EXIT_OK."""
-    failed = [r for r in records if r["status"] != "ok"]
+    failed = [r for r in records if r.status != "ok"]
     if failed:
         print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
         return EXIT_FAILED_CELLS

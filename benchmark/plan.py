@@ -18,7 +18,8 @@ from benchmark.errors import OptionError
 from benchmark.options import Requested
 from benchmark.plugins import dist_version
 from benchmark.specs import DatasetSpec
-from benchmark.storage.digest import digest, jsonable
+from benchmark.storage.digest import digest
+from benchmark.storage.jsonable import jsonable
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,18 +19,18 @@ import numpy as np
 import torch
 
 from benchmark.catalog import Catalog, Resolved
-from benchmark.errors import ContractError, RecordError
+from benchmark.errors import ContractError
 from benchmark.features import FeatureCache
 from benchmark.features.contracts import check_protocol_output
 from benchmark.features.extract import default_workers
 from benchmark.features.task import HarnessTask, load_pair
 from benchmark.plan import Cell, Plan, config_digest
-from benchmark.protocols.metrics import score
-from benchmark.results import ResultStore, environment, make_record
+from benchmark.results import ResultStore, environment
+from benchmark.results.build import as_error, build_record, summary_line, with_suites
+from benchmark.results.record import Record
 from benchmark.runtime.devices import best_device, effective_precision
 from benchmark.specs import ProtocolOutput
 from benchmark.storage.atomic import remove_stale_temps
-from benchmark.storage.digest import jsonable
 
 
 @dataclass
@@ -47,6 +46,7 @@ class RunConfig:
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
     distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
+    suites: tuple[dict[str, Any], ...] = ()  # tags of the suites the cells run for, set on their records
 
 
 def _seed_everything(seed: int) -> None:
@@ -56,7 +56,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None = None
-             ) -> list[dict[str, Any]]:
+             ) -> list[Record]:
     """Run every cell of ``plan`` in this process (the in-process executor); return the records in plan order
     (finished ones read back, new ones written).
 
@@ -80,7 +80,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     records = finished_records(catalog, plan, config, store, precision, log)
     done = sum(r is not None for r in records)
 
-    def emit(index: int, rec: dict[str, Any]) -> None:
+    def emit(index: int, rec: Record) -> None:
         nonlocal done
         records[index] = write_record(store, rec)
         done += 1
@@ -117,13 +117,19 @@ def open_store(config: RunConfig, log: Callable[[str], None]) -> ResultStore:
 
 
 def finished_records(catalog: Catalog, plan: Plan, config: RunConfig, store: ResultStore, precision: str,
-                     log: Callable[[str], None]) -> list[dict[str, Any] | None]:
+                     log: Callable[[str], None]) -> list[Record | None]:
     """Per cell of ``plan``: its finished record when one with the same ``config_digest`` is in ``store`` (the
-    cell is skipped), else None (it must run). Nothing counts as finished with ``force``."""
-    records: list[dict[str, Any] | None] = []
+    cell is skipped), else None (it must run). Nothing counts as finished with ``force``. A finished record
+    that lacks a tag of ``config.suites`` is rewritten with it (a cell can belong to several suites)."""
+    records: list[Record | None] = []
     for cell in plan.cells:
         digest_ = config_digest(cell, precision, config.seed, catalog)
-        records.append(None if config.force else store.finished(*cell.labels, config.seed, digest=digest_))
+        record = None if config.force else store.finished(*cell.labels, config.seed, digest=digest_)
+        tagged = with_suites(record, config.suites) if record is not None else None
+        if tagged is not None:
+            store.write(tagged)
+            record = tagged
+        records.append(record)
     skipped = sum(r is not None for r in records)
     if skipped:
         log(f"{skipped} of {len(plan.cells)} cells already finished in {store.root} (skipped; --force reruns them)")
@@ -148,9 +154,9 @@ class PairContext:
     cache: FeatureCache
 
 
-def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[str, Any] | None],
+def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[Record | None],
              config: RunConfig, context: PairContext, log: Callable[[str], None],
-             on_stale: Callable[[list[int]], None] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+             on_stale: Callable[[list[int]], None] | None = None) -> Iterator[tuple[int, Record]]:
     """Run one (encoder, dataset) pair: load it once, extract its features once, run its cells; yield
     ``(position in cells, record)`` per cell run, in order. Writes nothing: the caller (an executor) does.
 
@@ -185,34 +191,30 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[st
 
 
 def error_record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], error: BaseException,
-                 precision: str) -> dict[str, Any]:
+                 precision: str) -> Record:
     """The record of a cell that failed before its protocol could run (its pair did not load, its task died)."""
-    return _record(catalog, cell, config, env, None, None, {}, error, precision)
+    return build_record(catalog, cell, seed=config.seed, precision=precision, env=env, error=error,
+                        suites=config.suites)
 
 
-def _same_inputs(record: dict[str, Any], task: HarnessTask) -> bool:
+def _same_inputs(record: Record, task: HarnessTask) -> bool:
     """Whether a finished record was made from this encoder's weights and this dataset's samples."""
-    return (record["encoder"].get("fingerprint") == task.encoder.fingerprint
-            and record["dataset"].get("fingerprint") == task.dataset.fingerprint)
+    return (record.encoder.extra.get("fingerprint") == task.encoder.fingerprint
+            and record.dataset.extra.get("fingerprint") == task.dataset.fingerprint)
 
 
 def _workers(config: RunConfig, device: str) -> int:
     return default_workers(device) if config.workers is None else config.workers
 
 
-def write_record(store: ResultStore, record: dict[str, Any]) -> dict[str, Any]:
+def write_record(store: ResultStore, record: Record) -> Record:
     """Write a record; one that cannot be serialised becomes an error record instead of stopping the sweep."""
     try:
         store.write(record)
     except (TypeError, ValueError) as exc:
-        record = {**record, "status": "error", "metrics": {}, "error": _error_block(exc)}
-        store.write(jsonable(record))
+        record = as_error(record, exc)
+        store.write(record)
     return record
-
-
-def _error_block(error: BaseException) -> dict[str, str]:
-    return {"type": type(error).__name__, "message": str(error),
-            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:]}
 
 
 def load_task(enc: Resolved, dset: Resolved, config: RunConfig) -> HarnessTask:
@@ -227,7 +229,7 @@ def load_task(enc: Resolved, dset: Resolved, config: RunConfig) -> HarnessTask:
 
 
 def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig, env: dict[str, Any],
-              load_s: float, precision: str) -> dict[str, Any]:
+              load_s: float, precision: str) -> Record:
     start = time.perf_counter()
     before = dict(task.timings)
     try:
@@ -245,83 +247,12 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     protocol_s = time.perf_counter() - start - sum(features_s.values())
     timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
                "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
-    return _record(catalog, cell, config, env, task, output, timings, error, precision)
-
-
-def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], task: HarnessTask | None,
-            output: ProtocolOutput | None, timings: dict[str, Any], error: BaseException | None,
-            precision: str) -> dict[str, Any]:
-    e, d, p = cell.encoder, cell.dataset, cell.protocol
-    metrics: dict[str, Any] = {}
-    if output is not None and error is None:
-        try:
-            metrics = _metrics(output, config.seed, p.name)
-        except Exception as exc:
-            error = exc
-    # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
-    enc_block: dict[str, Any] = dict(task.encoder.info) if task is not None else {}
-    dset_block: dict[str, Any] = dict(task.dataset.info) if task is not None else {}
-    enc_block.update(name=e.name, label=e.label, options=dict(e.options),
-                     plugin=catalog.plugin_of("encoders", e.spec), modality=e.spec.modality)
-    dset_block.update(name=d.name, label=d.label, options=dict(d.options),
-                      plugin=catalog.plugin_of("datasets", d.spec), modality=d.spec.modality)
-    if task is not None:
-        if task.embed_dim is not None:
-            enc_block["embed_dim"] = task.embed_dim
-        enc_block["fingerprint"] = task.encoder.fingerprint
-        dset_block["fingerprint"] = task.dataset.fingerprint
-        dset_block["classes"] = list(task.dataset.classes)
-    protocol = {"name": p.name, "label": p.label, "hyperparameters": dict(p.options),
-                "chosen": output.chosen if output is not None else {},
-                "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,
-                "plugin": catalog.plugin_of("protocols", p.spec)}
-    parts = jsonable({"encoder": enc_block, "dataset": dset_block, "protocol": protocol, "metrics": metrics,
-                       "timings": timings, "environment": env})
-    digest_ = config_digest(cell, precision, config.seed, catalog)
-
-    def build(blocks: dict[str, Any], metrics_: dict[str, Any], err: dict[str, Any] | None) -> dict[str, Any]:
-        return make_record(encoder=blocks["encoder"], dataset=blocks["dataset"], protocol=blocks["protocol"],
-                           metrics=metrics_, seed=config.seed, precision=precision, timings=blocks["timings"],
-                           environment=blocks["environment"], error=err, config_digest=digest_).to_json()
-
-    try:
-        return build(parts, parts["metrics"], None if error is None else _error_block(error))
-    except RecordError as exc:  # a plugin's metric or info breaks the schema (top1=85, a list as weights)
-        bad = _error_block(exc)
-    try:
-        return build(parts, {}, bad)
-    except RecordError:  # the plugin's info itself is at fault: keep only the harness's identity fields
-        keep = ("name", "label", "options", "plugin", "modality")
-        stripped = {**parts, "encoder": {k: parts["encoder"][k] for k in keep},
-                    "dataset": {k: parts["dataset"][k] for k in keep}}
-        return build(stripped, {}, bad)
-
-
-def _metrics(output: ProtocolOutput, seed: int, protocol: str) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
-    if output.predictions is not None:
-        if output.labels is None:
-            raise ContractError(f"protocol {protocol!r} returned predictions without labels: a ProtocolOutput with "
-                                "predictions must also carry the test labels they are scored against "
-                                "(ProtocolOutput(predictions, labels, ...))")
-        metrics.update(score(output.predictions, output.labels, seed=seed))
-    metrics.update(jsonable(output.metrics))
-    return metrics
-
-
-def summary_line(i: int, n: int, rec: dict[str, Any]) -> str:
-    """The progress line of the i-th of n finished cells: its labels and primary metric, or its error."""
-    head = f"[{i}/{n}] {rec['encoder']['label']} x {rec['dataset']['label']} x {rec['protocol']['label']}"
-    if rec["status"] == "error":
-        return f"{head}: ERROR {rec['error']['type']}: {rec['error']['message']}"
-    metric = rec["protocol"]["primary_metric"]
-    value = rec["metrics"].get(metric)
-    shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
-    return f"{head}: {metric} {shown} ({rec['timings']['total_s']:.1f}s)"
+    return build_record(catalog, cell, seed=config.seed, precision=precision, env=env, task=task, output=output,
+                        timings=timings, error=error, suites=config.suites)
 
 
 def _across_ranks(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None
-                  ) -> list[dict[str, Any]]:
+                  ) -> list[Record]:
     """``run_plan`` under torchrun (:mod:`benchmark.features.distributed`): rank 0 runs the plan as one process
     would (it alone reads and writes records and the feature cache and runs protocols) while every rank encodes
     a share of each split rank 0 extracts; the other ranks return no records."""

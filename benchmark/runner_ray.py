@@ -28,6 +28,8 @@ from benchmark.features import FeatureCache
 from benchmark.options import Requested
 from benchmark.plan import Cell, Plan
 from benchmark.results import environment
+from benchmark.results.build import summary_line
+from benchmark.results.record import Record
 from benchmark.runner import (
     PairContext,
     RunConfig,
@@ -37,7 +39,6 @@ from benchmark.runner import (
     open_store,
     pair_groups,
     run_pair,
-    summary_line,
     write_record,
 )
 from benchmark.runtime.devices import best_device, effective_precision
@@ -56,7 +57,7 @@ class PairJob:
     encoder: Requested
     dataset: Requested
     protocols: tuple[Requested, ...]
-    finished: tuple[dict[str, Any] | None, ...]
+    finished: tuple[Record | None, ...]
     indices: tuple[int, ...]
 
     @property
@@ -69,7 +70,7 @@ def _request(resolved: Resolved) -> Requested:
     return Requested(resolved.name, dict(resolved.options))
 
 
-def pair_jobs(plan: Plan, finished: list[dict[str, Any] | None]) -> list[PairJob]:
+def pair_jobs(plan: Plan, finished: list[Record | None]) -> list[PairJob]:
     """The tasks to submit: one per (encoder, dataset) pair with at least one unfinished cell, in plan order."""
     jobs = []
     for indices in pair_groups(plan):
@@ -116,7 +117,7 @@ def _worker_catalog() -> Catalog:
     return Catalog.load()
 
 
-def run_pair_job(job: PairJob, config: RunConfig) -> list[tuple[int, dict[str, Any]]]:
+def run_pair_job(job: PairJob, config: RunConfig) -> list[tuple[int, Record]]:
     """The task body, on a worker: resolve the pair's cells, run them, return ``(plan index, record)`` pairs."""
     catalog = _worker_catalog()
     enc, dset = catalog.resolve("encoders", job.encoder), catalog.resolve("datasets", job.dataset)
@@ -157,8 +158,8 @@ def _connect(ray: Any, address: str | None, quiet: bool) -> bool:
 
 def run_plan_ray(catalog: Catalog, plan: Plan, config: RunConfig, *, address: str | None = None,
                  log: Callable[[str], None] | None = None, max_retries: int = MAX_RETRIES,
-                 num_cpus: float = 1, task: Callable[[PairJob, RunConfig], list[tuple[int, dict[str, Any]]]]
-                 = run_pair_job) -> list[dict[str, Any]]:
+                 num_cpus: float = 1, task: Callable[[PairJob, RunConfig], list[tuple[int, Record]]]
+                 = run_pair_job) -> list[Record]:
     """Run every cell of ``plan`` as Ray tasks, one per (encoder, dataset) pair; return the records in plan
     order (finished ones read back, new ones written by this process as they arrive).
 
@@ -207,7 +208,7 @@ def run_plan_ray(catalog: Catalog, plan: Plan, config: RunConfig, *, address: st
 
 
 def _results(ray: Any, ref: Any, job: PairJob, catalog: Catalog, plan: Plan, config: RunConfig, device: str,
-             precision: str) -> list[tuple[int, dict[str, Any]]]:
+             precision: str) -> list[tuple[int, Record]]:
     """A finished task's records; when the task failed as a whole, an error record for each cell it had to run."""
     try:
         return list(ray.get(ref))

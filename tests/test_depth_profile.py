@@ -10,6 +10,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.leaderboards.depth import depth_frame, depth_markdown, depth_table, plot_depth
 from benchmark.plan import make_plan
+from benchmark.results.record import Record
 from benchmark.runner import RunConfig, run_plan
 from benchmark.testing import catalog_with
 
@@ -20,7 +21,7 @@ BASE = "timm/resnet18[img_size=16,pretrained=false]"
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+def records(tmp_path_factory: pytest.TempPathFactory) -> list[Record]:
     catalog = catalog_with(("harness", make_plugin()))
     plan = make_plan(catalog, [ENCODER, "pixels"], ["tiny"], ["knn[k=5]", "centroid"])
     root = tmp_path_factory.mktemp("depth")
@@ -28,13 +29,13 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
 
 def test_depth_frame_reads_the_layer_of_each_record(records) -> None:
-    assert len(records) == 12 and all(r["status"] == "ok" for r in records)
+    assert len(records) == 12 and all(r.status == "ok" for r in records)
     df = depth_frame(records)
     assert len(df) == 10 and set(df["encoder"]) == {BASE}  # pixels has no layers: left out
     knn = df[df["protocol"] == "knn[k=5]"]
     assert list(knn["layer"]) == [0, 1, 2, 3, 4] and set(knn["layers"]) == {5}
     assert list(knn["relative_depth"]) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    by_label = {r["encoder"]["label"]: r for r in records if r["protocol"]["name"] == "knn"}
+    by_label = {r.encoder.label: r.to_json() for r in records if r.protocol.name == "knn"}
     for _, row in knn.iterrows():
         assert row["value"] == by_label[row["layer_label"]]["metrics"]["top1"]
         assert by_label[row["layer_label"]]["encoder"]["layer"]["index"] == row["layer"]
@@ -51,7 +52,7 @@ def test_depth_table_marks_the_best_layer(records) -> None:
         assert marked == [int(values.idxmax())]
     text = depth_markdown(df)
     assert "| encoder" in text and BASE.replace("[", "[") in text and "relative" not in text.split("\n")[0]
-    assert depth_markdown(depth_frame([r for r in records if r["encoder"]["name"] == "pixels"])).startswith("(no")
+    assert depth_markdown(depth_frame([r for r in records if r.encoder.name == "pixels"])).startswith("(no")
 
 
 def test_plot_writes_png_and_svg(records, tmp_path: Path) -> None:

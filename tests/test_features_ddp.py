@@ -146,8 +146,8 @@ def _worker(rank: int, port: int, out: str) -> None:
             report["failure"] = f"{type(exc).__name__}: {exc}"
 
         plan = make_plan(CATALOG, ["pixels"], ["digits"], ["knn", "linear"])
-        records = run_plan(CATALOG, plan, _config(folder, rank))
-        again = run_plan(CATALOG, plan, _config(folder, rank, force=True))  # rank 0's cache hits: no requests
+        records = [r.to_json() for r in run_plan(CATALOG, plan, _config(folder, rank))]
+        again = [r.to_json() for r in run_plan(CATALOG, plan, _config(folder, rank, force=True))]  # rank 0's cache hits: no requests
         report["records"] = [[r["metrics"]["top1"], r["timings"]["features_cached"]] for r in records + again]
     finally:
         torch.distributed.destroy_process_group()
@@ -170,7 +170,7 @@ def test_two_ranks_gather_the_single_process_features_and_rank0_alone_scores_and
     single = run_plan(CATALOG, make_plan(CATALOG, ["pixels"], ["digits"], ["knn", "linear"]),
                       RunConfig(results_dir=tmp_path / "single", use_cache=False, device="cpu", batch_size=64,
                                 quiet=True))
-    top1 = [r["metrics"]["top1"] for r in single]
+    top1 = [r.metrics["top1"] for r in single]
     cached_none, cached_all = {"train": False, "test": False}, {"train": True, "test": True}
     assert r0["records"] == [[top1[0], cached_none], [top1[1], cached_none],
                              [top1[0], cached_all], [top1[1], cached_all]]

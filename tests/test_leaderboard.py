@@ -7,17 +7,18 @@ import io
 import pandas as pd
 
 from benchmark import leaderboards as leaderboard
+from benchmark.results.record import Record
 
 
 def rec(encoder, dataset, protocol, value, *, seed=0, status="ok", created="2026-01-01T00:00:00", ci=None):
     metrics = {} if value is None else {"top1": value, "top1_ci95": ci or [value - 0.01, value + 0.01],
                                         "n_test": 100}
-    return {"schema_version": 1, "id": f"{encoder}{dataset}{protocol}{seed}", "created_at": created,
+    return Record.from_json({"schema_version": 1, "id": f"{encoder}{dataset}{protocol}{seed}", "created_at": created,
             "status": status, "encoder": {"name": encoder, "label": encoder, "weights": "none"},
             "dataset": {"name": dataset, "label": dataset, "modality": "image"},
             "protocol": {"name": protocol, "label": protocol, "primary_metric": "top1"},
             "metrics": metrics, "seed": seed, "timings": {"total_s": 1.0}, "environment": {},
-            "error": None if status == "ok" else {"type": "E", "message": "m"}}
+            "error": None if status == "ok" else {"type": "E", "message": "m"}})
 
 
 RECORDS = [

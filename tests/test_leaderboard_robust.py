@@ -12,7 +12,7 @@ from test_records import good, with_value
 
 from benchmark import leaderboards as leaderboard
 from benchmark.errors import RecordError
-from benchmark.results import ResultStore, load_records, scan_records
+from benchmark.results import Record, ResultStore, load_records, scan_records
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 
@@ -139,12 +139,12 @@ def test_a_missing_results_path_stays_an_error(tmp_path):
 def test_scan_reads_in_the_order_load_records_does(tmp_path):
     for i in range(5):
         (tmp_path / f"{4 - i}.json").write_text(json.dumps(_good_record(f"e{i}")))
-    assert [r.to_json() for r in scan_records(tmp_path).records] == list(load_records(tmp_path))
+    assert scan_records(tmp_path).records == list(load_records(tmp_path))
 
 
-def _labelled(encoder: str, dataset: str) -> dict:
+def _labelled(encoder: str, dataset: str) -> Record:
     data = with_value(good(), "encoder.label", encoder)
-    return with_value(data, "dataset.label", dataset)
+    return Record.from_json(with_value(data, "dataset.label", dataset))
 
 
 def test_markdown_escapes_pipes_newlines_and_html_in_every_label_and_header():
@@ -166,7 +166,7 @@ def test_html_escapes_every_label_and_header():
 
 
 def test_markdown_and_html_explain_the_plus_minus_and_csv_does_not():
-    df = leaderboard.to_frame([good()])
+    df = leaderboard.to_frame([Record.from_json(good())])
     md = leaderboard.to_markdown(df)
     assert md.endswith("\n\n" + leaderboard.NOTE) and "95% confidence interval" in leaderboard.NOTE
     assert "95% confidence interval" in leaderboard.to_html(df)

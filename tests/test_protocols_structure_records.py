@@ -23,7 +23,7 @@ def test_records_are_valid_and_carry_the_primary_metric(catalog, tmp_path):
     protocols = ["cluster[seeds=2]", "retrieval[gallery=test]", "labeleff[shots=1+2+4,draws=2]"]
     plan = make_plan(catalog, ["pixels"], ["tiny[n=60]"], protocols)
     config = RunConfig(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", quiet=True)
-    records = {r["protocol"]["name"]: r for r in run_plan(catalog, plan, config)}
+    records = {r.protocol.name: r.to_json() for r in run_plan(catalog, plan, config)}
     assert {n: r["status"] for n, r in records.items()} == dict.fromkeys(("cluster", "retrieval", "labeleff"), "ok")
     expected = {"cluster": "nmi", "retrieval": "map@r", "labeleff": "auc"}
     for name, rec in records.items():

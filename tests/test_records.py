@@ -191,7 +191,7 @@ def test_store_writes_typed_records_and_ignores_invalid_ones(tmp_path):
     store = ResultStore(tmp_path)
     path = store.write(Record.from_json(good(), "r.json"))
     assert json.loads(path.read_text()) == good()
-    assert store.finished("pixels", "digits", "knn", 0, digest="d1") == good()
+    assert store.finished("pixels", "digits", "knn", 0, digest="d1").to_json() == good()
     assert store.finished("pixels", "digits", "knn", 0, digest="other") is None
     path.write_text(json.dumps(with_value(good(), "metrics.top1", "abc")))
     assert store.finished("pixels", "digits", "knn", 0) is None  # invalid: the cell reruns

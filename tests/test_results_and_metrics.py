@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.errors import RecordError
 from benchmark.protocols.metrics import bootstrap_ci, score
-from benchmark.results import ResultStore, cell_id, load_records, validate
+from benchmark.results import Record, ResultStore, cell_id, load_records, validate
 from benchmark.storage.atomic import write_json
 
 
@@ -62,7 +62,7 @@ def test_store_skips_only_successful_records(tmp_path):
     rec = {"schema_version": 1, "id": "x", "status": "error", "encoder": {"name": "e", "label": "e"},
            "dataset": {"name": "d", "label": "d"}, "protocol": {"name": "p", "label": "p"}, "metrics": {},
            "seed": 0, "timings": {}, "environment": {}, "error": {"type": "E", "message": "m"}}
-    store.write(rec)
+    store.write(Record.from_json(rec))
     assert store.finished("e", "d", "p", 0) is None
-    store.write(rec | {"status": "ok", "error": None})
-    assert store.finished("e", "d", "p", 0)["status"] == "ok"
+    store.write(Record.from_json(rec | {"status": "ok", "error": None}))
+    assert store.finished("e", "d", "p", 0).status == "ok"

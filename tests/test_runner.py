@@ -8,10 +8,18 @@ import pytest
 
 from benchmark.options import SpecStringError
 from benchmark.plan import make_plan
+from benchmark.results.record import Record
 from benchmark.runner import RunConfig, run_plan
 from benchmark.testing import catalog_with
 
 import helpers
+
+
+def _records(*args, **kwargs):
+    """run_plan's typed records as the JSON objects written to disk, which the assertions below read."""
+    records = run_plan(*args, **kwargs)
+    assert all(isinstance(r, Record) for r in records)
+    return [r.to_json() for r in records]
 
 
 @pytest.fixture
@@ -30,7 +38,7 @@ def _config(tmp_path, **kw):
 
 def test_record_holds_every_documented_field(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny[n=60]"], ["centroid"])
-    [rec] = run_plan(catalog, plan, _config(tmp_path))
+    [rec] = _records(catalog, plan, _config(tmp_path))
     assert rec["status"] == "ok" and rec["error"] is None and rec["schema_version"] == 1
     assert rec["encoder"]["name"] == "pixels" and rec["encoder"]["embed_dim"] == 36
     assert rec["encoder"]["weights"] == "none" and rec["encoder"]["plugin"] == "builtin:pixels"
@@ -49,11 +57,11 @@ def test_record_holds_every_documented_field(catalog, tmp_path):
 
 def test_rerun_skips_finished_cells_and_force_reruns(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
-    first = run_plan(catalog, plan, _config(tmp_path))
+    first = _records(catalog, plan, _config(tmp_path))
     before = calls(catalog)
-    again = run_plan(catalog, plan, _config(tmp_path))
+    again = _records(catalog, plan, _config(tmp_path))
     assert calls(catalog) == before and again == first
-    forced = run_plan(catalog, plan, _config(tmp_path, force=True))
+    forced = _records(catalog, plan, _config(tmp_path, force=True))
     assert calls(catalog) == before + 1
     assert forced[0]["metrics"] == first[0]["metrics"]  # same inputs, same numbers
     assert forced[0]["timings"]["features_cached"] == {"train": True, "test": True}
@@ -61,19 +69,19 @@ def test_rerun_skips_finished_cells_and_force_reruns(catalog, tmp_path):
 
 def test_failed_cell_is_a_record_and_the_sweep_goes_on(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid[fail=true]", "centroid"])
-    bad, good = run_plan(catalog, plan, _config(tmp_path))
+    bad, good = _records(catalog, plan, _config(tmp_path))
     assert bad["status"] == "error" and bad["error"]["type"] == "RuntimeError"
     assert "exploded on purpose" in bad["error"]["message"] and "Traceback" in bad["error"]["traceback"]
     assert bad["metrics"] == {} and good["status"] == "ok"
     # a rerun retries the failed cell only
     before = calls(catalog)
-    run_plan(catalog, plan, _config(tmp_path))
+    _records(catalog, plan, _config(tmp_path))
     assert calls(catalog) == before + 1
 
 
 def test_loading_failure_marks_every_cell_of_the_pair(catalog, tmp_path):
     plan = make_plan(catalog, ["timm/not_a_real_model"], ["tiny"], ["centroid"])
-    [rec] = run_plan(catalog, plan, _config(tmp_path))
+    [rec] = _records(catalog, plan, _config(tmp_path))
     assert rec["status"] == "error" and "timm has no model" in rec["error"]["message"]
 
 
@@ -107,12 +115,12 @@ def test_mismatched_modalities_are_left_out_not_failed(catalog):
 
 def test_features_are_extracted_once_and_reused_from_disk(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
-    [first] = run_plan(catalog, plan, _config(tmp_path))
+    [first] = _records(catalog, plan, _config(tmp_path))
     assert first["timings"]["features_cached"] == {"train": False, "test": False}
-    [again] = run_plan(catalog, plan, _config(tmp_path, force=True))
+    [again] = _records(catalog, plan, _config(tmp_path, force=True))
     assert again["timings"]["features_cached"] == {"train": True, "test": True}
     assert again["metrics"] == first["metrics"]
-    [nocache] = run_plan(catalog, plan, _config(tmp_path, force=True, use_cache=False))
+    [nocache] = _records(catalog, plan, _config(tmp_path, force=True, use_cache=False))
     assert nocache["timings"]["features_cached"] == {"train": False, "test": False}
 
 
@@ -132,7 +140,7 @@ def test_odd_values_from_plugins_still_give_a_valid_record(catalog, tmp_path):
 
     catalog.add("protocols", ProtocolSpec("odd", evaluate=odd), plugin="test")
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["odd", "centroid"])
-    odd_rec, next_rec = run_plan(catalog, plan, _config(tmp_path))
+    odd_rec, next_rec = _records(catalog, plan, _config(tmp_path))
     assert odd_rec["status"] == "ok" and odd_rec["metrics"]["t"] == 0.5 and odd_rec["metrics"]["n"] == 3
     assert odd_rec["metrics"]["p"] == "/x" and odd_rec["metrics"]["nan"] is None
     assert next_rec["status"] == "ok"
@@ -141,23 +149,23 @@ def test_odd_values_from_plugins_still_give_a_valid_record(catalog, tmp_path):
 
 def test_rerun_redoes_a_cell_whose_configuration_changed(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
-    [rec] = run_plan(catalog, plan, _config(tmp_path))
+    [rec] = _records(catalog, plan, _config(tmp_path))
     [path] = (tmp_path / "results").glob("*.json")
     stale = json.loads(path.read_text())
     stale["config_digest"] = "made-with-other-defaults"
     path.write_text(json.dumps(stale))
     before = calls(catalog)
-    run_plan(catalog, plan, _config(tmp_path))
+    _records(catalog, plan, _config(tmp_path))
     assert calls(catalog) == before + 1
     assert json.loads(path.read_text())["config_digest"] == rec["config_digest"]
 
 
 def test_reduced_precision_is_recorded_as_what_really_ran(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
-    [fp32] = run_plan(catalog, plan, _config(tmp_path))
+    [fp32] = _records(catalog, plan, _config(tmp_path))
     before = calls(catalog)
     # CPU: autocast does not apply; force makes it really run again rather than find the fp32 record
-    [bf16] = run_plan(catalog, plan, _config(tmp_path, precision="bf16", force=True))
+    [bf16] = _records(catalog, plan, _config(tmp_path, precision="bf16", force=True))
     assert calls(catalog) == before + 1
     assert bf16["precision"] == "fp32" and bf16["config_digest"] == fp32["config_digest"]
     assert bf16["metrics"] == fp32["metrics"]
@@ -165,7 +173,7 @@ def test_reduced_precision_is_recorded_as_what_really_ran(catalog, tmp_path):
 
 def test_each_second_is_counted_once_across_a_pairs_cells(catalog, tmp_path):
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid", "centroid[fail=true]"])
-    first, second = run_plan(catalog, plan, _config(tmp_path))
+    first, second = _records(catalog, plan, _config(tmp_path))
     assert first["timings"]["load_s"] > 0 and second["timings"]["load_s"] == 0.0
     assert set(first["timings"]["features_s"]) == {"train", "test"} and second["timings"]["features_s"] == {}
 
@@ -176,9 +184,9 @@ def test_plugin_info_cannot_overwrite_the_records_identity(catalog, tmp_path, mo
     monkeypatch.setattr(vision_encoders.PixelsEncoder, "info",
                         property(lambda self: {"label": "impostor", "name": "x", "weights": "none"}))
     plan = make_plan(catalog, ["pixels"], ["tiny"], ["centroid"])
-    [rec] = run_plan(catalog, plan, _config(tmp_path))
+    [rec] = _records(catalog, plan, _config(tmp_path))
     assert rec["encoder"]["label"] == "pixels" and rec["encoder"]["name"] == "pixels"
-    assert run_plan(catalog, plan, _config(tmp_path)) == [rec]  # found again on resume
+    assert _records(catalog, plan, _config(tmp_path)) == [rec]  # found again on resume
 
 
 def test_empty_shard_is_a_success_with_no_cells(catalog):
@@ -217,10 +225,10 @@ def test_a_plugin_upgrade_reruns_its_cells_instead_of_keeping_stale_numbers(cata
 
     _versioned_encoder(catalog, "1.0", PixelsEncoder)
     plan = make_plan(catalog, ["swap"], ["tiny"], ["centroid"])
-    [old] = run_plan(catalog, plan, _config(tmp_path))
+    [old] = _records(catalog, plan, _config(tmp_path))
     assert old["metrics"]["top1"] == 1.0
     _versioned_encoder(catalog, "2.0", _Constant)
-    [new] = run_plan(catalog, make_plan(catalog, ["swap"], ["tiny"], ["centroid"]), _config(tmp_path))
+    [new] = _records(catalog, make_plan(catalog, ["swap"], ["tiny"], ["centroid"]), _config(tmp_path))
     assert new["encoder"]["fingerprint"] == "constant-v2" and new["metrics"]["top1"] == 0.5
     assert new["config_digest"] != old["config_digest"]
 
@@ -230,11 +238,11 @@ def test_changed_weights_without_a_version_bump_rerun_when_the_pair_loads(catalo
     from benchmark.encoders.pixels import PixelsEncoder
 
     _versioned_encoder(catalog, "1.0", PixelsEncoder)
-    [old] = run_plan(catalog, make_plan(catalog, ["swap"], ["tiny"], ["centroid"]), _config(tmp_path))
+    [old] = _records(catalog, make_plan(catalog, ["swap"], ["tiny"], ["centroid"]), _config(tmp_path))
     _versioned_encoder(catalog, "1.0", _Constant)  # same version, other weights
     plan = make_plan(catalog, ["swap"], ["tiny"], ["centroid", "centroid[fail=true]"])
     before = calls(catalog)
-    ok, failed = run_plan(catalog, plan, _config(tmp_path))
+    ok, failed = _records(catalog, plan, _config(tmp_path))
     assert calls(catalog) == before + 2  # the finished cell reran beside the new one
     assert ok["encoder"]["fingerprint"] == "constant-v2" and ok["metrics"]["top1"] == 0.5
     assert failed["status"] == "error" and old["metrics"]["top1"] == 1.0
@@ -248,7 +256,7 @@ def test_predictions_without_labels_name_the_protocol_and_the_fix(catalog, tmp_p
         return ProtocolOutput(predictions=y)
 
     catalog.add("protocols", ProtocolSpec("nolabels", evaluate=no_labels), plugin="test")
-    [rec] = run_plan(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["nolabels"]), _config(tmp_path))
+    [rec] = _records(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["nolabels"]), _config(tmp_path))
     assert rec["status"] == "error" and rec["error"]["type"] == "ContractError"
     assert "protocol 'nolabels'" in rec["error"]["message"] and "must also carry the test labels" in rec["error"]["message"]
 
@@ -260,7 +268,7 @@ def test_a_metric_that_breaks_the_schema_is_an_error_record_not_an_ok_number(cat
         return ProtocolOutput(metrics={"top1": 85.0})  # a percentage where a fraction belongs
 
     catalog.add("protocols", ProtocolSpec("percent", evaluate=percent), plugin="test")
-    [rec] = run_plan(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["percent"]), _config(tmp_path))
+    [rec] = _records(catalog, make_plan(catalog, ["pixels"], ["tiny"], ["percent"]), _config(tmp_path))
     assert rec["status"] == "error" and rec["metrics"] == {}
     assert "metrics.top1" in rec["error"]["message"]
 

@@ -57,9 +57,10 @@ def test_the_task_body_resolves_the_cells_again_and_makes_the_local_executors_re
     """What a worker does with a job (run here, outside Ray): its own catalog, the same cells and numbers."""
     catalog = catalog_with()
     plan = make_plan(catalog, ["pixels[size=4]"], ["digits[test_fraction=0.5]"], ["knn[k=5]"])
-    [local] = run_plan(catalog, plan, _config(tmp_path / "local"))
+    [local] = [r.to_json() for r in run_plan(catalog, plan, _config(tmp_path / "local"))]
     [job] = pair_jobs(plan, [None])
-    [(index, rec)] = run_pair_job(job, _config(tmp_path / "ray"))
+    [(index, typed)] = run_pair_job(job, _config(tmp_path / "ray"))
+    rec = typed.to_json()
     assert index == 0 and ray_helpers.comparable(rec) == ray_helpers.comparable(local)
     assert rec["config_digest"] == config_digest(plan.cells[0], "fp32", 0, catalog)
     assert rec["environment"]["executor"]["name"] == "ray" and "executor" not in local["environment"]
@@ -121,7 +122,7 @@ def test_a_task_that_fails_as_a_whole_gives_error_records_and_the_rest_finish(lo
     # 'tiny' exists in the driver's catalog only: the workers' own catalogs (installed plugins) cannot resolve it
     catalog = catalog_with(("harness", helpers.make_plugin()))
     plan = make_plan(catalog, ["pixels"], ["tiny", "digits"], ["knn"])
-    bad, good = run_plan_ray(catalog, plan, _config(tmp_path))
+    bad, good = [r.to_json() for r in run_plan_ray(catalog, plan, _config(tmp_path))]
     assert bad["status"] == "error" and bad["error"]["type"] == "UnknownNameError"
     assert "unknown dataset 'tiny'" in bad["error"]["message"] and "RayTaskError" in bad["error"]["traceback"]
     assert bad["environment"]["executor"] == {"name": "ray", "node_id": None, "hostname": None}
@@ -134,7 +135,8 @@ def test_a_task_that_fails_as_a_whole_gives_error_records_and_the_rest_finish(lo
 def test_a_lost_worker_is_retried_and_one_lost_on_every_try_gives_error_records(local_ray, tmp_path):
     catalog = catalog_with()
     plan = make_plan(catalog, ["pixels[size=4]"], ["digits[seed=1]", "digits[seed=2]", "digits"], ["knn[k=5]"])
-    once, always, never = run_plan_ray(catalog, plan, _config(tmp_path), max_retries=1, task=ray_helpers.losing_worker)
+    once, always, never = [r.to_json() for r in run_plan_ray(catalog, plan, _config(tmp_path), max_retries=1,
+                                                             task=ray_helpers.losing_worker)]
     assert once["status"] == "ok" and never["status"] == "ok"
     assert always["status"] == "error" and always["error"]["type"] == "WorkerCrashedError"
     lost = sorted(p.name for p in Path(os.environ["RAY_TMPDIR"]).glob("lost-*"))  # the workers that died

@@ -43,8 +43,9 @@ def test_the_grid_runs_on_both_nodes_isolates_failures_and_matches_the_local_exe
     plan = make_plan(catalog, ["pixels", "pixels[size=4]"], ["digits[test_fraction=0.5]", "imagefolder:/nonexistent"],
                      ["knn", "knn[k=2000]", "linear[Cs=0.1+1.0]"])
     ray_config = RunConfig(results_dir=tmp_path / "ray", use_cache=False, quiet=True)
-    records = run_plan_ray(catalog, plan, ray_config)
-    local = run_plan(catalog, plan, RunConfig(results_dir=tmp_path / "local", use_cache=False, quiet=True))
+    records = [r.to_json() for r in run_plan_ray(catalog, plan, ray_config)]
+    local = [r.to_json() for r in run_plan(catalog, plan, RunConfig(results_dir=tmp_path / "local", use_cache=False,
+                                                                   quiet=True))]
 
     assert [ray_helpers.comparable(r) for r in records] == [ray_helpers.comparable(r) for r in local]
     status = {(r["encoder"]["label"], r["dataset"]["label"], r["protocol"]["label"]): r["status"] for r in records}

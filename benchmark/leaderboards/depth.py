@@ -29,15 +29,11 @@ DEPTH_COLUMNS = ["layer", "layers", "relative_depth", "layer_label"]
 PREFERRED = ("knn", "linear")
 
 
-def _typed(records: Iterable[Record | Mapping[str, Any]]) -> list[Record]:
-    return [r if isinstance(r, Record) else Record.from_json(r, f"record #{i}") for i, r in enumerate(records)]
-
-
-def depth_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:
+def depth_frame(records: Iterable[Record]) -> pd.DataFrame:
     """The long-form frame of the records that carry a layer: ``to_frame``'s columns, with ``encoder`` the label
     without its ``layer`` option, plus ``layer`` (index), ``layers`` (count), ``relative_depth`` and
     ``layer_label`` (the full encoder label). Records without a layer block are left out."""
-    typed = _typed(records)
+    typed = list(records)
     depth: dict[str, Mapping[str, Any]] = {}
     for r in typed:
         block = layer_of(r.encoder.extra)

@@ -21,8 +21,8 @@ COLUMNS = ["method", "backbone", "trained on", "budget", "steps", "wall time", "
            "evaluated on", *PROTOCOLS]
 
 
-def _plain(record: Record | Mapping[str, Any]) -> Mapping[str, Any]:
-    return record.to_json() if isinstance(record, Record) else record
+def _plain(record: Record) -> Mapping[str, Any]:
+    return record.to_json()
 
 
 def _budget(budget: Mapping[str, Any] | None) -> str:
@@ -55,7 +55,7 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, str]:
             "budget": "–", "steps": "–", "wall time": "–", "samples/s": "–", "peak memory": "–"}
 
 
-def methods_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:
+def methods_frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per (encoder, evaluation dataset) with the kNN and linear cells as ``value ± half-CI`` (percent);
     the newest ok record of a cell wins."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -89,7 +89,7 @@ NOTE = ("kNN and linear: top-1 in percent on the evaluation dataset's test split
         "CPU) are the pretraining loop's own.")
 
 
-def methods_markdown(records: Iterable[Record | Mapping[str, Any]]) -> str:
+def methods_markdown(records: Iterable[Record]) -> str:
     """The methods table as GitHub markdown (every string escaped) and the note that explains it."""
     from tabulate import tabulate
 

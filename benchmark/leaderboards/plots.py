@@ -61,13 +61,13 @@ def pareto_front(points: pd.DataFrame, x: str = "samples_per_s", y: str = "accur
     return points[keep].sort_values([x, y])
 
 
-def quality_throughput_points(frame: pd.DataFrame, throughput: Iterable[ThroughputRecord | Mapping[str, Any]], *,
+def quality_throughput_points(frame: pd.DataFrame, throughput: Iterable[ThroughputRecord], *,
                               protocol: str, device: str | None = None) -> pd.DataFrame:
     """One row per encoder that has both: ``encoder``, ``accuracy`` (mean primary metric, percent, over the
     datasets of ``protocol`` that every such encoder has, seeds averaged first), ``samples_per_s`` (its fastest
     ok throughput measurement on ``device``, default: the device with the most encoders) and ``datasets``
     (how many datasets the mean is over). Encoders missing a common dataset are left out, not averaged on fewer."""
-    recs = [t if isinstance(t, ThroughputRecord) else ThroughputRecord.from_json(t) for t in throughput]
+    recs = list(throughput)
     ok = [t for t in recs if t.status == "ok"]
     if device is None and ok:
         device = pd.Series([t.device for t in ok]).value_counts().index[0]
@@ -195,14 +195,14 @@ def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str) -> dict[tuple[st
 
 
 # --- methods: kNN accuracy vs pretraining wall time ---------------------------------------------------------------
-def methods_points(records: Iterable[Record | Mapping[str, Any]], protocol: str = "knn") -> pd.DataFrame:
+def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataFrame:
     """One row per (encoder, evaluation dataset) with an ok ``protocol`` record (newest wins): ``encoder``,
     ``dataset``, ``label`` (the method for a pretraining run, else the encoder), ``backbone`` (a run's; "" for
     references), ``reference`` (raw pixels or random-init weights), ``accuracy`` (percent),
     ``seconds`` (the run's pretraining wall time; NaN for references such as pixels or random init)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in records:
-        r = rec.to_json() if isinstance(rec, Record) else rec
+        r = rec.to_json()
         if r.get("status") != "ok" or r["protocol"]["name"] != protocol or r.get("source") == "published":
             continue
         enc, value = r["encoder"], (r.get("metrics") or {}).get("top1")
@@ -256,7 +256,7 @@ def methods_figure(points: pd.DataFrame, dataset: str, protocol: str = "knn") ->
     return fig
 
 
-def plot_methods(records: Iterable[Record | Mapping[str, Any]], out_dir: Path | str, protocol: str = "knn"
+def plot_methods(records: Iterable[Record], out_dir: Path | str, protocol: str = "knn"
                  ) -> list[Path]:
     """One :func:`methods_figure` per evaluation dataset that has a pretraining run, saved as
     ``methods-<dataset slug>.png/.svg``."""

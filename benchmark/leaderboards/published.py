@@ -10,23 +10,23 @@ published part is shown in its own section (or as rows with a ``published`` mark
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
 from benchmark.leaderboards.tables import COLUMNS, to_frame
 from benchmark.results.record import Record
+from benchmark.results.throughput import ThroughputRecord
 
 SOURCE_COLUMNS = [*COLUMNS, "source", "provenance"]
 
 
-def origin(record: Any) -> str:
-    """``"published"`` or ``"measured"`` for an evaluation or throughput record, typed or a JSON object."""
+def origin(record: Record | ThroughputRecord) -> str:
+    """``"published"`` or ``"measured"`` for an evaluation or throughput record."""
     if isinstance(record, Record):
         return record.origin
-    data = record if isinstance(record, Mapping) else record.to_json() if hasattr(record, "to_json") else {}
-    return "published" if data.get("source") == "published" else "measured"
+    return "published" if record.extra.get("source") == "published" else "measured"
 
 
 def split_records(records: Iterable[Any]) -> tuple[list[Any], list[Any]]:
@@ -38,18 +38,18 @@ def split_records(records: Iterable[Any]) -> tuple[list[Any], list[Any]]:
     return measured, published
 
 
-def _where(record: Record | Mapping[str, Any]) -> str:
-    prov = (record.provenance if isinstance(record, Record) else record.get("provenance")) or {}
+def _where(record: Record) -> str:
+    prov = record.provenance or {}
     return str(prov.get("url") or prov.get("file") or "")
 
 
-def source_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:
+def source_frame(records: Iterable[Record]) -> pd.DataFrame:
     """The long-form frame of :func:`to_frame` plus ``source`` and ``provenance``; measured rows first."""
     measured, published = split_records(records)
     parts = []
     for source, recs in (("measured", measured), ("published", published)):
         df = to_frame(recs)
-        where = {r.id if isinstance(r, Record) else r["id"]: _where(r) for r in recs}
+        where = {r.id: _where(r) for r in recs}
         parts.append(df.assign(source=source, provenance=df["id"].map(where).fillna("") if len(df) else ""))
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=SOURCE_COLUMNS)

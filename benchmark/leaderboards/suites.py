@@ -8,13 +8,10 @@ options fail here, naming the suite) so a leaderboard can select exactly the sui
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from benchmark.catalog import Catalog
 from benchmark.errors import OptionError, RepbenchError
-from benchmark.results.record import Record
-from benchmark.results.store import ResultStore
 from benchmark.specs import SuiteSpec
 
 
@@ -53,17 +50,3 @@ def resolve_suite(catalog: Catalog, name: str) -> ResolvedSuite:
                   if d.spec.modality in p.spec.modalities)
     return ResolvedSuite(spec, catalog.plugin_of("suites", spec), tuple(d.label for d in dsets),
                          tuple(p.label for p in prots), cells)
-
-
-def tag_records(results_dir: Path | str, records: list[dict[str, Any]], suite: ResolvedSuite) -> list[dict[str, Any]]:
-    """Add the suite's tag to each record's ``suites`` list (a cell can belong to several suites; a cell
-    finished earlier, outside the suite, gets the tag too) and rewrite the records that changed, atomically."""
-    store = ResultStore(results_dir)
-    out = []
-    for record in records:
-        tags = list(record.get("suites") or [])
-        if suite.tag() not in tags:
-            record = {**record, "suites": [*tags, suite.tag()]}
-            store.write(Record.from_json(record, f"record {record.get('id')}"))
-        out.append(record)
-    return out

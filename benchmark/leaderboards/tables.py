@@ -8,7 +8,7 @@ different seeds) the newest per seed is kept and seeds are averaged.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -19,17 +19,11 @@ COLUMNS = ["encoder", "dataset", "protocol", "modality", "seed", "status", "metr
            "n_test", "weights", "embed_dim", "params", "total_s", "created_at", "id"]
 
 
-def _typed(records: Iterable[Record | Mapping[str, Any]]) -> Iterator[Record]:
-    for i, r in enumerate(records):
-        yield r if isinstance(r, Record) else Record.from_json(r, f"record #{i}")
-
-
-def to_frame(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per record (typed, or a JSON object validated with :meth:`Record.from_json`, which raises
-    :class:`~benchmark.errors.RecordError` when it is not valid) with the primary metric and its CI flattened out;
-    the newest record per cell and seed."""
+def to_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per record with the primary metric and its CI flattened out; the newest record per cell and
+    seed."""
     rows = []
-    for r in _typed(records):
+    for r in records:
         ci_low, ci_high = r.ci
         rows.append({
             "encoder": r.encoder.display,

@@ -379,12 +379,12 @@ class Record(_Block):
 def make_record(*, encoder: Mapping[str, Any], dataset: Mapping[str, Any], protocol: Mapping[str, Any],
                 metrics: Mapping[str, Any], seed: int, precision: str, timings: Mapping[str, Any],
                 environment: Mapping[str, Any], error: Mapping[str, Any] | None, config_digest: str,
-                created_at: str | None = None) -> Record:
+                created_at: str | None = None, suites: list[dict[str, Any]] | None = None) -> Record:
     """A new record for one cell, validated exactly like a loaded one.
 
-    The blocks are plain JSON values (apply the runner's ``_jsonable`` first) and must carry ``label``s: the
-    id is :func:`cell_id` of the three labels and ``seed``. ``status`` is ``"error"`` when ``error`` is given.
-    ``created_at`` defaults to now. Raises :class:`InvalidRecord` when a value breaks the schema (a plugin's
+    The blocks are plain JSON values (apply :func:`benchmark.storage.digest.jsonable` first) and must carry
+    ``label``s: the id is :func:`cell_id` of the three labels and ``seed``. ``status`` is ``"error"`` when ``error``
+    is given. ``created_at`` defaults to now; ``suites`` (the suites the cell runs for) is written last when given. Raises :class:`InvalidRecord` when a value breaks the schema (a plugin's
     ``top1`` of 85 instead of 0.85, a label that is not a string); the message says which field.
     """
     where = "new record"
@@ -400,6 +400,8 @@ def make_record(*, encoder: Mapping[str, Any], dataset: Mapping[str, Any], proto
         "protocol": dict(protocol), "metrics": dict(metrics), "seed": seed, "precision": precision,
         "timings": dict(timings), "environment": dict(environment), "error": None if error is None else dict(error),
     }
+    if suites is not None:
+        data["suites"] = [dict(s) for s in suites]
     return Record.from_json(data, where)
 
 

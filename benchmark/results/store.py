@@ -11,9 +11,9 @@ UTF-8 and validates with :meth:`Record.from_json`. :func:`load_records` is stric
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from benchmark.errors import MissingData, RecordError
 from benchmark.results.files import read_json, slug
@@ -56,7 +56,7 @@ class ResultStore:
         return self.root / record_filename(encoder, dataset, protocol, seed)
 
     def finished(self, encoder: str, dataset: str, protocol: str, seed: int, digest: str | None = None
-                 ) -> dict[str, Any] | None:
+                 ) -> Record | None:
         """The cell's record if it exists, is valid, succeeded and (when ``digest`` is given) was made with the
         same resolved configuration (a rerun skips it), else None."""
         p = self.path(encoder, dataset, protocol, seed)
@@ -68,26 +68,27 @@ class ResultStore:
             return None
         if record.status != "ok" or (digest is not None and record.config_digest != digest):
             return None
-        return record.to_json()
+        return record
 
-    def write(self, record: Record | Mapping[str, Any]) -> Path:
-        """Write a record (typed or its JSON object) atomically to its cell's file; return the path."""
-        data = record.to_json() if isinstance(record, Record) else record
+    def write(self, record: Record) -> Path:
+        """Write a record atomically to its cell's file (its JSON object, keys in the order it was built or read
+        with); return the path."""
+        data = record.to_json()
         e, d, p = data["encoder"]["label"], data["dataset"]["label"], data["protocol"]["label"]
         path = self.path(e, d, p, data["seed"])
         write_json(path, data)
         return path
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[Record]:
         yield from load_records(self.root)
 
 
-def load_records(*roots: Path | str) -> Iterator[dict[str, Any]]:
-    """Every record (as its JSON object) under the given folders (recursively) or files; the first invalid
-    file raises :class:`RecordError`, a missing path :class:`MissingData` (a FileNotFoundError)."""
+def load_records(*roots: Path | str) -> Iterator[Record]:
+    """Every record under the given folders (recursively) or files, validated once as it is read; the first
+    invalid file raises :class:`RecordError`, a missing path :class:`MissingData` (a FileNotFoundError)."""
     for root in roots:
         for f in _files(Path(root)):
-            yield read_record(f).to_json()
+            yield read_record(f)
 
 
 class Scan(NamedTuple):
