@@ -36,7 +36,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from benchmark import leaderboards as leaderboard
+    from benchmark.leaderboards.formats import Source, render
     from benchmark.options import parse_list
     from benchmark.plan import make_plan
     from benchmark.runner import RunConfig, run_plan
@@ -79,7 +79,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         records = run_plan(catalog, plan, config)
     if not _is_main():
         return EXIT_OK  # rank 0 writes the records and prints the table
-    print(leaderboard.to_markdown(leaderboard.to_frame(records)))
+    text = render("board", "markdown", Source(records))  # what `repbench leaderboard --results` prints
+    print(text, end="" if text.endswith("\n") else "\n")
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
     return _exit_for(records)
 

@@ -25,7 +25,8 @@ def test_eval_prints_a_leaderboard_writes_records_and_resumes(capsys, tmp_path):
             "--results", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     code, out, _ = run(capsys, *args)
     assert code == 0
-    assert "| encoder" in out and "digits / knn" in out and "digits / linear" in out
+    # the board (one table per protocol and modality), as `repbench leaderboard` prints it
+    assert "| encoder" in out and "### knn (image)" in out and "### linear (image)" in out and " digits |" in out
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "res").glob("*.json"))]
     assert len(records) == 2 and all(r["status"] == "ok" for r in records)
     knn = next(r for r in records if r["protocol"]["name"] == "knn")
@@ -34,6 +35,15 @@ def test_eval_prints_a_leaderboard_writes_records_and_resumes(capsys, tmp_path):
     # rerun: both cells skipped, same table
     code, out2, err2 = run(capsys, *args[:-1])
     assert code == 0 and "2 of 2 cells already finished" in err2 and out2 == out
+
+
+def test_eval_prints_exactly_what_leaderboard_prints_for_the_same_records(capsys, tmp_path):
+    res = tmp_path / "res"
+    code, printed, _ = run(capsys, "eval", "-e", "pixels,pixels[size=4]", "-d", "digits", "-p", "knn,linear",
+                           "--results", str(res), "--cache-dir", str(tmp_path / "cache"), "-q")
+    assert code == 0 and "### knn (image)" in printed and "pixels[size=4]" in printed
+    code, board, _ = run(capsys, "leaderboard", "--results", str(res))
+    assert code == 0 and printed == board
 
 
 def test_features_export(capsys, tmp_path):

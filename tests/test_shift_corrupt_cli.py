@@ -14,6 +14,7 @@ from benchmark.catalog import Catalog
 from benchmark.cli import main
 from benchmark.leaderboards import to_frame
 from benchmark.leaderboards.robustness import corruption_table, generalisation_gap
+from benchmark.results.record import Record
 
 SHIFT = "shift:digits>mnist5k"
 NOISE = "corrupt:digits[kind=gaussian_noise,severity=3]"
@@ -56,7 +57,7 @@ def test_eval_pixels_knn_on_shift_and_corrupt(capsys, tmp_path):
     expected = float((knn.predict(_pixels(test.samples, size=8)) == test.labels).mean())
     assert by[(SHIFT, "knn[weighting=uniform]")]["metrics"]["top1"] == pytest.approx(expected, abs=1e-9)
 
-    df = to_frame(records)
+    df = to_frame([Record.from_json(r) for r in records])
     gap = generalisation_gap(df).set_index("protocol").loc["knn"]
     in_domain, cross = by[("digits", "knn")]["metrics"]["top1"], by[(SHIFT, "knn")]["metrics"]["top1"]
     assert gap["in_domain"] == pytest.approx(in_domain) and gap["gap"] == pytest.approx(in_domain - cross)

@@ -22,6 +22,7 @@ from benchmark.leaderboards.model import Board, Cell, Column, Row, Table
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
 from benchmark.results.record import Record
+from benchmark.results.store import newest_per_cell
 from benchmark.results.throughput import ThroughputRecord
 
 #: Metrics whose chance level is 1/classes (accuracies, and labeleff's area under an accuracy curve); the
@@ -36,7 +37,7 @@ PROTOCOL_ORDER = ("knn", "linear", "fewshot", "finetune")
 def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per record with what tables need; the newest record per cell and seed."""
     rows = []
-    for r in records:
+    for r in newest_per_cell(records):
         lo, hi = r.ci
         value = r.value if isinstance(r.value, (int, float)) else None
         rows.append({"encoder": r.encoder.display, "encoder_name": short_name(r.encoder.name),
@@ -50,8 +51,7 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["encoder", "encoder_name", "dataset", "dataset_name", "protocol", "modality",
                                         "seed", "status", "value", "ci_low", "ci_high", "classes", "n_test",
                                         "metric", "higher_is_better", "created_at"])
-    frame = frame.sort_values("created_at", kind="stable")
-    return frame.drop_duplicates(["encoder", "dataset", "protocol", "seed"], keep="last").reset_index(drop=True)
+    return frame
 
 
 def short_name(name: str) -> str:

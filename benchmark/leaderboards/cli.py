@@ -8,9 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.catalog import load_catalog
 from benchmark.errors import OptionError
+from benchmark.leaderboards.formats import FORMATS, Source, all_formats, render
+
+if TYPE_CHECKING:
+    from benchmark.leaderboards.ingest import Inputs
 
 EXIT_OK = 0
 
@@ -28,9 +33,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         from benchmark.leaderboards.published import split_records
         from benchmark.leaderboards.render import write_board
 
-        measured, published = split_records(inputs.records)
-        throughput = split_records(inputs.throughput)[0]
-        board = _board(args, inputs, measured, throughput)
+        source = _source(args, inputs)
+        measured, throughput, published = source.records, source.throughput, split_records(inputs.records)[1]
+        board = source.board()
         title = f"repbench leaderboard: {out.resolve().name}"
         for path in write_board(out, board, measured, throughput, published=published, title=title,
                                 log=lambda msg: print(msg, file=sys.stderr)):
@@ -48,9 +53,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _board(args: argparse.Namespace, inputs, records=None, throughput=None):
-    """The board of the measured records (published ones, from ``repbench import``, never enter it)."""
-    from benchmark.leaderboards.board import build_board
+def _source(args: argparse.Namespace, inputs: Inputs) -> Source:
+    """What the tables are drawn from: the measured records and throughput (published ones, from
+    ``repbench import``, never enter a table; the long CSV keeps them) and the board's shape options."""
+    from benchmark.leaderboards.published import split_records
     from benchmark.options import split_list
 
     suite = None
@@ -60,53 +66,18 @@ def _board(args: argparse.Namespace, inputs, records=None, throughput=None):
         suite = resolve_suite(load_catalog(), args.suite)
     protocols = [p for text in args.protocol or [] for p in split_list(text)]
     modalities = [m for text in args.modality or [] for m in split_list(text)]
-    if records is None:
-        from benchmark.leaderboards.published import split_records
-
-        records, throughput = split_records(inputs.records)[0], split_records(inputs.throughput)[0]
-    return build_board(records, throughput, protocols=protocols, modalities=modalities,
-                       baseline=args.baseline, suite=suite)
+    return Source(split_records(inputs.records)[0], split_records(inputs.throughput)[0], everything=inputs.records,
+                  board_options={"protocols": protocols, "modalities": modalities, "baseline": args.baseline,
+                                 "suite": suite}, baseline=args.baseline)
 
 
-def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
-    """One format of one table kind, as text; the tables hold measured records only (published ones, from
-    ``repbench import``, appear on the page of ``--out DIR`` in their own section; the long CSV keeps them)."""
-    from benchmark import leaderboards as leaderboard
-    from benchmark.leaderboards.published import split_records
-
-    measured = split_records(inputs.records)[0]
-
+def _leaderboard_text(args: argparse.Namespace, inputs: Inputs) -> str:
+    """One format of one table kind, as text (:data:`benchmark.leaderboards.formats.FORMATS`)."""
     if args.table != "board" and (args.suite or args.protocol or args.modality
                                   or (args.baseline and args.table != "profile")):
         raise OptionError(f"--suite, --protocol, --modality and --baseline shape the board (--baseline also the "
                           f"profile's mCE); drop them for --table {args.table}")
-    if args.table == "profile":
-        from benchmark.leaderboards.profile import profile_markdown, profile_table
-
-        if args.format not in ("markdown", "csv"):
-            raise OptionError("--table profile renders as markdown or csv; use --format markdown or csv")
-        table = profile_table(measured, baseline=args.baseline)
-        return profile_markdown(table) if args.format == "markdown" else table.to_csv(index=False)
-    if args.table == "methods":
-        from benchmark.leaderboards.methods import methods_frame, methods_markdown
-
-        if args.format not in ("markdown", "csv"):
-            raise OptionError("--table methods renders as markdown or csv; use --format markdown or csv")
-        return methods_markdown(measured) if args.format == "markdown" else \
-            methods_frame(measured).to_csv(index=False)
-    if args.table == "cells":
-        if args.format not in ("markdown", "csv", "html"):
-            raise OptionError("--table cells renders as markdown, csv or html; use --table board for latex or json")
-        df = leaderboard.to_frame(measured)
-        return {"markdown": leaderboard.to_markdown, "csv": leaderboard.to_csv, "html": leaderboard.to_html}[
-            args.format](df)
-    from benchmark.leaderboards.render import FORMATS, records_csv
-
-    if args.format == "html":
-        raise OptionError("--format html renders --table cells; the board renders as markdown, csv, latex or json")
-    if args.format == "csv":
-        return records_csv(inputs.records)
-    return FORMATS[args.format](_board(args, inputs))
+    return render(args.table, args.format, _source(args, inputs))
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
@@ -160,10 +131,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", nargs="+", action="extend", default=None,
                    help="folders or files of records; repeat it or give a comma list to merge folders "
                         "(default: ./results)")
-    p.add_argument("--format", choices=["markdown", "csv", "html", "latex", "json"], default="markdown",
+    p.add_argument("--format", choices=all_formats(), default="markdown",
                    help="markdown (tabulate), csv (long form: one row per record, every field), latex (booktabs), "
                         "json, or html (--table cells only) (default: markdown)")
-    p.add_argument("--table", choices=["board", "cells", "methods", "profile"], default="board",
+    p.add_argument("--table", choices=list(FORMATS), default="board",
                    help="board: one table per protocol and modality with ranks, throughput and quality vs "
                         "throughput; cells: the single wide encoders x (dataset, protocol) table; methods: "
                         "pretraining methods with their budget, time and memory beside reference rows; "

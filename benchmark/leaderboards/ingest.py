@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmark.errors import MissingData
 from benchmark.results.record import InvalidRecord, Record
-from benchmark.results.store import read_record, record_files
+from benchmark.results.store import cell_key, newest_per_cell, read_record, record_files
 from benchmark.results.throughput import PREFIX, ThroughputRecord, read_throughput
 
 
@@ -89,11 +89,10 @@ def _merge(found: list[tuple[Path, Record]], inputs: Inputs) -> None:
     """One record per cell and seed (the newest); disagreeing ones become conflicts."""
     groups: dict[tuple[str, str, str, int], list[tuple[Path, Record]]] = {}
     for path, rec in found:
-        key = (rec.encoder.display, rec.dataset.display, rec.protocol.display, rec.seed)
-        groups.setdefault(key, []).append((path, rec))
+        groups.setdefault(cell_key(rec), []).append((path, rec))
     for key, group in groups.items():
         group.sort(key=lambda pr: str(pr[1].created_at or ""))
-        newest = group[-1][1]
+        [newest] = newest_per_cell(rec for _, rec in group)
         inputs.records.append(newest)
         if len(group) == 1:
             continue

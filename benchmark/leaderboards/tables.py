@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.results.record import Record
+from benchmark.results.store import newest_per_cell
 
 COLUMNS = ["encoder", "dataset", "protocol", "modality", "seed", "status", "metric", "value", "ci_low", "ci_high",
            "n_test", "weights", "embed_dim", "params", "total_s", "created_at", "id"]
@@ -23,7 +24,7 @@ def to_frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per record with the primary metric and its CI flattened out; the newest record per cell and
     seed."""
     rows = []
-    for r in records:
+    for r in newest_per_cell(records):
         ci_low, ci_high = r.ci
         rows.append({
             "encoder": r.encoder.display,
@@ -44,12 +45,7 @@ def to_frame(records: Iterable[Record]) -> pd.DataFrame:
             "created_at": r.created_at,
             "id": r.id,
         })
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    if df.empty:
-        return df
-    # newest record per cell and seed wins (reruns overwrite the same file, but folders can be merged)
-    df = df.sort_values("created_at").drop_duplicates(["encoder", "dataset", "protocol", "seed"], keep="last")
-    return df.reset_index(drop=True)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _cell_text(group: pd.DataFrame) -> str:

@@ -11,7 +11,7 @@ UTF-8 and validates with :meth:`Record.from_json`. :func:`load_records` is stric
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -89,6 +89,20 @@ def load_records(*roots: Path | str) -> Iterator[Record]:
     for root in roots:
         for f in _files(Path(root)):
             yield read_record(f)
+
+
+def cell_key(record: Record) -> tuple[str, str, str, int]:
+    """What identifies a record's cell and seed in tables: the encoder, dataset and protocol labels, the seed."""
+    return record.encoder.display, record.dataset.display, record.protocol.display, record.seed
+
+
+def newest_per_cell(records: Iterable[Record]) -> list[Record]:
+    """The newest record of each cell and seed (by ``created_at``; of equal ones the later in ``records``), in
+    ``created_at`` order: the one de-duplication every table and merge uses (reruns overwrite their file, but
+    folders can be merged)."""
+    ordered = sorted(records, key=lambda r: str(r.created_at or ""))
+    last = {cell_key(r): i for i, r in enumerate(ordered)}
+    return [r for i, r in enumerate(ordered) if last[cell_key(r)] == i]
 
 
 class Scan(NamedTuple):

@@ -1,0 +1,117 @@
+"""Every table kind and output format as text, in one registry: a new format (or table kind) is one entry of
+:data:`FORMATS`, and ``repbench leaderboard --table T --format F`` and ``repbench eval``'s printed board both draw
+through :func:`render`.
+
+* ``board``: one table per protocol and modality with ranks, throughput and quality vs throughput
+  (:mod:`benchmark.leaderboards.board`, drawn by :mod:`benchmark.leaderboards.render`); its ``csv`` is the long
+  form, one row per record (published ones included).
+* ``cells``: the single wide encoders x (dataset, protocol) table (:mod:`benchmark.leaderboards.tables`).
+* ``methods``: pretraining methods beside reference rows; ``profile``: an encoder's robustness and depth profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark.errors import OptionError
+from benchmark.leaderboards.model import Board
+from benchmark.results.record import Record
+from benchmark.results.throughput import ThroughputRecord
+
+
+@dataclass
+class Source:
+    """What a table is drawn from: the measured records (one per cell and seed), every record (published ones
+    too, for the long CSV), the measured throughput records, and how to build the board (lazily: only board
+    formats need it)."""
+
+    records: Sequence[Record]
+    throughput: Sequence[ThroughputRecord] = ()
+    everything: Sequence[Record] | None = None
+    board_options: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+
+    def board(self) -> Board:
+        from benchmark.leaderboards.board import build_board
+
+        return build_board(self.records, self.throughput, **self.board_options)
+
+
+def _board_markdown(src: Source) -> str:
+    from benchmark.leaderboards.render import to_markdown
+
+    return to_markdown(src.board())
+
+
+def _board_latex(src: Source) -> str:
+    from benchmark.leaderboards.render import to_latex
+
+    return to_latex(src.board())
+
+
+def _board_json(src: Source) -> str:
+    from benchmark.leaderboards.render import to_json
+
+    return to_json(src.board())
+
+
+def _records_csv(src: Source) -> str:
+    from benchmark.leaderboards.render import records_csv
+
+    return records_csv(src.everything if src.everything is not None else src.records)
+
+
+def _cells(fmt: str) -> Callable[[Source], str]:
+    def draw(src: Source) -> str:
+        from benchmark.leaderboards import tables
+
+        frame = tables.to_frame(src.records)
+        return {"markdown": tables.to_markdown, "csv": tables.to_csv, "html": tables.to_html}[fmt](frame)
+
+    return draw
+
+
+def _methods(fmt: str) -> Callable[[Source], str]:
+    def draw(src: Source) -> str:
+        from benchmark.leaderboards.methods import methods_frame, methods_markdown
+
+        return methods_markdown(src.records) if fmt == "markdown" else methods_frame(src.records).to_csv(index=False)
+
+    return draw
+
+
+def _profile(fmt: str) -> Callable[[Source], str]:
+    def draw(src: Source) -> str:
+        from benchmark.leaderboards.profile import profile_markdown, profile_table
+
+        table = profile_table(src.records, baseline=src.baseline)
+        return profile_markdown(table) if fmt == "markdown" else table.to_csv(index=False)
+
+    return draw
+
+
+#: table kind -> output format -> renderer. The first table kind is the default.
+FORMATS: dict[str, dict[str, Callable[[Source], str]]] = {
+    "board": {"markdown": _board_markdown, "csv": _records_csv, "latex": _board_latex, "json": _board_json},
+    "cells": {"markdown": _cells("markdown"), "csv": _cells("csv"), "html": _cells("html")},
+    "methods": {"markdown": _methods("markdown"), "csv": _methods("csv")},
+    "profile": {"markdown": _profile("markdown"), "csv": _profile("csv")},
+}
+
+
+def all_formats() -> list[str]:
+    """Every format some table kind renders to, in first-seen order (the ``--format`` choices)."""
+    return list(dict.fromkeys(fmt for formats in FORMATS.values() for fmt in formats))
+
+
+def render(table: str, fmt: str, source: Source) -> str:
+    """``table`` drawn in ``fmt`` from ``source``; an OptionError says which formats the table has and which
+    tables have ``fmt``."""
+    formats = FORMATS[table]
+    if fmt not in formats:
+        others = [t for t, f in FORMATS.items() if fmt in f]
+        raise OptionError(f"--table {table} renders as {', '.join(formats)}; --format {fmt} is for "
+                          f"--table {' or '.join(others)}")
+    return formats[fmt](source)
