@@ -45,7 +45,3 @@ class UnavailableWeights(RepbenchError, RuntimeError):
 
 class ContractError(RepbenchError, ValueError):
     """A plugin returned something that breaks its contract (wrong width, labels out of range, NaN features)."""
-
-
-class PluginLoadError(RepbenchError):
-    """A name that cannot be served because the plugin that would provide it failed to load."""

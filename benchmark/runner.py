@@ -69,7 +69,7 @@ def run_plan(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str
     """
     if config.distributed:  # rank 0 runs the plan below; the other ranks only encode their shares
         return _across_ranks(catalog, plan, config, log)
-    log = log or (lambda msg: None if config.quiet else print(msg, file=sys.stderr))
+    log = log or default_log(config)
     store = open_store(config, log)
     cache = FeatureCache(config.cache_dir, enabled=config.use_cache, log=log)
     device = best_device(config.device)

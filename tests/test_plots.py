@@ -10,12 +10,33 @@ pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 're
 
 from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
+from matplotlib.text import Annotation, Text  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 from benchmark.leaderboards import plots  # noqa: E402
-from benchmark.leaderboards.labels import _text_box as text_box  # noqa: E402
-from benchmark.leaderboards.labels import boxes_overlap  # noqa: E402
 from benchmark.results.throughput import ThroughputRecord  # noqa: E402
+
+
+def text_box(ann: Annotation, renderer) -> Bbox:
+    """The box of the label's text alone (an Annotation's own extent includes its leader line)."""
+    ann.update_positions(renderer)
+    return Text.get_window_extent(ann, renderer)
+
+
+def boxes_overlap(annotations) -> list[tuple[int, int]]:
+    """Pairs (i, j) of annotations whose text boxes overlap (by matplotlib's own Bbox intersection)."""
+    if not annotations:
+        return []
+    renderer = annotations[0].figure.canvas.get_renderer()
+    boxes = [text_box(a, renderer) for a in annotations]
+    out = []
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            both = Bbox.intersection(boxes[i], boxes[j])
+            if both is not None and both.width > 0 and both.height > 0:
+                out.append((i, j))
+    return out
+
 
 HOSTILE = "<script>alert(1)</script> $x$ \\frac"
 

@@ -9,8 +9,8 @@ pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 're
 
 from benchmark.leaderboards import table, to_frame  # noqa: E402
 from benchmark.leaderboards.page import Section  # noqa: E402
-from benchmark.leaderboards.site import load_throughput, write_site  # noqa: E402
-from benchmark.results.throughput import ThroughputRecord, write_throughput  # noqa: E402
+from benchmark.leaderboards.site import write_site  # noqa: E402
+from benchmark.results.throughput import ThroughputRecord  # noqa: E402
 
 
 def throughput(label, rate):
@@ -53,10 +53,3 @@ def test_write_site_plots_page_and_published_apart(tmp_path):
     # matplotlib's SVG keeps each label's text in a comment: the measured encoders are there, the published not
     bars = (tmp_path / "lb" / "plots" / "bars-knn-image.svg").read_text(encoding="utf-8")
     assert "<!-- a -->" in bars and "<!-- b -->" in bars and "resnet50" not in bars
-
-
-def test_load_throughput_reads_and_reports(tmp_path):
-    write_throughput(tmp_path, throughput("a", 5.0))
-    (tmp_path / "throughput__bad.json").write_text("{}")
-    recs, skipped = load_throughput(tmp_path)
-    assert [r.label for r in recs] == ["a"] and len(skipped) == 1 and "kind" in skipped[0][1]

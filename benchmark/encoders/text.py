@@ -32,7 +32,7 @@ from benchmark.encoders.huggingface import (
 )
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
-from benchmark.specs import EncoderSpec, defaults_of
+from benchmark.specs import EncoderSpec
 
 
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
@@ -228,10 +228,6 @@ class WordLlamaEncoder:
     @property
     def fingerprint(self) -> str:
         return config_hash({"name": "text/wordllama", "weights": self._weights_hash, "pre": self.info["preprocess"]})
-
-
-#: TF-IDF's options, read from :class:`TfidfEncoder`'s signature (the one source).
-TFIDF_DEFAULTS = defaults_of(TfidfEncoder)
 
 
 @hookimpl

@@ -109,12 +109,3 @@ def _annotation(ax: Axes, x: float, y: float, text: str, dx: float, dy: float, f
     arrow = {"arrowstyle": "-", "color": "0.55", "lw": 0.6, "shrinkA": 0, "shrinkB": 3} if leader else None
     return ax.annotate(mpl_text(text), (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
                        fontsize=fontsize, arrowprops=arrow, annotation_clip=False)
-
-
-def boxes_overlap(annotations: Sequence[Annotation]) -> list[tuple[int, int]]:
-    """Pairs (i, j) of annotations whose text boxes overlap in the drawn figure: what tests check is empty."""
-    if not annotations:
-        return []
-    renderer = annotations[0].figure.canvas.get_renderer()  # type: ignore[attr-defined]
-    boxes = [_text_box(a, renderer) for a in annotations]
-    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if _overlap(boxes[i], boxes[j]) > 0]

@@ -18,24 +18,8 @@ import pandas as pd
 
 from benchmark.leaderboards.page import Section, write_page
 from benchmark.leaderboards.published import source_frame, split_frame, split_records
-from benchmark.results.record import InvalidRecord, Record
-from benchmark.results.throughput import PREFIX, ThroughputRecord, read_throughput
-
-
-def load_throughput(*roots: Path | str) -> tuple[list[ThroughputRecord], list[tuple[Path, str]]]:
-    """The valid throughput records (``throughput__*.json``) under the given folders or files, and each file
-    skipped with its reason (as :func:`benchmark.results.scan_records` does for evaluation records)."""
-    records: list[ThroughputRecord] = []
-    skipped: list[tuple[Path, str]] = []
-    for root in map(Path, roots):
-        files = sorted(root.rglob(f"{PREFIX}*.json")) if root.is_dir() else \
-            [root] if root.name.startswith(PREFIX) else []
-        for f in files:
-            try:
-                records.append(read_throughput(f))
-            except InvalidRecord as exc:
-                skipped.append((f, exc.reason))
-    return records, skipped
+from benchmark.results.record import Record
+from benchmark.results.throughput import ThroughputRecord
 
 
 def published_table(published: pd.DataFrame) -> pd.DataFrame:

@@ -239,18 +239,6 @@ def load_run(variant: str) -> RunEncoder:
     return RunEncoder(inner, folder.resolve(), run)
 
 
-def finished_runs(root: Path) -> list[Path]:
-    """The finished run folders directly under ``root``, sorted."""
-    out = []
-    for run_file in sorted(Path(root).glob(f"*/{RUN_FILE}")):
-        try:
-            if read_run(run_file.parent).get("status") == "finished":
-                out.append(run_file.parent)
-        except (RecordError, MissingData):
-            continue
-    return out
-
-
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
     return [EncoderSpec("run:", "image", load=load_run,
