@@ -22,9 +22,9 @@ from benchmark.specs import DatasetSpec, EncoderSpec, MethodSpec, ProtocolSpec, 
 CALLABLES: dict[str, str] = {"encoders": "load", "datasets": "load", "protocols": "evaluate", "methods": "build",
                              "suites": "cells"}
 
-__all__ = ["CALLABLES", "KINDS", "Catalog", "Resolved", "UnknownNameError"]
+__all__ = ["CALLABLES", "SPEC_KINDS", "Catalog", "Resolved", "UnknownNameError"]
 
-KINDS: dict[str, tuple[str, type]] = {
+SPEC_KINDS: dict[str, tuple[str, type]] = {
     "encoders": ("register_encoders", EncoderSpec),
     "datasets": ("register_datasets", DatasetSpec),
     "protocols": ("register_protocols", ProtocolSpec),
@@ -75,7 +75,7 @@ def _fmt(value: Any) -> str:
 @dataclass
 class Catalog:
     plugins: PluginSet
-    specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in SPEC_KINDS})
     provider: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
@@ -86,7 +86,7 @@ class Catalog:
     def load(cls, plugins: PluginSet | None = None) -> Catalog:
         """Build the catalog from a plugin set (default: the installed plugins plus built-ins)."""
         catalog = cls(plugins or make_plugin_manager())
-        for kind, (hook_name, _) in KINDS.items():
+        for kind, (hook_name, _) in SPEC_KINDS.items():
             hook = getattr(catalog.plugins.pm.hook, hook_name)
             # built-ins first, then plugins in registration order: a clash is blamed on the newcomer
             impls = sorted(hook.get_hookimpls(), key=lambda i: not catalog._is_builtin(i.plugin_name))
@@ -99,7 +99,7 @@ class Catalog:
         return bool(info and info.builtin)
 
     def _collect(self, kind: str, plugin: str, function: Any) -> None:
-        hook_name, spec_type = KINDS[kind]
+        hook_name, spec_type = SPEC_KINDS[kind]
         info = self.plugins.infos.get(plugin)
         dist, version = (info.distribution, info.version) if info else (None, None)
 
@@ -129,9 +129,9 @@ class Catalog:
         """Register ``spec`` (of ``kind``: "encoders", "datasets", ...) as provided by ``plugin``, with the checks
         the hooks' specs get: the right type and a name nobody registered yet. A trained encoder enters a plan
         this way. Raises ValueError or TypeError naming the spec."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-        spec_type = KINDS[kind][1]
+        if kind not in SPEC_KINDS:
+            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(SPEC_KINDS)}")
+        spec_type = SPEC_KINDS[kind][1]
         if not isinstance(spec, spec_type):
             raise TypeError(f"Catalog.add({kind!r}): {spec!r} is not a {spec_type.__name__}")
         if spec.name in self.specs[kind]:

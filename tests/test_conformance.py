@@ -12,14 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.catalog import CALLABLES, KINDS
+from benchmark.catalog import CALLABLES, SPEC_KINDS
 from benchmark.features import extract
 from benchmark.specs import is_family
 from benchmark.testing import catalog_with, check_dataset
 
 # the built-ins only: whatever else happens to be installed must not change what is tested
 CATALOG = catalog_with()
-ALL = [(kind, name) for kind in KINDS for name in CATALOG.names(kind)]
+ALL = [(kind, name) for kind in SPEC_KINDS for name in CATALOG.names(kind)]
 CALLABLE = CALLABLES
 
 

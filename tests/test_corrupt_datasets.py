@@ -14,8 +14,8 @@ from PIL import Image
 from benchmark.datasets.base import InMemoryDataset
 from benchmark.datasets.corruptions import (
     CONTRAST_FACTOR,
+    CORRUPTION_KINDS,
     JPEG_QUALITY,
-    KINDS,
     NOISE_STD,
     TEXT_RATE,
     Corruption,
@@ -25,8 +25,8 @@ from benchmark.hookspecs import hookimpl
 from benchmark.specs import DatasetSpec, Split
 from benchmark.testing import catalog_with, check_dataset
 
-IMAGE_KINDS = list(KINDS["image"])
-TEXT_KINDS = list(KINDS["text"])
+IMAGE_KINDS = list(CORRUPTION_KINDS["image"])
+TEXT_KINDS = list(CORRUPTION_KINDS["text"])
 
 
 def _smooth_images(n: int = 6, size: int = 48) -> list[Image.Image]:

@@ -47,11 +47,11 @@ def test_seeds_are_averaged_and_newest_rerun_wins():
 
 def test_markdown_csv_and_html_outputs():
     df = leaderboard.to_frame(RECORDS)
-    md = leaderboard.to_markdown(df)
+    md = leaderboard.cells_markdown(df)
     assert md.splitlines()[0].startswith("| encoder") and "98.0 ± 1.0" in md
     back = pd.read_csv(io.StringIO(leaderboard.to_csv(df)))
     assert len(back) == len(RECORDS) and set(back["status"]) == {"ok", "error"}
     evil = leaderboard.to_frame([rec("<script>alert(1)</script>", "d", "p", 0.5)])
     page = leaderboard.to_html(evil)
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert leaderboard.to_markdown(leaderboard.to_frame([])) == "(no results)"
+    assert leaderboard.cells_markdown(leaderboard.to_frame([])) == "(no results)"

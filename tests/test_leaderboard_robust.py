@@ -149,7 +149,7 @@ def _labelled(encoder: str, dataset: str) -> Record:
 
 def test_markdown_escapes_pipes_newlines_and_html_in_every_label_and_header():
     evil = "a|b\nc <b>x</b> & `y` \\"
-    md = leaderboard.to_markdown(leaderboard.to_frame([_labelled(evil, evil), _labelled("plain", "digits")]))
+    md = leaderboard.cells_markdown(leaderboard.to_frame([_labelled(evil, evil), _labelled("plain", "digits")]))
     table_lines = md.split("\n\n")[0].splitlines()
     assert len(table_lines) == 4  # header, rule, two rows: the newline did not split a row
     unescaped_pipes = {line.replace("\\|", "").count("|") for line in table_lines}
@@ -167,8 +167,8 @@ def test_html_escapes_every_label_and_header():
 
 def test_markdown_and_html_explain_the_plus_minus_and_csv_does_not():
     df = leaderboard.to_frame([Record.from_json(good())])
-    md = leaderboard.to_markdown(df)
+    md = leaderboard.cells_markdown(df)
     assert md.endswith("\n\n" + leaderboard.NOTE) and "95% confidence interval" in leaderboard.NOTE
     assert "95% confidence interval" in leaderboard.to_html(df)
     assert "confidence" not in leaderboard.to_csv(df)
-    assert leaderboard.to_markdown(leaderboard.to_frame([])) == "(no results)"
+    assert leaderboard.cells_markdown(leaderboard.to_frame([])) == "(no results)"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmark.catalog import KINDS
+from benchmark.catalog import SPEC_KINDS
 from benchmark.datasets.base import split_all, stratified_split
 from benchmark.datasets.tables import make_text_dataset, read_table
 from benchmark.datasets.vision import load_digits
@@ -147,7 +147,7 @@ def test_direct_calls_raise_the_validators_errors():
 
 
 # --- one source for option defaults ------------------------------------------------------------------------
-ALL = [(kind, name) for kind in KINDS for name in CATALOG.names(kind)]
+ALL = [(kind, name) for kind in SPEC_KINDS for name in CATALOG.names(kind)]
 
 
 @pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}:{n}" for k, n in ALL])

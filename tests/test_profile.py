@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.catalog import Catalog
 from benchmark.cli import main
-from benchmark.datasets.corruptions import KINDS
+from benchmark.datasets.corruptions import CORRUPTION_KINDS
 from benchmark.errors import OptionError
 from benchmark.leaderboards.profile import profile_parts, profile_table
 
@@ -28,12 +28,12 @@ def test_the_parts_of_an_image_and_a_text_profile(catalog):
     assert image.datasets == ("digits", "mnist5k") and "labeleff" in image.protocols
     assert by[("domain shift", "pixels")].datasets == ("shift:digits>mnist5k", "shift:mnist5k>digits")
     corrupt = by[("robustness", "pixels")].datasets
-    assert len(corrupt) == 2 * len(KINDS["image"]) * 2 and "corrupt:digits[kind=jpeg,severity=3]" in corrupt
+    assert len(corrupt) == 2 * len(CORRUPTION_KINDS["image"]) * 2 and "corrupt:digits[kind=jpeg,severity=3]" in corrupt
     # only the encoder whose spec counts its layers gets the depth probes
     depth = by[("depth", "timm/resnet18[pretrained=false,img_size=32,layers=all]")]
     assert depth.encoders == ("timm/resnet18[pretrained=false,img_size=32,layers=all]",)
     assert by[("domain shift", "tfidf")].datasets == ("shift:r8>r52",)
-    assert len(by[("robustness", "tfidf")].datasets) == len(KINDS["text"]) * 2
+    assert len(by[("robustness", "tfidf")].datasets) == len(CORRUPTION_KINDS["text"]) * 2
     # every dataset the parts name resolves (shift and corrupt families included)
     for part in parts:
         for d in part.datasets:
@@ -58,7 +58,7 @@ def test_the_profile_table_is_what_the_records_say(tmp_path, capsys):
                  str(tmp_path / "res"), "--cache-dir", str(tmp_path / "cache"), "-q"])
     assert code == 0
     records = [json.loads(p.read_text()) for p in (tmp_path / "res").glob("*.json")]
-    assert len(records) == 5 + 2 + len(KINDS["image"])
+    assert len(records) == 5 + 2 + len(CORRUPTION_KINDS["image"])
 
     def value(dataset, protocol):
         (r,) = [r for r in records if r["dataset"]["label"] == dataset and r["protocol"]["name"] == protocol]
@@ -69,7 +69,7 @@ def test_the_profile_table_is_what_the_records_say(tmp_path, capsys):
     assert row["labeleff auc"] == value("digits", "labeleff") and row["map@r"] == value("digits", "retrieval")
     assert row["shift to"] == "mnist5k"
     assert row["gap"] == pytest.approx(value("digits", "linear") - value("shift:digits>mnist5k", "linear"))
-    corrupted = np.mean([value(f"corrupt:digits[kind={k},severity=1]", "knn") for k in KINDS["image"]])
+    corrupted = np.mean([value(f"corrupt:digits[kind={k},severity=1]", "knn") for k in CORRUPTION_KINDS["image"]])
     assert row["corrupted knn"] == pytest.approx(corrupted)
     assert row["drop"] == pytest.approx(value("digits", "knn") - corrupted)
     assert "| pixels  |  digits |" in capsys.readouterr().out

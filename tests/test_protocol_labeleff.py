@@ -82,7 +82,7 @@ def test_draws_are_deterministic_nested_and_never_touch_test(monkeypatch):
     real_sweep = labeleff.sweep_C
     monkeypatch.setattr(labeleff, "fit_logreg", spy)
     monkeypatch.setattr(labeleff, "sweep_C", spy_sweep)
-    fixed = labeleff.Settings(C=1.0)
+    fixed = labeleff.CurveSettings(C=1.0)
     a, _ = label_efficiency(*train, *test, shots=[1, 2, 4], draws=2, seed=3, settings=fixed)
     assert [len(x) for x in seen] == [4, 4, 8, 8, 16, 16, 80]  # per point per draw, then all
     assert {tuple(r) for r in seen[0]} <= {tuple(r) for r in seen[2]}  # nested: draw 0 at 2 holds draw 0 at 1

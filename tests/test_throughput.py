@@ -21,10 +21,10 @@ from benchmark.results.throughput import (
 )
 from benchmark.runtime.devices import is_oom
 from benchmark.testing import catalog_with
-from benchmark.throughput import Settings, measure_encoder, run_throughput, time_steps
+from benchmark.throughput import ThroughputSettings, measure_encoder, run_throughput, time_steps
 from benchmark.throughput import cli as tp_cli
 from benchmark.throughput.flops import count_flops
-from benchmark.throughput.measure import Cell, run_cell
+from benchmark.throughput.measure import Measurement, run_cell
 from benchmark.throughput.peaks import measured_matmul_peak, spec_peak
 from benchmark.throughput.run import cell_record
 from benchmark.throughput.timing import Timing
@@ -100,15 +100,15 @@ def test_out_of_memory_is_recorded_at_the_batch_size_asked(error: BaseException)
     def step() -> None:
         raise error
 
-    cell = Cell("ok", 256, "fp32", "fp32")
-    assert run_cell(step, cell, Settings(batch_sizes=(256,), warmup=1, rounds=2)) is None
+    cell = Measurement("ok", 256, "fp32", "fp32")
+    assert run_cell(step, cell, ThroughputSettings(batch_sizes=(256,), warmup=1, rounds=2)) is None
     assert (cell.status, cell.batch_size, cell.error["type"]) == ("oom", 256, type(error).__name__)
 
 
 def test_other_errors_are_errors_not_oom() -> None:
     assert not is_oom(RuntimeError("shapes cannot be multiplied"))
-    cell = Cell("ok", 2, "fp32", "fp32")
-    run_cell(lambda: 1 / 0, cell, Settings(batch_sizes=(2,), warmup=0, rounds=1))
+    cell = Measurement("ok", 2, "fp32", "fp32")
+    run_cell(lambda: 1 / 0, cell, ThroughputSettings(batch_sizes=(2,), warmup=0, rounds=1))
     assert cell.status == "error" and cell.error["type"] == "ZeroDivisionError"
 
 
@@ -134,7 +134,7 @@ class GreedyEncoder(torch.nn.Module):
 
 def test_an_oom_batch_size_is_never_shrunk() -> None:
     enc = GreedyEncoder()
-    settings = Settings(batch_sizes=(8, 2), warmup=1, rounds=2, steps_per_round=1, matmul_peak=False)
+    settings = ThroughputSettings(batch_sizes=(8, 2), warmup=1, rounds=2, steps_per_round=1, matmul_peak=False)
     cells, notes = measure_encoder(enc, settings)
     assert [(c.batch_size, c.status) for c in cells] == [(2, "ok"), (8, "oom")]
     assert set(enc.seen) == {2, 8}  # nothing in between was tried
@@ -145,11 +145,11 @@ def test_an_oom_batch_size_is_never_shrunk() -> None:
 
 def test_settings_are_checked() -> None:
     with pytest.raises(OptionError, match="--compile needs --warmup"):
-        Settings(compile=True, warmup=0)
+        ThroughputSettings(compile=True, warmup=0)
     with pytest.raises(OptionError, match="--precision"):
-        Settings(precisions=("fp8",))
-    assert Settings(batch_sizes=(32, 1, 32)).batch_sizes == (1, 32)
-    assert Settings.from_json(Settings(seq_len=7).to_json()) == Settings(seq_len=7)
+        ThroughputSettings(precisions=("fp8",))
+    assert ThroughputSettings(batch_sizes=(32, 1, 32)).batch_sizes == (1, 32)
+    assert ThroughputSettings.from_json(ThroughputSettings(seq_len=7).to_json()) == ThroughputSettings(seq_len=7)
 
 
 # --- peaks ----------------------------------------------------------------------------------------------------------
@@ -171,8 +171,8 @@ def test_measured_matmul_peak_is_positive() -> None:
 
 # --- records ----------------------------------------------------------------------------------------------------
 def _record(status: str = "ok") -> ThroughputRecord:
-    settings = Settings(batch_sizes=(8,), warmup=1, rounds=3)
-    cell = Cell(status, 8, "bf16", "autocast(cpu, bfloat16)", input_shapes={"x": [8, 3, 32, 32]})
+    settings = ThroughputSettings(batch_sizes=(8,), warmup=1, rounds=3)
+    cell = Measurement(status, 8, "bf16", "autocast(cpu, bfloat16)", input_shapes={"x": [8, 3, 32, 32]})
     if status == "ok":
         cell.timing = Timing(8, 1, 1, (0.1, 0.2, 0.3))
         cell.metrics = dict(cell.timing.metrics(), flops_uncounted="unknown", peak_memory_bytes=10)
@@ -236,7 +236,7 @@ def test_text_encoder_tokens_per_second(tiny_bert: str) -> None:
     assert batch["input_ids"].shape == (3, 16) and bool(batch["attention_mask"].all())
     with pytest.raises(OptionError, match="seq_len"):
         enc.example_batch(1, seq_len=33)
-    cells, _ = measure_encoder(enc, Settings(batch_sizes=(2,), seq_len=8, warmup=1, rounds=2, steps_per_round=1,
+    cells, _ = measure_encoder(enc, ThroughputSettings(batch_sizes=(2,), seq_len=8, warmup=1, rounds=2, steps_per_round=1,
                                              matmul_peak=False))
     m = cells[0].metrics
     assert cells[0].seq_len == 8 and m["tokens_per_s"] == pytest.approx(16 * m["samples_per_s"] / 2)
@@ -269,14 +269,14 @@ def test_encoder_without_example_batch_is_a_clear_error(tmp_path) -> None:
 
 
 def test_worker_process_reports_the_missing_example_batch() -> None:
-    run = run_throughput(catalog_with(), ["pixels"], Settings(batch_sizes=(2,)), results_dir=None)
+    run = run_throughput(catalog_with(), ["pixels"], ThroughputSettings(batch_sizes=(2,)), results_dir=None)
     (failure,) = run.failures
     assert failure.type == "OptionError" and "'pixels'" in failure.message and "example_batch" in failure.message
 
 
 @pytest.mark.slow
 def test_worker_process_measures_a_tiny_timm_model(tmp_path) -> None:
-    settings = Settings(batch_sizes=(2,), warmup=1, rounds=2, matmul_peak=False)
+    settings = ThroughputSettings(batch_sizes=(2,), warmup=1, rounds=2, matmul_peak=False)
     run = run_throughput(catalog_with(), [TINY_TIMM], settings, results_dir=tmp_path)
     assert run.failures == []
     (record,) = run.records

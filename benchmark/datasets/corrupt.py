@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmark import checks
 from benchmark.datasets.base import InMemoryDataset
-from benchmark.datasets.corruptions import KINDS, PARAMETERS, SEVERITIES, Corruption
+from benchmark.datasets.corruptions import CORRUPTION_KINDS, PARAMETERS, SEVERITIES, Corruption
 from benchmark.datasets.derived import Inner, MappedSamples, bind_inner, catalog_loader, composite_spec
 from benchmark.errors import OptionError
 from benchmark.hookspecs import hookimpl
@@ -27,10 +27,10 @@ FAMILY = "corrupt:"
 
 def check_kind(owner: str, modality: str, kind: Any) -> None:
     """OptionError in one line listing the valid kinds when ``kind`` is missing or unknown for ``modality``."""
-    valid = ", ".join(KINDS.get(modality, {}))
+    valid = ", ".join(CORRUPTION_KINDS.get(modality, {}))
     if kind is None:
         raise OptionError(f"{owner}: option kind is required; kinds for {modality} datasets: {valid}")
-    if kind not in KINDS.get(modality, {}):
+    if kind not in CORRUPTION_KINDS.get(modality, {}):
         raise OptionError(f"{owner}: unknown corruption kind {kind!r} for {modality} datasets; valid kinds: {valid}")
 
 
@@ -45,8 +45,8 @@ def check_given(owner: str, options: Mapping[str, Any]) -> None:
     modality's kinds, ``severity`` 1-5, ``seed`` an integer >= 0 (the bound spec also requires kind and
     severity)."""
     kind = options.get("kind")
-    if kind is not None and not any(kind in kinds for kinds in KINDS.values()):
-        valid = "; ".join(f"{modality}: {', '.join(kinds)}" for modality, kinds in KINDS.items())
+    if kind is not None and not any(kind in kinds for kinds in CORRUPTION_KINDS.values()):
+        valid = "; ".join(f"{modality}: {', '.join(kinds)}" for modality, kinds in CORRUPTION_KINDS.items())
         raise OptionError(f"{owner}: unknown corruption kind {kind!r}; valid kinds: {valid}")
     if options.get("severity") is not None:
         check_severity(owner, options["severity"])

@@ -157,7 +157,7 @@ def case_noise(text: str, severity: int, rng: np.random.Generator) -> str:
     return "".join(c.swapcase() if u < rate and c.isalpha() else c for c, u in zip(text, draws, strict=True))
 
 
-KINDS: dict[str, dict[str, Callable[..., object]]] = {
+CORRUPTION_KINDS: dict[str, dict[str, Callable[..., object]]] = {
     "image": {"gaussian_noise": gaussian_noise, "gaussian_blur": gaussian_blur, "contrast": contrast, "jpeg": jpeg,
               "pixelate": pixelate},
     "text": {"char_typo": char_typo, "word_dropout": word_dropout, "case_noise": case_noise},
@@ -181,7 +181,7 @@ class Corruption:
     ``position`` is the sample's index in its split. A class, so corrupted splits pickle (DataLoader workers)."""
 
     def __init__(self, modality: str, kind: str, severity: int, seed: int) -> None:
-        self.fn = KINDS[modality][kind]
+        self.fn = CORRUPTION_KINDS[modality][kind]
         self.kind, self.severity, self.seed = kind, int(severity), int(seed)
         self.tag = f"corrupt({modality},{kind},severity={self.severity},seed={self.seed},v{VERSION})"
         self._kind_key = zlib.crc32(kind.encode())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NOTE", "md_escape", "table", "to_csv", "to_frame", "to_html", "to_markdown"]
+__all__ = ["NOTE", "md_escape", "table", "to_csv", "to_frame", "to_html", "cells_markdown"]
 
 
 def __getattr__(name: str) -> Any:

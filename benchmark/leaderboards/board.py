@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
-from benchmark.leaderboards.model import Board, Cell, Column, Row, Table
+from benchmark.leaderboards.model import Board, BoardCell, Column, Row, Table
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
 from benchmark.results.record import Record
@@ -74,16 +74,16 @@ def short_labels(labels: Sequence[str], names: Mapping[str, str]) -> dict[str, s
     return out
 
 
-def _cell(group: pd.DataFrame) -> Cell:
+def _cell(group: pd.DataFrame) -> BoardCell:
     ok = group[(group["status"] == "ok") & group["value"].notna()]
     if ok.empty:
-        return Cell(None, status="error", seeds=len(group))
+        return BoardCell(None, status="error", seeds=len(group))
     value = float(ok["value"].mean()) * 100
     if len(ok) > 1:
-        return Cell(value, float(ok["value"].std()) * 100, seeds=len(ok))
+        return BoardCell(value, float(ok["value"].std()) * 100, seeds=len(ok))
     lo, hi = ok["ci_low"].iloc[0], ok["ci_high"].iloc[0]
     half = (float(hi) - float(lo)) * 50 if pd.notna(lo) and pd.notna(hi) else None
-    return Cell(value, half)
+    return BoardCell(value, half)
 
 
 # --- one table ---------------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def build_table(part: pd.DataFrame, protocol: str, modality: str, *, datasets: S
     cells = {(e, d): _cell(g) for (e, d), g in part.groupby(["encoder", "dataset"])}
     rows = {e: Row(eshort[e], e, {dshort[d]: cells[(e, d)] for d in labels if (e, d) in cells}) for e in encoders}
     for row in rows.values():
-        row.missing = [c.key for c in columns if row.cells.get(c.key, Cell(None)).value is None]
+        row.missing = [c.key for c in columns if row.cells.get(c.key, BoardCell(None)).value is None]
     complete = [e for e in encoders if not rows[e].missing]
     higher = bool(part["higher_is_better"].all()) if not part.empty else True
     scores = pd.DataFrame({d: [cells[(e, d)].value / 100 for e in complete] for d in labels}, index=complete)  # type: ignore[operator]

@@ -68,7 +68,7 @@ def _cells(fmt: str) -> Callable[[Source], str]:
         from benchmark.leaderboards import tables
 
         frame = tables.to_frame(src.records)
-        return {"markdown": tables.to_markdown, "csv": tables.to_csv, "html": tables.to_html}[fmt](frame)
+        return {"markdown": tables.cells_markdown, "csv": tables.to_csv, "html": tables.to_html}[fmt](frame)
 
     return draw
 

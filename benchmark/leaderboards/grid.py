@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmark.leaderboards.aggregate import TITLES
-from benchmark.leaderboards.model import Cell, Row, Table
+from benchmark.leaderboards.model import BoardCell, Row, Table
 
 AGG_COLUMNS = ["borda", "rank", "mean", "norm"]
 CI_NOTE = ("Cells: the primary metric in percent ± half the width of its 95% confidence interval (bootstrap over "
@@ -30,7 +30,7 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def cell_text(cell: Cell | None) -> str:
+def cell_text(cell: BoardCell | None) -> str:
     """``97.3±0.6``, ``97.3±0.4 (n=3)``, ``error`` or ``–`` (no record)."""
     if cell is None:
         return "–"
@@ -44,7 +44,7 @@ def grid(t: Table, mark: Callable[[str], str], esc: Callable[[str], str]) -> tup
     head = ["encoder", *(esc(c.key) for c in t.columns), *AGG_COLUMNS]
     rows = []
     for r in t.rows:
-        cells = [mark(cell_text(r.cells.get(c.key))) if r.cells.get(c.key, Cell(None)).best
+        cells = [mark(cell_text(r.cells.get(c.key))) if r.cells.get(c.key, BoardCell(None)).best
                  else cell_text(r.cells.get(c.key)) for c in t.columns]
         rows.append([esc(r.key), *cells, _fmt(r.borda, "g"), _fmt(r.mean_rank, ".2f"), _fmt(r.mean, ".1f"),
                      _fmt(r.normalized, ".1f")])

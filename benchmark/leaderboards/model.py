@@ -1,5 +1,5 @@
 """The leaderboard model: a :class:`Board` of :class:`Table` s (one per protocol and modality), each of
-:class:`Row` s (encoders) over :class:`Column` s (datasets) holding :class:`Cell` s.
+:class:`Row` s (encoders) over :class:`Column` s (datasets) holding :class:`BoardCell` s.
 
 :mod:`benchmark.leaderboards.board` builds it from records; :mod:`benchmark.leaderboards.render` draws it in every
 output format. A board round-trips through :meth:`Board.to_json` / :meth:`Board.from_json`.
@@ -14,7 +14,7 @@ from typing import Any
 
 
 @dataclass
-class Cell:
+class BoardCell:
     """One cell: ``value`` in percent (mean over seeds), ``half`` the CI half-width (one seed) or the standard
     deviation over seeds (``seeds`` > 1), ``status`` ``ok`` or ``error``, ``best`` when no encoder beats it."""
 
@@ -37,7 +37,7 @@ class Column:
 class Row:
     key: str  # the encoder's short label
     label: str
-    cells: dict[str, Cell]
+    cells: dict[str, BoardCell]
     mean: float | None = None
     mean_rank: float | None = None
     borda: float | None = None
@@ -77,7 +77,7 @@ class Board:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Board:
         def row(r: Mapping[str, Any]) -> Row:
-            return Row(**{**r, "cells": {k: Cell(**c) for k, c in r["cells"].items()}})
+            return Row(**{**r, "cells": {k: BoardCell(**c) for k, c in r["cells"].items()}})
 
         tables = [Table(**{**t, "columns": [Column(**c) for c in t["columns"]], "rows": [row(r) for r in t["rows"]],
                            "unranked": [row(r) for r in t["unranked"]]}) for t in data["tables"]]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.catalog import Catalog
-from benchmark.datasets.corruptions import KINDS, SEVERITIES
+from benchmark.datasets.corruptions import CORRUPTION_KINDS, SEVERITIES
 from benchmark.errors import OptionError, RepbenchError
 from benchmark.options import Requested, parse
 
@@ -81,7 +81,7 @@ def profile_parts(catalog: Catalog, encoders: Sequence[str], datasets: Sequence[
         parts.append(Part("in domain", encs, dsets, IN_DOMAIN))
         parts.append(Part("domain shift", encs, tuple(_shift(d, PARTNERS[catalog.resolve("datasets", d).name])
                                                       for d in dsets), SHIFT))
-        parts.append(Part("robustness", encs, tuple(_corrupt(d, kind, s) for d in dsets for kind in KINDS[modality]
+        parts.append(Part("robustness", encs, tuple(_corrupt(d, kind, s) for d in dsets for kind in CORRUPTION_KINDS[modality]
                                                     for s in severities), ROBUST))
         layered = tuple(_with_layers(e) for e in encs if depth and _counts_layers(catalog, e))
         if layered:

@@ -150,7 +150,3 @@ def _write_texts(out: Path, board: Board, records: Sequence[Record],
         write_text(out / name, text)
         written.append(out / name)
     return written
-
-
-#: ``--format`` -> the renderer of a whole board (csv needs the records, see :func:`records_csv`).
-FORMATS: dict[str, Callable[[Board], str]] = {"markdown": to_markdown, "latex": to_latex, "json": to_json}

@@ -98,7 +98,7 @@ def _md_cell(value: Any) -> Any:
     return md_escape(value) if isinstance(value, str) else value
 
 
-def to_markdown(df: pd.DataFrame) -> str:
+def cells_markdown(df: pd.DataFrame) -> str:
     """A GitHub markdown table with :data:`NOTE` below it; every label (row, header) and cell is escaped with
     :func:`md_escape`. ``(no results)`` when there are none."""
     from tabulate import tabulate

@@ -12,7 +12,7 @@ from typing import Any, cast
 from benchmark.checks import check_splits, need_choice, need_int_list, need_number
 from benchmark.errors import OptionError
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.neighbors import OWNER, PRECISIONS, WEIGHTINGS, knn_classify, topk_accuracy
+from benchmark.protocols.neighbors import KNN_PRECISIONS, OWNER, WEIGHTINGS, knn_classify, topk_accuracy
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 
@@ -30,7 +30,7 @@ def validate_knn(options: Mapping[str, Any]) -> None:
     need_int_list(OWNER, "ks", o["ks"])
     need_number(OWNER, "temperature", o["temperature"], gt=0)
     need_choice(OWNER, "weighting", o["weighting"], WEIGHTINGS)
-    need_choice(OWNER, "precision", o["precision"], PRECISIONS)
+    need_choice(OWNER, "precision", o["precision"], KNN_PRECISIONS)
 
 
 def evaluate_knn(task: EvalTask, k: int | Sequence[int] = 20, ks: Sequence[int] = (10, 20, 100, 200),

@@ -100,7 +100,7 @@ def draw_indices(perms: Sequence[np.ndarray], shots: int) -> np.ndarray:
 
 
 @dataclass
-class Settings:
+class CurveSettings:
     """The classifier options, as :func:`evaluate_labeleff` received them."""
 
     classifier: str = "logreg"
@@ -117,7 +117,7 @@ class Settings:
     device: str = "cpu"
 
 
-def fit_predict(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, s: Settings, seed: int, num_classes: int
+def fit_predict(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, s: CurveSettings, seed: int, num_classes: int
                 ) -> tuple[np.ndarray, float | None, str]:
     """Predictions for ``test_x`` from a classifier fitted on (x, y) only; (predictions, C, how C was chosen)."""
     if s.classifier == "knn":
@@ -142,11 +142,11 @@ def _smallest_class(y: np.ndarray) -> int:
 
 def label_efficiency(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
                      shots: Sequence[int] = DEFAULT_SHOTS, include_all: bool = True, draws: int = 5, seed: int = 0,
-                     settings: Settings | None = None, num_classes: int | None = None
+                     settings: CurveSettings | None = None, num_classes: int | None = None
                      ) -> tuple[list[Point], list[int]]:
     """The curve's points (in increasing labels per class) and the skipped ``shots`` (larger than the smallest
     train class). Raises ContractError for broken features, DataError for an empty split or no point left."""
-    s = settings or Settings()
+    s = settings or CurveSettings()
     checks.check_splits("labeleff", (train_x, train_y), ("test", test_x, test_y))
     train_y, test_y = np.asarray(train_y, np.int64), np.asarray(test_y, np.int64)
     if len(train_y) == 0 or len(test_y) == 0:
@@ -171,7 +171,7 @@ def label_efficiency(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarra
     return points, skipped
 
 
-def _run(p: Point, x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, s: Settings, seed: int,
+def _run(p: Point, x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, s: CurveSettings, seed: int,
          n_cls: int) -> None:
     pred, C, how = fit_predict(x, y, test_x, s, seed, n_cls)
     p.runs.append(float((pred == test_y).mean()))
@@ -209,7 +209,7 @@ def evaluate_labeleff(task: EvalTask, shots: Sequence[int] = DEFAULT_SHOTS, incl
     shot_list = [int(cast(int, shots))] if checks.is_int(shots) else [int(n) for n in shots]
     train_x, train_y = task.features("train")
     test_x, test_y = task.features("test")
-    settings = Settings(classifier, C, list(Cs), fallback_C, int(val_min_per_class), float(val_fraction),
+    settings = CurveSettings(classifier, C, list(Cs), fallback_C, int(val_min_per_class), float(val_fraction),
                         bool(standardize), int(max_iter), float(tol), int(k), float(temperature), task.device)
     points, skipped = label_efficiency(train_x, train_y, test_x, test_y, shots=shot_list,
                                        include_all=bool(include_all), draws=int(draws), seed=task.seed,

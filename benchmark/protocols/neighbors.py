@@ -34,7 +34,7 @@ from benchmark.errors import ContractError, DataError, OptionError
 
 OWNER = "protocol 'knn'"
 WEIGHTINGS: tuple[str, ...] = ("dino", "uniform")
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+KNN_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: Bytes of similarity scores one chunk of test rows may occupy (chunk rows = budget // (4 * n_train)).
 DEFAULT_CHUNK_BYTES = {"cpu": 256 * 2**20, "cuda": 1024 * 2**20}
 #: Columns per group in :func:`topk_grouped` (8 measured best for k=20..200 over 50,000 train rows on CPU).
@@ -65,7 +65,7 @@ def _check(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, ks: Seq
         raise OptionError(f"protocol 'knn': k={max(ks)} is larger than the train set ({len(train_x)} samples); "
                           "choose k <= the number of train samples")
     need_choice(OWNER, "weighting", weighting, WEIGHTINGS)
-    need_choice(OWNER, "precision", precision, PRECISIONS)
+    need_choice(OWNER, "precision", precision, KNN_PRECISIONS)
     if weighting == "dino":
         need_number(OWNER, "temperature", temperature, gt=0)
 

@@ -37,7 +37,7 @@ from benchmark import checks
 from benchmark.errors import DataError
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols.metrics import bootstrap_ci
-from benchmark.protocols.neighbors import PRECISIONS, TopkChunk, chunked_topk
+from benchmark.protocols.neighbors import KNN_PRECISIONS, TopkChunk, chunked_topk
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'retrieval'"
@@ -96,7 +96,7 @@ def retrieve(gallery_x: np.ndarray, gallery_y: np.ndarray, query_x: np.ndarray, 
     """
     checks.check_splits("retrieval", (gallery_x, gallery_y), ("query", query_x, query_y))
     checks.need_int_list(OWNER, "ks", list(ks), allow_empty=False, allow_scalar=False)
-    checks.need_choice(OWNER, "precision", precision, PRECISIONS)
+    checks.need_choice(OWNER, "precision", precision, KNN_PRECISIONS)
     gallery_y, query_y = np.asarray(gallery_y, np.int64), np.asarray(query_y, np.int64)
     n_gallery = len(gallery_y) - int(leave_one_out)
     if n_gallery < 1:
@@ -185,7 +185,7 @@ def validate_retrieval(options: Mapping[str, Any]) -> None:
     o = {**RETRIEVAL_DEFAULTS, **options}
     checks.need_choice(OWNER, "gallery", o["gallery"], GALLERIES)
     checks.need_int_list(OWNER, "ks", o["ks"], allow_empty=False)
-    checks.need_choice(OWNER, "precision", o["precision"], PRECISIONS)
+    checks.need_choice(OWNER, "precision", o["precision"], KNN_PRECISIONS)
 
 
 @hookimpl

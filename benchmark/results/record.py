@@ -58,7 +58,7 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "int": (is_int, "an integer"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
@@ -103,7 +103,7 @@ class Reader:
         return self.data[key]
 
     def get(self, key: str, kind: str, *, required: bool = False, nullable: bool = False) -> Any:
-        """The value of ``key`` checked against ``kind`` (a key of :data:`KINDS`); None when absent (and not
+        """The value of ``key`` checked against ``kind`` (a key of :data:`FIELD_KINDS`); None when absent (and not
         required) or null (and ``nullable``). Objects come back as plain dicts."""
         if key not in self.data:
             if required:
@@ -112,7 +112,7 @@ class Reader:
         value = self.data[key]
         if value is None and nullable:
             return None
-        check, expected = KINDS[kind]
+        check, expected = FIELD_KINDS[kind]
         if not check(value):
             self.fail(key, expected + (" or null" if nullable else ""), value)
         return dict(value) if kind == "object" else value

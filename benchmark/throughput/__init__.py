@@ -10,9 +10,9 @@
 * :mod:`~benchmark.throughput.cli`: the subcommand (``add_parser``, ``run_command``) and its table.
 """
 
-from benchmark.throughput.measure import Cell, Settings, measure_encoder
+from benchmark.throughput.measure import Measurement, ThroughputSettings, measure_encoder
 from benchmark.throughput.run import Failure, RunResult, run_throughput
 from benchmark.throughput.timing import Timing, time_steps
 
-__all__ = ["Cell", "Failure", "RunResult", "Settings", "Timing", "measure_encoder", "run_throughput",
+__all__ = ["Measurement", "Failure", "RunResult", "ThroughputSettings", "Timing", "measure_encoder", "run_throughput",
            "time_steps"]

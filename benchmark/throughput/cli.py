@@ -119,13 +119,13 @@ def run_command(args: argparse.Namespace) -> int:
     from benchmark.catalog import Catalog
     from benchmark.options import parse_list
     from benchmark.runtime.devices import best_device
-    from benchmark.throughput.measure import Settings
+    from benchmark.throughput.measure import ThroughputSettings
     from benchmark.throughput.run import run_throughput
 
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
-    settings = Settings(batch_sizes=tuple(args.batch_size), precisions=tuple(args.precision),
+    settings = ThroughputSettings(batch_sizes=tuple(args.batch_size), precisions=tuple(args.precision),
                         device=best_device(args.device), channels_last=args.channels_last, compile=args.compile,
                         seq_len=args.seq_len, rounds=args.rounds, warmup=args.warmup,
                         steps_per_round=args.steps_per_round, matmul_peak=not args.no_matmul_peak)

@@ -1,4 +1,4 @@
-"""Measuring one loaded encoder in this process: every (precision, batch size) cell of a :class:`Settings`.
+"""Measuring one loaded encoder in this process: every (precision, batch size) cell of a :class:`ThroughputSettings`.
 
 A cell builds its input with the encoder's own ``example_batch`` (:class:`~benchmark.specs.ExampleBatch`),
 already on the device, and times ``encoder.encode`` on it under ``torch.inference_mode`` and the precision's
@@ -32,7 +32,7 @@ Step = Callable[[], Any]
 
 
 @dataclass(frozen=True)
-class Settings:
+class ThroughputSettings:
     """What to measure and how. ``steps_per_round=None``: enough steps for a round of about 0.2 s."""
 
     batch_sizes: tuple[int, ...] = (1, 32, 256)
@@ -67,13 +67,13 @@ class Settings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Settings:
+    def from_json(cls, data: Mapping[str, Any]) -> ThroughputSettings:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)
 
 
 @dataclass
-class Cell:
+class Measurement:
     """The outcome of one (precision, batch size): ``status`` ok / oom / error, the timing when ok, the
     derived ``metrics``, ``error`` (type, message) otherwise, and notes on what ran."""
 
@@ -120,7 +120,7 @@ def _channels_last(batch: Any, notes: list[str]) -> Any:
     return batch
 
 
-def encoder_flops(encoder: Any, settings: Settings) -> tuple[FlopCount | None, int, str | None]:
+def encoder_flops(encoder: Any, settings: ThroughputSettings) -> tuple[FlopCount | None, int, str | None]:
     """(count, batch it was counted at, why not) for the encoder's eager fp32 forward at the smallest batch."""
     batch_size = settings.batch_sizes[0]
     try:
@@ -134,7 +134,7 @@ def encoder_flops(encoder: Any, settings: Settings) -> tuple[FlopCount | None, i
     return count, batch_size, None
 
 
-def _measured_peak(settings: Settings, precision: str) -> tuple[float | None, int | None, str | None]:
+def _measured_peak(settings: ThroughputSettings, precision: str) -> tuple[float | None, int | None, str | None]:
     if not settings.matmul_peak:
         return None, None, None
     try:
@@ -144,7 +144,7 @@ def _measured_peak(settings: Settings, precision: str) -> tuple[float | None, in
     return flops, n, None
 
 
-def _derive(cell: Cell, timing: Timing, tokens: int | None, flops: tuple[FlopCount | None, int],
+def _derive(cell: Measurement, timing: Timing, tokens: int | None, flops: tuple[FlopCount | None, int],
             peaks: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics of a timed cell: rates, tokens/s, FLOPs per sample, achieved FLOP/s and fractions of peak."""
     m: dict[str, Any] = dict(timing.metrics())
@@ -161,7 +161,7 @@ def _derive(cell: Cell, timing: Timing, tokens: int | None, flops: tuple[FlopCou
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in m.items()}
 
 
-def run_cell(step: Step, cell: Cell, settings: Settings, *, clock: Clock | None = None,
+def run_cell(step: Step, cell: Measurement, settings: ThroughputSettings, *, clock: Clock | None = None,
              sync: Callable[[], None] | None = None) -> Timing | None:
     """Time ``step`` for ``cell``; on an out-of-memory error set status ``"oom"``, on any other ``"error"``
     (with the exception's type and message) and return None. The batch size is never changed."""
@@ -179,7 +179,7 @@ def run_cell(step: Step, cell: Cell, settings: Settings, *, clock: Clock | None 
     return None
 
 
-def _build_step(encoder: Any, batch: Any, settings: Settings, precision: str) -> Step:
+def _build_step(encoder: Any, batch: Any, settings: ThroughputSettings, precision: str) -> Step:
     context, _ = devices.autocast(settings.device, precision)
     fn = encoder.encode
     if settings.compile:
@@ -193,11 +193,11 @@ def _build_step(encoder: Any, batch: Any, settings: Settings, precision: str) ->
     return step
 
 
-def measure_cell(encoder: Any, batch_size: int, precision: str, settings: Settings, *,
-                 flops: tuple[FlopCount | None, int], peaks: Mapping[str, Any], clock: Clock | None = None) -> Cell:
+def measure_cell(encoder: Any, batch_size: int, precision: str, settings: ThroughputSettings, *,
+                 flops: tuple[FlopCount | None, int], peaks: Mapping[str, Any], clock: Clock | None = None) -> Measurement:
     """Build the input, time it, read the peak memory and derive the metrics of one cell."""
     device = settings.device
-    cell = Cell("ok", batch_size, precision, devices.autocast(device, precision)[1])
+    cell = Measurement("ok", batch_size, precision, devices.autocast(device, precision)[1])
     if precision == "fp16" and not devices.is_cuda(device):
         cell.notes.append("fp16 autocast on CPU: few ops have fast fp16 CPU kernels; not representative of GPUs")
     devices.free_memory(device)
@@ -227,7 +227,7 @@ def measure_cell(encoder: Any, batch_size: int, precision: str, settings: Settin
     return cell
 
 
-def prepare(encoder: Any, settings: Settings, label: str | None = None) -> Any:
+def prepare(encoder: Any, settings: ThroughputSettings, label: str | None = None) -> Any:
     """Check the encoder can be timed, move it to the device in eval mode, channels-last when asked."""
     require_example_batch(encoder, label or encoder_name(encoder))
     encoder = place_encoder(encoder, settings.device)
@@ -236,7 +236,7 @@ def prepare(encoder: Any, settings: Settings, label: str | None = None) -> Any:
     return encoder
 
 
-def describe(cell: Cell) -> str:
+def describe(cell: Measurement) -> str:
     """One progress line for a cell."""
     head = f"  {cell.precision} batch {cell.batch_size}: "
     if cell.status != "ok" or cell.timing is None:
@@ -244,16 +244,16 @@ def describe(cell: Cell) -> str:
     return head + f"{cell.timing.samples_per_s:.1f} samples/s, {1000 * cell.timing.median_s:.2f} ms/batch"
 
 
-def measure_encoder(encoder: Any, settings: Settings, *, label: str | None = None, device_name: str = "",
+def measure_encoder(encoder: Any, settings: ThroughputSettings, *, label: str | None = None, device_name: str = "",
                     clock: Clock | None = None, log: Callable[[str], None] | None = None
-                    ) -> tuple[list[Cell], list[str]]:
+                    ) -> tuple[list[Measurement], list[str]]:
     """Every cell of ``settings`` for a loaded encoder (moved to the device here), and notes on the whole run
     (FLOPs not counted, peak not measured); ``log`` gets a line per cell. Raises :class:`OptionError` when
     the encoder has no ``example_batch``."""
     encoder = prepare(encoder, settings, label)
     count, counted_at, why = encoder_flops(encoder, settings)
     notes = [why] if why else []
-    cells: list[Cell] = []
+    cells: list[Measurement] = []
     for precision in settings.precisions:
         measured, n, why_not = _measured_peak(settings, precision)
         notes += [why_not] if why_not else []

@@ -33,7 +33,13 @@ from benchmark.errors import RecordError
 from benchmark.options import Requested, parse
 from benchmark.results.record import now_iso
 from benchmark.results.throughput import ThroughputRecord, throughput_id, write_throughput
-from benchmark.throughput.measure import Cell, Settings, measure_encoder, params_of, require_example_batch
+from benchmark.throughput.measure import (
+    Measurement,
+    ThroughputSettings,
+    measure_encoder,
+    params_of,
+    require_example_batch,
+)
 from benchmark.throughput.timing import Clock
 
 Log = Callable[[str], None]
@@ -81,7 +87,7 @@ def encoder_block(catalog: Catalog, resolved: Resolved, encoder: Any, info: Mapp
     return jsonable(block)
 
 
-def cell_record(cell: Cell, *, block: Mapping[str, Any], settings: Settings, device_name: str,
+def cell_record(cell: Measurement, *, block: Mapping[str, Any], settings: ThroughputSettings, device_name: str,
                 environment: Mapping[str, Any], notes: Sequence[str] = ()) -> ThroughputRecord:
     """A validated record for one cell (the run's ``notes`` first, then the cell's)."""
     label = str(block["label"])
@@ -98,7 +104,7 @@ def cell_record(cell: Cell, *, block: Mapping[str, Any], settings: Settings, dev
     return ThroughputRecord.from_json(jsonable(data), f"new throughput record {label}")
 
 
-def measure_spec(catalog: Catalog, requested: Requested | str, settings: Settings, *,
+def measure_spec(catalog: Catalog, requested: Requested | str, settings: ThroughputSettings, *,
                  clock: Clock | None = None, log: Log | None = None) -> list[ThroughputRecord]:
     """Resolve, load and measure one encoder in this process; its records (not written). ``log`` gets a
     line per cell."""
@@ -127,7 +133,7 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def run_worker(requested: str, settings: Settings, *, log: Log | None = None) -> list[ThroughputRecord] | Failure:
+def run_worker(requested: str, settings: ThroughputSettings, *, log: Log | None = None) -> list[ThroughputRecord] | Failure:
     """Measure one encoder in a fresh ``python -m benchmark.throughput.worker`` process; its stderr is
     relayed to ``log`` line by line. Returns the validated records, or a :class:`Failure`."""
     with tempfile.TemporaryDirectory(prefix="repbench-throughput-") as tmp:
@@ -166,7 +172,7 @@ def failure_of(requested: str, exc: BaseException) -> Failure:
 
 
 # --- the whole run ---------------------------------------------------------------------------------------------
-def run_throughput(catalog: Catalog, encoders: Sequence[Requested | str], settings: Settings, *,
+def run_throughput(catalog: Catalog, encoders: Sequence[Requested | str], settings: ThroughputSettings, *,
                    results_dir: Path | str | None = "results", isolate: bool = True, log: Log | None = None,
                    clock: Clock | None = None) -> RunResult:
     """Measure every encoder (see the module docstring) and write each record into ``results_dir`` (None:

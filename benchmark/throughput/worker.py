@@ -1,6 +1,6 @@
 """The worker process of ``repbench throughput``: ``python -m benchmark.throughput.worker JOB OUT``.
 
-``JOB`` is a JSON file ``{"encoder": "<spec string>", "settings": {...Settings...}}``. The worker loads the
+``JOB`` is a JSON file ``{"encoder": "<spec string>", "settings": {...ThroughputSettings...}}``. The worker loads the
 installed plugins, measures that one encoder (:func:`~benchmark.throughput.run.measure_spec`) and writes
 ``OUT``: ``{"records": [<throughput record>, ...]}``, or ``{"failure": {"type", "message", "traceback"}}``
 when the encoder cannot be measured at all (no ``example_batch``, weights unavailable). It exits 0 either way;
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job = json.loads(Path(args[0]).read_text())
     from benchmark.catalog import Catalog
-    from benchmark.throughput.measure import Settings
+    from benchmark.throughput.measure import ThroughputSettings
     from benchmark.throughput.run import failure_of, measure_spec
 
     def log(line: str) -> None:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog = Catalog.load()
         for err in catalog.errors:
             log(err.message())
-        records = measure_spec(catalog, job["encoder"], Settings.from_json(job["settings"]), log=log)
+        records = measure_spec(catalog, job["encoder"], ThroughputSettings.from_json(job["settings"]), log=log)
         out: dict[str, object] = {"records": [r.to_json() for r in records]}
     except Exception as exc:
         f = failure_of(job["encoder"], exc)
