@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING
 
 from benchmark import __version__
 from benchmark.catalog import load_catalog
-from benchmark.errors import OptionError, RepbenchError
+from benchmark.errors import ExitCode, OptionError, RepbenchError
 from benchmark.leaderboards.cli import add_parsers as add_leaderboard_parsers
 from benchmark.runtime.devices import PRECISIONS
 from benchmark.throughput.cli import add_parser as add_throughput_parser
 
 if TYPE_CHECKING:
+    from benchmark.catalog import Catalog
+    from benchmark.plan import Plan
     from benchmark.results.record import Record
+    from benchmark.runner import RunConfig
 
-EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -36,62 +38,76 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from benchmark.leaderboards.formats import Source, render
     from benchmark.options import parse_list
     from benchmark.plan import make_plan
-    from benchmark.runner import RunConfig, run_plan
+    from benchmark.runner import RunConfig
 
     if getattr(args, "ray_address", None) and getattr(args, "executor", "local") != "ray":
         raise OptionError("--ray-address is for --executor ray; add --executor ray or drop --ray-address")
-    results = Path(args.results)
-    if results.exists() and not results.is_dir():
-        raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    results = _results_dir(args.results)
     catalog = load_catalog()
     suite = _eval_suite(args, catalog)
     datasets = list(suite.spec.datasets) if suite else parse_list(args.dataset)
     protocols = list(suite.spec.protocols) if suite else parse_list(args.protocol)
     plan = make_plan(catalog, parse_list(args.encoder), datasets, protocols, shard=args.shard)
     ranks = _join_ranks(args)
+    config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                       device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
+                       force=args.force, quiet=args.quiet, workers=args.workers, distributed=ranks,
+                       suites=(suite.tag(),) if suite is not None else ())  # tagged when each record is built
+    executor = getattr(args, "executor", "local")
+    if executor == "ray" and ranks:
+        raise OptionError("--executor ray runs each pair as a Ray task; start it with plain repbench, not under "
+                          "torchrun (torchrun shares one pair's extraction across ranks)")
+    return evaluate_plan(catalog, plan, config, executor=executor, ray_address=getattr(args, "ray_address", None))
+
+
+def evaluate_plan(catalog: Catalog, plan: Plan, config: RunConfig, *, executor: str = "local",
+                  ray_address: str | None = None) -> int:
+    """Run ``plan`` with the ``local`` or ``ray`` executor, print its board (what ``repbench leaderboard``
+    prints for these records) and return the exit code: what ``repbench eval`` and ``repbench pretrain --eval``
+    do once their plan is made."""
+    from benchmark.leaderboards.formats import Source, render
+    from benchmark.runner import run_plan
+
     for e, d, p in plan.skipped_modality if _is_main() else ():
         print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
     if not plan.pairs:
         i, n = plan.shard
         print(f"shard {i}/{n} has no cells (fewer encoder x dataset pairs than shards); nothing to do",
               file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     if not plan.cells:
         print("nothing to run: no cell pairs an encoder with a dataset of the same modality", file=sys.stderr)
-        return EXIT_USAGE
-    config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                       device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                       force=args.force, quiet=args.quiet, workers=args.workers)
-    config.distributed = ranks
-    if suite is not None:  # the cells' records carry the suite's tag from the moment they are built
-        config.suites = (suite.tag(),)
-    if getattr(args, "executor", "local") == "ray":
-        if ranks:
-            raise OptionError("--executor ray runs each pair as a Ray task; start it with plain repbench, not under "
-                              "torchrun (torchrun shares one pair's extraction across ranks)")
+        return ExitCode.USAGE
+    if executor == "ray":
         from benchmark.runner_ray import run_plan_ray
 
-        records = run_plan_ray(catalog, plan, config, address=args.ray_address)
+        records = run_plan_ray(catalog, plan, config, address=ray_address)
     else:
         records = run_plan(catalog, plan, config)
     if not _is_main():
-        return EXIT_OK  # rank 0 writes the records and prints the table
+        return ExitCode.OK  # rank 0 writes the records and prints the table
     text = render("board", "markdown", Source(records))  # what `repbench leaderboard --results` prints
     print(text, end="" if text.endswith("\n") else "\n")
     print(f"\n{len(records)} records in {config.results_dir}/", file=sys.stderr)
     return _exit_for(records)
 
 
+def _results_dir(value: str | Path) -> Path:
+    results = Path(value)
+    if results.exists() and not results.is_dir():
+        raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    return results
+
+
 def _exit_for(records: list[Record]) -> int:
-    """EXIT_FAILED_CELLS (saying so) when a cell failed, else EXIT_OK."""
+    """ExitCode.FAILED (saying so) when a cell failed, else ExitCode.OK."""
     failed = [r for r in records if r.status != "ok"]
     if failed:
         print(f"{len(failed)} cell(s) failed; their records hold the error and a rerun retries them.", file=sys.stderr)
-        return EXIT_FAILED_CELLS
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def _join_ranks(args: argparse.Namespace) -> bool:
@@ -154,14 +170,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
                       force=args.force, log=log)
     if not distributed.is_main():
-        return EXIT_OK  # rank 0 reports and evaluates
+        return ExitCode.OK  # rank 0 reports and evaluates
     print(f"run folder: {folder}\nencoder: run:{folder}")
     if not protocols:
-        return EXIT_OK
-    eval_args = argparse.Namespace(**{**vars(args), "encoder": [f"run:{folder}"], "dataset": [",".join(map(str, targets))],
-                                      "protocol": [",".join(map(str, protocols))], "shard": (0, 1),
-                                      "force": False, "batch_size": 256, "workers": None})
-    return cmd_eval(eval_args)
+        return ExitCode.OK
+    from benchmark.plan import make_plan
+    from benchmark.runner import RunConfig
+
+    plan = make_plan(catalog, [f"run:{folder}"], targets, protocols)
+    config = RunConfig(results_dir=_results_dir(args.results), cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                       device=args.device, batch_size=256, precision=args.precision, seed=args.seed,
+                       quiet=args.quiet)
+    return evaluate_plan(catalog, plan, config)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -184,7 +204,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     feats, labels = task.features(args.split)
     save_npz(out, feats, labels)
     print(f"wrote {out}: features {feats.shape} float32, labels {labels.shape} int64")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -246,8 +266,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(tabulate(rows, headers=["plugin", "distribution", "version", "registered"], tablefmt="github"))
     if failed:
         print(f"{len(failed)} plugin(s) failed to load; the errors above say why", file=sys.stderr)
-        return EXIT_FAILED_CELLS
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -269,10 +289,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows.append([shown, extra, catalog.plugin_of(args.kind, spec), defaults, spec.description])
     if not rows:
         print(f"no {args.kind} registered")
-        return EXIT_OK
+        return ExitCode.OK
     print(tabulate(rows, headers=["name", "modality", "plugin", "options (defaults)", "description"],
                    tablefmt="github"))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,18 +405,18 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`repbench leaderboard | head`): not an error; silence the flush at exit too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     except RepbenchError as exc:
         # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback. Every other
         # exception is a bug (in repbench or a plugin) and keeps its traceback.
         if os.environ.get("REPBENCH_DEBUG"):
             raise
         print(f"repbench: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
 
 if __name__ == "__main__":

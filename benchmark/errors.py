@@ -10,6 +10,17 @@ a ``FileNotFoundError``, ...), so callers that catch the built-in keep working.
 
 from __future__ import annotations
 
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """The one table of exit codes every repbench command (and module entry point) returns."""
+
+    OK = 0
+    FAILED = 1  # the command ran, but a cell or a throughput measurement failed: its record says why
+    USAGE = 2  # bad input (a RepbenchError, printed as one line) or a malformed command line
+    INTERRUPTED = 130  # Ctrl-C
+
 
 class RepbenchError(Exception):
     """Base class of every error the CLI shows as one line."""

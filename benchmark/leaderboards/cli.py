@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmark.catalog import load_catalog
-from benchmark.errors import OptionError
+from benchmark.errors import ExitCode, OptionError
 from benchmark.leaderboards.formats import FORMATS, Source, all_formats, render
 
 if TYPE_CHECKING:
     from benchmark.leaderboards.ingest import Inputs
 
-EXIT_OK = 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -40,7 +39,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         for path in write_board(out, board, measured, throughput, published=published, title=title,
                                 log=lambda msg: print(msg, file=sys.stderr)):
             print(f"wrote {path}", file=sys.stderr)
-        return EXIT_OK
+        return ExitCode.OK
     if out is not None and not out.suffix:
         raise OptionError(f"--out {out}: a folder takes the whole board (--table board); for --table {args.table} "
                           "name a file with a suffix, e.g. leaderboard.md")
@@ -50,7 +49,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"wrote {out}", file=sys.stderr)
     else:
         print(text, end="" if text.endswith("\n") else "\n")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _source(args: argparse.Namespace, inputs: Inputs) -> Source:
@@ -101,7 +100,7 @@ def cmd_depth(args: argparse.Namespace) -> int:
                               "evaluate e.g. 'timm/resnet18[layers=all]' first")
         for path in plot_depth(df, Path(args.plot)):
             print(f"wrote {path}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -122,7 +121,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             write_throughput(results, r) if isinstance(r, ThroughputRecord) else store.write(r)
         what = f"{len(throughput)} throughput record(s)" if throughput else f"{len(records)} record(s)"
         print(f"{path}: {what} marked published, written to {results}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from benchmark.errors import ExitCode
 from benchmark.leaderboards.board import build_board
 from benchmark.leaderboards.ingest import load_inputs
 from benchmark.leaderboards.model import Board
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0] if args else "leaderboards")
     print(f"wrote {write_index(root)}", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import errors
-from benchmark.errors import OptionError, RepbenchError
+from benchmark.errors import ExitCode, OptionError, RepbenchError
 from benchmark.runtime.devices import PRECISIONS
 
-EXIT_OK, EXIT_FAILED = 0, 1
 HEADERS = ["encoder", "device", "precision", "batch", "status", "samples/s (min-max)", "ms/batch", "tokens/s",
            "peak mem MiB", "params M", "GFLOPs/sample", "TFLOP/s", "% spec peak", "% matmul peak"]
 
@@ -144,4 +143,4 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"\n{len(run.records)} throughput records in {results}/", file=sys.stderr)
     _report_failures(run.failures)
     failed = bool(run.failures) or any(r.status == "error" for r in run.records)
-    return EXIT_FAILED if failed else EXIT_OK
+    return ExitCode.FAILED if failed else ExitCode.OK

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from benchmark.errors import ExitCode
 from benchmark.storage.atomic import write_json
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print("usage: python -m benchmark.throughput.worker JOB.json OUT.json", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     job = json.loads(Path(args[0]).read_text())
     from benchmark.catalog import Catalog
     from benchmark.throughput.measure import ThroughputSettings
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         f = failure_of(job["encoder"], exc)
         out = {"failure": {"type": f.type, "message": f.message, "traceback": f.traceback}}
     write_json(Path(args[1]), out)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
