@@ -45,11 +45,11 @@ def figure(name: str, **values) -> None:
 
 
 def test_gpu_throughput_resnet50_and_vit_small_at_bf16():
-    from benchmark.throughput.measure import Settings
+    from benchmark.throughput.measure import ThroughputSettings
     from benchmark.throughput.run import run_throughput
 
     resnet50 = "timm/resnet50[pretrained=false]"
-    settings = Settings(batch_sizes=(BATCH,), precisions=("bf16",), device="cuda")
+    settings = ThroughputSettings(batch_sizes=(BATCH,), precisions=("bf16",), device="cuda")
     results = os.environ.get("REPBENCH_GPU_RESULTS")
     runs = [run_throughput(catalog_with(), [resnet50, "timm/vit_small_patch16_224[pretrained=false]"], settings,
                            results_dir=results),

@@ -19,7 +19,7 @@ import torch
 from benchmark.features import best_device
 from benchmark.runtime.devices import synchronizer
 from benchmark.testing import catalog_with
-from benchmark.throughput.measure import Settings, measure_cell, prepare
+from benchmark.throughput.measure import ThroughputSettings, measure_cell, prepare
 
 BATCH, WARMUP, ROUNDS = 16, 2, 5
 
@@ -41,7 +41,7 @@ def _raw_loop(model: torch.nn.Module, x: torch.Tensor, steps: int, device: str) 
 def test_throughput_timing_vs_raw_timm_loop(benchmark):
     device = best_device()
     px, steps_per_round = (224, 20) if device.startswith("cuda") else (64, 2)
-    settings = Settings(batch_sizes=(BATCH,), device=device, warmup=WARMUP, rounds=ROUNDS,
+    settings = ThroughputSettings(batch_sizes=(BATCH,), device=device, warmup=WARMUP, rounds=ROUNDS,
                         steps_per_round=steps_per_round, matmul_peak=False)
     encoder = catalog_with().resolve("encoders", f"timm/resnet18[pretrained=false,img_size={px}]").load()
     encoder = prepare(encoder, settings)
