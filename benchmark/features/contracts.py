@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.chunked import nonfinite_rows
 from benchmark.errors import ContractError
-from benchmark.features.chunked import nonfinite_rows
 from benchmark.specs import ProtocolOutput
 
 ENCODER_FIX = "fix the encoder plugin: encode(batch) must return float features of shape (batch size, embed_dim)"

@@ -25,9 +25,10 @@ import numpy as np
 CHUNK_BYTES = 32 * 2**20
 
 
-def chunk_rows(row_bytes: int, budget: int = CHUNK_BYTES) -> int:
-    """Rows per chunk so that a chunk of ``row_bytes``-byte rows fits in ``budget`` bytes (at least one row)."""
-    return max(1, int(budget) // max(1, int(row_bytes)))
+def chunk_rows(row_bytes: int, budget: int | None = None) -> int:
+    """Rows per chunk so that a chunk of ``row_bytes``-byte rows fits in ``budget`` bytes (default
+    :data:`CHUNK_BYTES`, read at call time; at least one row)."""
+    return max(1, int(CHUNK_BYTES if budget is None else budget) // max(1, int(row_bytes)))
 
 
 def row_slices(n: int, rows: int) -> Iterator[slice]:
@@ -36,7 +37,7 @@ def row_slices(n: int, rows: int) -> Iterator[slice]:
         yield slice(start, min(n, start + rows))
 
 
-def nonfinite_rows(x: np.ndarray, budget: int = CHUNK_BYTES) -> tuple[np.ndarray, int]:
+def nonfinite_rows(x: np.ndarray, budget: int | None = None) -> tuple[np.ndarray, int]:
     """(sorted positions of the rows of the 2-D ``x`` holding a NaN or an infinity, how many such values), in
     chunks: the full ``isfinite`` mask is never built. Integer and bool arrays are finite."""
     if not np.issubdtype(x.dtype, np.inexact) or x.size == 0:
@@ -52,7 +53,7 @@ def nonfinite_rows(x: np.ndarray, budget: int = CHUNK_BYTES) -> tuple[np.ndarray
     return (np.concatenate(bad_rows) if bad_rows else np.zeros(0, np.int64)), count
 
 
-def all_finite(x: np.ndarray, budget: int = CHUNK_BYTES) -> bool:
+def all_finite(x: np.ndarray, budget: int | None = None) -> bool:
     """Whether every value of ``x`` (any shape; rows are its first axis) is finite, checked in row chunks."""
     if not np.issubdtype(x.dtype, np.inexact) or x.size == 0:
         return True
@@ -80,33 +81,35 @@ class RowSet:
     def width(self) -> int:
         return int(self.parts[0][0].shape[1]) if self.parts else 0
 
-    def chunks(self, budget: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
-        """The rows in order, as float32 arrays of at most about ``budget`` bytes each (views where possible)."""
-        rows = chunk_rows(self.width * 4, budget)
+    def chunks(self, budget: int | None = None, dtype: type | None = np.float32) -> Iterator[np.ndarray]:
+        """The rows in order, as ``dtype`` arrays (None: as stored) of at most about ``budget`` bytes each as
+        float64 (views where possible)."""
+        rows = chunk_rows(self.width * 8, budget)
         for x, idx in self.parts:
             n = len(x) if idx is None else len(idx)
             for sl in row_slices(n, rows):
-                yield np.asarray(x[sl] if idx is None else x[idx[sl]], np.float32)
+                chunk = x[sl] if idx is None else x[idx[sl]]
+                yield chunk if dtype is None else np.asarray(chunk, dtype)
 
-    def mean_std(self, budget: int = CHUNK_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    def mean_std(self, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature (mean, population standard deviation) in float64, two passes over float64 chunks (the
         sum, then the sum of squared deviations: ``np.std``'s algorithm, with the same rounding behaviour)."""
         n, d = len(self), self.width
         if n == 0:
             return np.full(d, np.nan), np.full(d, np.nan)
         total = np.zeros(d, np.float64)
-        for chunk in self.chunks(budget // 2):
+        for chunk in self.chunks(budget, None):
             total += chunk.sum(axis=0, dtype=np.float64)
         mean = total / n
         squares = np.zeros(d, np.float64)
-        for chunk in self.chunks(budget // 4):
+        for chunk in self.chunks(None if budget is None else budget // 2, None):
             dev = chunk.astype(np.float64)
             dev -= mean
             squares += np.einsum("ij,ij->j", dev, dev)
         return mean, np.sqrt(squares / n)
 
     def materialize(self, mean: np.ndarray | None = None, scale: np.ndarray | None = None,
-                    budget: int = CHUNK_BYTES) -> np.ndarray:
+                    budget: int | None = None) -> np.ndarray:
         """One C-contiguous float32 (len, width) matrix of the rows, standardised as ``(x - mean) / scale`` when
         ``mean`` is given (float32 arithmetic, as the whole-array expression), filled chunk by chunk."""
         out = np.empty((len(self), self.width), np.float32)
