@@ -17,7 +17,8 @@ import torch
 
 from benchmark import chunked
 from benchmark.chunked import CHUNK_BYTES, RowSet, all_finite, nonfinite_rows
-from benchmark.features import extract
+from benchmark.features import FeatureCache, extract
+from benchmark.features.cache import CacheWarning
 from benchmark.protocols import linear
 from benchmark.protocols.linear import evaluate_linear, standardizer
 from benchmark.testing import ArrayTask
@@ -134,3 +135,41 @@ def test_solver_chunked_by_rows_reaches_the_unchunked_solution(monkeypatch):
     assert chunked_fit.val_top1 == whole.val_top1
     np.testing.assert_allclose(chunked_fit.model.weight, whole.model.weight, atol=1e-5)
     np.testing.assert_array_equal(chunked_fit.model.predict(x), whole.model.predict(x))
+
+
+# --- the feature cache maps its entries -------------------------------------------------------------------------
+def test_cache_entries_are_memory_mapped_and_read_in_a_fraction_of_their_size(tmp_path, small_chunks):
+    x, y = clustered()
+    cache = FeatureCache(tmp_path)
+    cache.put("k", x, y)
+    with np.load(cache.path("k")) as data:  # still an ordinary npz for any reader
+        np.testing.assert_array_equal(data["features"], x)
+    (feats, labels), peak = traced_peak(lambda: cache.get("k", labels=y, embed_dim=D))
+    assert isinstance(feats, np.memmap) and feats.flags.writeable  # copy-on-write: torch can wrap it
+    np.testing.assert_array_equal(feats, x)
+    np.testing.assert_array_equal(labels, y)
+    assert peak <= 0.2 * FEATURE_BYTES, f"cache read peak {peak / FEATURE_BYTES:.2f}x the feature bytes"
+    feats[0] = -1.0  # never written back
+    assert cache.get("k")[0][0, 0] == x[0, 0]
+
+
+def test_an_entry_np_savez_wrote_is_still_read_then_rewritten_to_be_mapped(tmp_path):
+    x, y = clustered(500)
+    cache = FeatureCache(tmp_path)
+    np.savez(cache.path("old"), features=x, labels=y)  # the cache's format before it was mapped
+    feats, labels = cache.get("old", labels=y, embed_dim=D)
+    assert not isinstance(feats, np.memmap)
+    np.testing.assert_array_equal(feats, x)
+    again, _ = cache.get("old", labels=y, embed_dim=D)
+    assert isinstance(again, np.memmap)
+    np.testing.assert_array_equal(again, x)
+
+
+def test_a_mapped_entry_with_a_nan_is_discarded(tmp_path, small_chunks):
+    x, y = clustered()
+    x[N - 7, 3] = np.nan  # in the last chunk
+    cache = FeatureCache(tmp_path)
+    cache.put("k", x, y)
+    with pytest.warns(CacheWarning, match=r"1 non-finite feature values in 1 rows"):
+        assert cache.get("k") is None
+    assert not cache.path("k").exists()
