@@ -7,6 +7,7 @@ in fresh processes, are in tests/benchmarks/test_bench_memory.py.
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -173,3 +174,58 @@ def test_a_mapped_entry_with_a_nan_is_discarded(tmp_path, small_chunks):
     with pytest.warns(CacheWarning, match=r"1 non-finite feature values in 1 rows"):
         assert cache.get("k") is None
     assert not cache.path("k").exists()
+
+
+# --- kNN and retrieval stay within their chunk budget (torch's memory: the process's peak RSS) ------------------
+def rss_peak(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """(``fn()``, the growth of this process's peak resident memory during the call): the peak is reset first
+    (``/proc/self/clear_refs``, Linux), so it counts torch's allocations too."""
+    def field(name: str) -> int:
+        with open("/proc/self/status") as fh:
+            status = fh.read()
+        return int(status.split(f"{name}:")[1].split()[0]) * 1024
+
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak resident memory")
+    before = field("VmRSS")
+    out = fn()
+    return out, field("VmHWM") - before
+
+
+RETRIEVAL_TIES = """
+import sys
+import numpy as np
+import torch
+from benchmark.protocols.retrieval import retrieve
+sys.path.insert(0, sys.argv[1])
+from test_memory import rss_peak
+torch.set_num_threads(1)
+rng = np.random.default_rng(0)
+gallery = (rng.random((20_000, 16)) < 0.5).astype(np.float32)
+y = rng.integers(0, 50, 20_000)
+queries, qy = gallery[:2000].copy(), y[:2000].copy()
+retrieve(gallery[:100], y[:100], queries[:10], qy[:10], chunk_rows=5)  # torch's kernels loaded
+res, peak = rss_peak(lambda: retrieve(gallery, y, queries, qy, chunk_rows=500))
+assert np.isfinite(res.map_at_r())
+print(peak / (500 * len(gallery) * 4))
+"""
+
+
+def test_retrieval_with_many_ties_stays_within_its_chunk_budget():
+    """Binary features: nearly every query's top list ends in a run of ties, so _exact_order re-sorts most rows
+    in full. The peak, in a fresh one-thread process (several threads' allocator arenas make it noisy), is the
+    chunk's score buffer plus the top-k and re-sort temporaries, about 2.3 buffers; the old code made an int64
+    tie count of twice the buffer and sorted every ambiguous row at once: 6.2 buffers."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", RETRIEVAL_TIES, str(Path(__file__).parent)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ratio = float(run.stdout.split()[-1])
+    assert ratio <= 3.0, f"retrieval peak {ratio:.2f}x its chunk's score buffer"
