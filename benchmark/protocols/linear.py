@@ -283,12 +283,15 @@ def fit_logreg(x: np.ndarray | RowSet, y: np.ndarray, C: float, *, standardize: 
             raise ValueError("linear: warm start from a model over different classes")
         start = torch.from_numpy(np.concatenate([init.weight.ravel(), init.bias]).astype(np.float32)).to(dev)
     x_t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(dev)
+    d = x.shape[1]
+    if dev.type != "cpu":
+        del x  # the device holds the fit data: the host copy goes
     # Two classes: scikit-learn fits one vector w = W1 - W0 with ||w||^2 / (2C). The two-row softmax reaches it at
     # W0 = -W1 = -w/2, where (||W0||^2 + ||W1||^2) / (2C') = ||w||^2 / (4C'), so C' = C / 2 is the same problem.
     c_solve = C / 2.0 if len(classes) == 2 else C
     with cpu_threads_for(x_t, len(classes)):
         theta, n_iter = _solve(x_t, torch.from_numpy(y_index).to(dev), len(classes), c_solve, start, max_iter, tol)
-    return _model(theta, classes, x.shape[1], mean, scale, n_iter)
+    return _model(theta, classes, d, mean, scale, n_iter)
 
 
 def _checked_rows(split: str, x: np.ndarray | RowSet, y: np.ndarray | None, width: int | None = None) -> RowSet:
@@ -366,6 +369,8 @@ def sweep_C(train_x: np.ndarray | RowSet, train_y: np.ndarray, val_x: np.ndarray
     x_t = torch.from_numpy(x_fit).to(dev)
     y_t = torch.from_numpy(np.searchsorted(classes, all_y)).to(dev)
     n_train, k, d = len(train), len(classes), x_fit.shape[1]
+    if dev.type != "cpu":
+        del x_fit  # the device holds the fit data: the host copy goes
     scores: dict[float, float] = {}
     iters: dict[float, int] = {}
     params: dict[float, torch.Tensor] = {}
