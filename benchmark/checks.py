@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import ContractError, OptionError
+from benchmark.storage.chunked import nonfinite_rows
 
 #: What to do about features that break the contract (they come from the encoder or from the feature cache).
 FEATURES_FIX = "the encoder or the feature cache is broken: rerun with --no-cache"
@@ -152,12 +153,11 @@ def check_features(protocol: str, split: str, x: Any, labels: Any = None, *, wid
         if y.ndim != 1 or len(y) != len(x):
             raise ContractError(f"{where}: {len(x)} rows but labels of shape {y.shape}; the dataset or the "
                                 f"feature cache is broken: rerun with --no-cache")
-    if np.issubdtype(x.dtype, np.inexact):
-        finite = np.isfinite(x)
-        if not finite.all():
-            bad = ~finite
-            raise ContractError(f"{where} have {int(bad.sum())} non-finite values (rows {_rows(bad.any(axis=1))}); "
-                                f"{FEATURES_FIX}")
+    bad_rows, count = nonfinite_rows(x)  # in row chunks: no mask as large as the features
+    if count:
+        mask = np.zeros(len(x), bool)
+        mask[bad_rows] = True
+        raise ContractError(f"{where} have {count} non-finite values (rows {_rows(mask)}); {FEATURES_FIX}")
 
 
 def check_splits(protocol: str, train: tuple[Any, Any], *others: tuple[str, Any, Any]) -> None:

@@ -1,4 +1,9 @@
-"""The on-disk feature cache: one ``.npz`` (``features`` float32, ``labels`` int64) per key.
+"""The on-disk feature cache: one ``.npz`` (``features`` float32, ``labels`` int64) per key, memory-mapped on read.
+
+Entries are written with each array's data aligned in the file (:mod:`benchmark.features.npzmap`), so
+:meth:`FeatureCache.get` maps the features instead of reading them: a split costs page cache, not a private copy,
+and the protocols read the rows they use. An entry ``np.savez`` wrote (repbench before it mapped the cache) is read
+whole once, validated, and rewritten aligned.
 
 The key covers the encoder fingerprint (name, weights hash, preprocessing), the dataset fingerprint, the split and
 the precision, plus a format version, so a changed model or split never reuses stale features.
@@ -16,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.features.npzmap import read_npz, write_npz
 from benchmark.storage.atomic import atomic_path, remove_stale_temps
+from benchmark.storage.chunked import nonfinite_rows
 from benchmark.storage.digest import digest
 from benchmark.storage.paths import default_cache_dir
 
@@ -70,16 +77,19 @@ class FeatureCache:
         p = self.path(key)
         if not p.exists():
             return None
-        try:
-            with np.load(p, allow_pickle=False) as data:
-                feats, stored = data["features"], data["labels"]
+        try:  # memory-mapped (benchmark/features/npzmap.py): protocols read rows from the page cache
+            data = read_npz(p, ("features", "labels"))
+            feats, stored = data["features"], np.asarray(data["labels"])
         except Exception as exc:  # truncated, not an npz, missing arrays: recompute
             self._discard(p, f"unreadable ({type(exc).__name__}: {exc})")
             return None
         cause = invalid_entry(feats, stored, labels, embed_dim)
         if cause is not None:
+            del feats
             self._discard(p, cause)
             return None
+        if not isinstance(feats, np.memmap) and len(feats):  # an entry np.savez wrote (before repbench mapped
+            save_npz(p, feats, stored)  # its cache): rewritten aligned, so the next read maps it
         return feats, stored
 
     def _discard(self, path: Path, cause: str) -> None:
@@ -108,13 +118,14 @@ def invalid_entry(features: np.ndarray, labels: np.ndarray, expected: np.ndarray
         return f"its {len(labels)} labels differ from the split's {len(expected)}"
     if embed_dim is not None and features.shape[1] != embed_dim:
         return f"features are {features.shape[1]} wide but the encoder's embed_dim is {embed_dim}"
-    finite = np.isfinite(features)
-    if not finite.all():
-        return f"{int((~finite).sum())} non-finite feature values in {int((~finite.all(axis=1)).sum())} rows"
+    rows, count = nonfinite_rows(features)  # in row chunks: no mask as large as the features
+    if count:
+        return f"{count} non-finite feature values in {len(rows)} rows"
     return None
 
 
 def save_npz(path: Path | str, features: np.ndarray, labels: np.ndarray) -> None:
-    """Write ``features`` (float32) and ``labels`` (int64) to ``path`` atomically."""
+    """Write ``features`` (float32) and ``labels`` (int64) to ``path`` atomically, as an npz whose arrays can be
+    memory-mapped (:func:`~benchmark.features.npzmap.write_npz`; ``np.load`` reads it as any npz)."""
     with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, features=np.asarray(features, np.float32), labels=np.asarray(labels, np.int64))
+        write_npz(fh, {"features": np.asarray(features, np.float32), "labels": np.asarray(labels, np.int64)})

@@ -16,6 +16,7 @@ import numpy as np
 
 from benchmark.errors import ContractError, RepbenchError
 from benchmark.specs import Dataset, ProtocolOutput, Split
+from benchmark.storage.chunked import nonfinite_rows
 
 ENCODER_FIX = "fix the encoder plugin: encode(batch) must return float features of shape (batch size, embed_dim)"
 DATASET_FIX = "fix the dataset plugin"
@@ -56,11 +57,10 @@ def check_finite(features: np.ndarray, encoder: str, precision: str = "fp32",
                  positions: np.ndarray | None = None) -> None:
     """Every value of ``features`` (N, D) is finite. ``positions[i]`` is the input position of row ``i``
     (the identity when None), so the message names samples as the caller numbers them."""
-    finite = np.isfinite(features)
-    if finite.all():
+    bad_rows, _ = nonfinite_rows(features)  # in row chunks: no mask as large as a whole split
+    if not len(bad_rows):
         return
-    bad_rows = ~finite.all(axis=1)
-    where = np.flatnonzero(bad_rows) if positions is None else np.sort(np.asarray(positions)[bad_rows])
+    where = bad_rows if positions is None else np.sort(np.asarray(positions)[bad_rows])
     raise ContractError(f"encoder {encoder!r} produced NaN or infinite features for {len(where)} sample(s) "
                         f"(at {_first(where)}); {precision_hint(precision)}")
 

@@ -83,20 +83,27 @@ def share(n: int) -> int:
     return -(-n // dist.world_size()) if _session else n
 
 
-def assemble(n: int, indices: np.ndarray, features: np.ndarray, name: str) -> np.ndarray:
+def assemble(n: int, indices: np.ndarray, features: np.ndarray | Sequence[np.ndarray], name: str) -> np.ndarray:
     """The (n, D) float32 features with row ``indices[i]`` = ``features[i]``; ContractError when an index is out of
-    range or a row is left unfilled (nothing half-filled is returned)."""
+    range or a row is left unfilled (nothing half-filled is returned). ``features`` may be a list of row blocks
+    (each rank's share, in rank order), read as their concatenation without building it."""
     indices = np.asarray(indices, dtype=np.int64)
-    if len(indices) != len(features):
-        raise ContractError(f"data-parallel extraction of {name!r} gathered {len(features)} feature rows but "
+    blocks = [features] if isinstance(features, np.ndarray) else list(features)
+    if len(indices) != sum(len(b) for b in blocks):
+        raise ContractError(f"data-parallel extraction of {name!r} gathered {sum(len(b) for b in blocks)} feature "
+                            f"rows but "
                             f"{len(indices)} sample indices; rerun on one process and report this")
     outside = indices[(indices < 0) | (indices >= n)]
     if outside.size:
         raise ContractError(f"data-parallel extraction of {name!r} gathered sample index {int(outside[0])}, "
                             f"outside 0..{n - 1}; rerun on one process and report this")
-    out = np.zeros((n, features.shape[1] if features.ndim == 2 else 0), np.float32)
+    width = blocks[0].shape[1] if blocks and blocks[0].ndim == 2 else 0
+    out = np.zeros((n, width), np.float32)
     filled = np.zeros(n, bool)
-    out[indices] = features
+    at = 0
+    for block in blocks:  # written block by block: no concatenated copy of every rank's rows
+        out[indices[at:at + len(block)]] = block
+        at += len(block)
     filled[indices] = True
     if not filled.all():
         missing = np.flatnonzero(~filled)
@@ -149,7 +156,7 @@ def gather_rows(n: int, local: Callable[[], tuple[np.ndarray, np.ndarray]], name
     if len(set(statuses)) > 1:
         raise ContractError(f"data-parallel extraction of {name!r}: the ranks' shares differ in (rows, width): "
                             f"{statuses}; the encoder must return the same width on every rank")
-    return assemble(n, _all_gather(indices), _all_gather(feats), name)
+    return assemble(n, np.concatenate(_all_gather(indices)), _all_gather(feats), name)
 
 
 def extract_shared(req: Request, encoder: Encoder, samples: Sequence[Any], *, device: str, workers: int,
@@ -248,13 +255,17 @@ def _all_objects(obj: Any) -> list[Any]:
     return out
 
 
-def _all_gather(array: np.ndarray) -> np.ndarray:
-    """Every rank's ``array`` (same shape on every rank) concatenated in rank order, through the default group
-    (on this rank's GPU under NCCL)."""
+def _all_gather(array: np.ndarray) -> list[np.ndarray]:
+    """Every rank's ``array`` (same shape on every rank) in rank order, through the default group (on this rank's
+    GPU under NCCL); each part is brought back to the host (and freed on the GPU) in turn."""
     nccl = torch.distributed.get_backend() == "nccl"
     t = torch.from_numpy(np.ascontiguousarray(array))
     if nccl:
         t = t.to(torch.device("cuda", torch.cuda.current_device()))
     parts = [torch.empty_like(t) for _ in range(dist.world_size())]
     torch.distributed.all_gather(parts, t)
-    return torch.cat(parts).cpu().numpy()
+    out = []
+    for r in range(len(parts)):
+        out.append(parts[r].cpu().numpy())
+        parts[r] = t  # drop the device copy of this part (t itself stays alive until the end)
+    return out

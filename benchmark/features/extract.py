@@ -80,7 +80,9 @@ def extract(
     n = len(samples)
     order = extraction_order(encoder, samples, sort)
     context, _ = autocast(device, effective_precision(precision, device))
-    chunks: list[np.ndarray] = []
+    # the order is known in advance, so each batch is written at its rows of one preallocated output (allocated
+    # once the first batch gives the width): the features plus one batch, never a list of batches to concatenate
+    features: np.ndarray | None = None
     batches = [order[start : start + batch_size] for start in range(0, n, batch_size)]
     source = _Batches(encoder, samples, batches)
     with torch.inference_mode():
@@ -89,16 +91,16 @@ def extract(
             with context():
                 out = encoder.encode(batch)
             chunk = np.asarray(torch.as_tensor(out).float().cpu().numpy(), dtype=np.float32)
-            _check_chunk(chunk, idx, chunks, encoder, label, precision)
-            chunks.append(chunk)
+            _check_chunk(chunk, idx, None if features is None else features.shape[1], encoder, label, precision)
+            if features is None:
+                features = np.empty((n, chunk.shape[1]), np.float32)
+            features[idx] = chunk
+            del out, chunk
             if progress:
                 progress(len(idx))
-    if not chunks:
+    if features is None:
         return np.zeros((0, encoder.embed_dim or 0), np.float32)
-    features = np.concatenate(chunks)
-    out = np.empty_like(features)
-    out[order] = features
-    return out
+    return features
 
 
 def extraction_order(encoder: Encoder, samples: Sequence[Any], sort: bool = True) -> np.ndarray:
@@ -141,11 +143,12 @@ def default_workers(device: str) -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-def _check_chunk(chunk: np.ndarray, idx: np.ndarray, previous: list[np.ndarray], encoder: Encoder, label: str,
+def _check_chunk(chunk: np.ndarray, idx: np.ndarray, width: int | None, encoder: Encoder, label: str,
                  precision: str) -> None:
-    """One batch's features: (len(idx), embed_dim), as wide as the batches before it, finite."""
+    """One batch's features: (len(idx), embed_dim), as wide as the batches before it (``width``; None for the
+    first), finite."""
     check_batch(chunk, len(idx), encoder.embed_dim, label)
-    if previous and chunk.shape[1] != previous[0].shape[1]:
-        raise ContractError(f"encoder {label!r} returned batches of different widths ({previous[0].shape[1]} "
+    if width is not None and chunk.shape[1] != width:
+        raise ContractError(f"encoder {label!r} returned batches of different widths ({width} "
                             f"then {chunk.shape[1]}); every batch must have the same embed_dim")
     check_finite(chunk, label, precision, positions=idx)

@@ -9,12 +9,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from benchmark import checks
 from benchmark.hookspecs import hookimpl
-from benchmark.protocols.logreg import DEFAULT_CS, OWNER, carve_val, fit_logreg, sweep_C
+from benchmark.protocols.logreg import (
+    DEFAULT_CS,
+    OWNER,
+    LogReg,
+    carve_val,
+    fit_logreg,
+    solver_chunk_rows,
+    sweep_C,
+)
 from benchmark.protocols.neighbors import topk_accuracy
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.storage.chunked import RowSet, row_slices
 
 
 def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] = DEFAULT_CS,
@@ -33,35 +43,53 @@ def evaluate_linear(task: EvalTask, C: float | None = None, Cs: Sequence[float] 
     train_x, train_y = task.features("train")
     test_x, test_y = task.features("test")
     checks.check_splits("linear", (train_x, train_y), ("test", test_x, test_y))
+    train_rows = RowSet.of(train_x)
     if task.has_split("val"):
         val_x, val_y = task.features("val")
         checks.check_features("linear", "val", val_x, val_y, width=train_x.shape[1])
+        val_rows = RowSet.of(val_x)
         source = "dataset val split"
-    elif C is None:
+    elif C is None:  # rows of train, taken by index: the split is never copied
         tr, va, how = carve_val(train_y, float(val_fraction), task.seed)
-        train_x, train_y, val_x, val_y = train_x[tr], train_y[tr], train_x[va], train_y[va]
+        train_rows, val_rows = RowSet.of((train_x, tr)), RowSet.of((train_x, va))
+        train_y, val_y = train_y[tr], train_y[va]
         source = f"{how} {val_fraction:g} of train, seed {task.seed}"
     else:
-        val_x, val_y = train_x[:0], train_y[:0]
+        val_rows, val_y = RowSet(()), train_y[:0]
     common: dict[str, Any] = {"standardize": bool(standardize), "max_iter": int(max_iter), "tol": float(tol),
                               "device": task.device}
     chosen: dict[str, Any]
     if C is not None:
-        model = fit_logreg(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]), float(C), **common)
+        model = fit_logreg(RowSet(train_rows.parts + val_rows.parts), np.concatenate([train_y, val_y]), float(C),
+                           **common)
         chosen = {"C": float(C), "n_iter": model.n_iter}
     else:
-        sweep = sweep_C(train_x, train_y, val_x, val_y, Cs, patience=int(patience), **common)
+        sweep = sweep_C(train_rows, train_y, val_rows, val_y, Cs, patience=int(patience), **common)
         model = sweep.model
         chosen = {"C": sweep.C, "val_source": source, "val_top1": {f"{c:g}": a for c, a in sweep.val_top1.items()},
                   "Cs_evaluated": sweep.evaluated, "n_iter": model.n_iter}
-    scores = model.decision_function(test_x)
+    best, top5 = _ranked(model, test_x)
     metrics: dict[str, Any] = {}
-    if len(model.classes) > 5:
-        top5 = model.classes[np.argsort(-scores, axis=1, kind="stable")[:, :5]]
+    if top5 is not None:
         metrics["top5"] = topk_accuracy(top5, test_y)
     if C is None:
         metrics["val_top1"] = sweep.val_top1[sweep.C]
-    return ProtocolOutput(model.classes[scores.argmax(axis=1)], test_y, metrics, chosen)
+    return ProtocolOutput(best, test_y, metrics, chosen)
+
+
+def _ranked(model: LogReg, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(predicted class, the 5 best classes when there are more than 5) of every row, scored by chunks of rows
+    (one chunk when the (rows, classes) scores fit in :data:`~benchmark.protocols.logreg.SOLVER_CHUNK_BYTES`)."""
+    k = len(model.classes)
+    best, top5 = [], []
+    for sl in row_slices(len(x), solver_chunk_rows(len(x), k, torch.device("cpu"))):
+        scores = model.decision_function(x[sl])
+        best.append(model.classes[scores.argmax(axis=1)])
+        if k > 5:
+            top5.append(model.classes[np.argsort(-scores, axis=1, kind="stable")[:, :5]])
+    if not best:
+        return model.classes[:0], (model.classes[:0].reshape(0, 5) if k > 5 else None)
+    return np.concatenate(best), (np.concatenate(top5) if top5 else None)
 
 
 #: The options and their defaults, read from the signature of :func:`evaluate_linear` (the one source).

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from benchmark import checks
-from benchmark.errors import DataError
+from benchmark.errors import ContractError, DataError
+from benchmark.storage.chunked import RowSet, row_slices
 
 OWNER = "protocol 'linear'"
 DEFAULT_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -82,10 +83,10 @@ class LogReg:
         return self.classes[np.argmax(self.decision_function(x), axis=1)]
 
 
-def standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, scale) per feature; constant features get scale 1 (as scikit-learn's StandardScaler)."""
-    x = np.asarray(x, dtype=np.float64)
-    mean, std = x.mean(axis=0), x.std(axis=0)
+def standardizer(x: np.ndarray | RowSet) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) per feature; constant features get scale 1 (as scikit-learn's StandardScaler). Accumulated in
+    float64 over row chunks (:meth:`~benchmark.storage.chunked.RowSet.mean_std`): no float64 copy of ``x``."""
+    mean, std = (x if isinstance(x, RowSet) else RowSet.of(np.asarray(x))).mean_std()
     std[std < 1e-8 * np.maximum(1.0, np.abs(mean))] = 1.0  # per feature, as StandardScaler decides
     return mean.astype(np.float32), std.astype(np.float32)
 
@@ -106,6 +107,17 @@ def objective(weight: np.ndarray, bias: np.ndarray, x: np.ndarray, y_index: np.n
     ce = float((logz - logits[np.arange(len(y_index)), y_index]).sum())
     penalised = weight[1:] - weight[:1] if weight.shape[0] == 2 else weight
     return ce + float((penalised**2).sum()) / (2.0 * C)
+
+
+#: Bytes of one chunk of (rows, classes) float32 softmax work in the solver: on CPU small enough that the few
+#: per-chunk temporaries stay far below the (n, classes) logits; on a GPU large enough to keep kernels busy.
+SOLVER_CHUNK_BYTES = {"cpu": 16 * 2**20, "cuda": 256 * 2**20}
+
+
+def solver_chunk_rows(n: int, n_classes: int, device: torch.device) -> int:
+    """Rows per chunk of the solver's softmax work (``n`` when (n, classes) fits in one chunk)."""
+    budget = SOLVER_CHUNK_BYTES["cuda" if device.type == "cuda" else "cpu"]
+    return max(1, min(n, budget // (4 * max(1, n_classes))))
 
 
 @dataclass
@@ -152,57 +164,87 @@ def _solve(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, theta: to
     theta = torch.zeros(nw + n_classes, dtype=x.dtype, device=x.device) if theta is None else theta.clone()
     mem = _Memory()
     rows = y[:, None]
+    minus_one = torch.full_like(rows, -1, dtype=x.dtype)
+    # Memory: only the logits z and the direction's logits zp are (n, classes) tensors; softmax, its products
+    # and the gradient's P - Y are formed for one chunk of rows at a time (one chunk, the whole, when (n, classes)
+    # fits in SOLVER_CHUNK_BYTES: then the operations are exactly the unchunked ones)
+    span = solver_chunk_rows(n, n_classes, x.device)
+    spans = [slice(a, min(n, a + span)) for a in range(0, n, span)]
+    whole = len(spans) == 1
 
-    def logits(t: torch.Tensor) -> torch.Tensor:
+    def logits(t: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         # torch's matmul even on CPU: numpy's OpenBLAS is ~25% faster for this product on one thread, but
         # alternating OpenBLAS and torch's OpenMP pool made a 2-thread fit twice as slow (measured)
-        return torch.addmm(t[nw:], x, t[:nw].view(n_classes, d).T)
+        return torch.addmm(t[nw:], x, t[:nw].view(n_classes, d).T, out=out)
 
-    def gradient(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """From softmax probabilities ``p`` (overwritten) at ``t``: (P - Y)^T X / n + penalty, and sum for b."""
-        p.scatter_add_(1, rows, torch.full_like(rows, -1, dtype=p.dtype)).div_(n)
+    def gradient(t: torch.Tensor, prob: torch.Tensor | None = None) -> torch.Tensor:
+        """(P - Y)^T X / n + penalty, and sum for b, at ``t`` whose logits are ``z``: P from ``prob`` (the
+        softmax of the whole of z, overwritten) or, chunk by chunk, from z."""
         g = torch.empty_like(t)
-        torch.addmm(t[:nw].view(n_classes, d), p.T, x, beta=2.0 * reg, out=g[:nw].view(n_classes, d))
-        torch.sum(p, 0, out=g[nw:])
+        gw = g[:nw].view(n_classes, d)
+        for i, sl in enumerate(spans):
+            p = prob if prob is not None and whole else torch.softmax(z[sl], 1)
+            p.scatter_add_(1, rows[sl], minus_one[sl]).div_(n)
+            if i == 0:
+                torch.addmm(t[:nw].view(n_classes, d), p.T, x[sl], beta=2.0 * reg, out=gw)
+                torch.sum(p, 0, out=g[nw:])
+            else:
+                gw.addmm_(p.T, x[sl])
+                g[nw:].add_(p.sum(0))
         return g
 
+    def slopes(step: float) -> tuple[float, float, torch.Tensor | None]:
+        """Means over rows of phi'(step) and phi''(step)'s data terms; the softmax at ``step`` when unchunked."""
+        d1 = d2 = 0.0
+        prob = None
+        for sl in spans:
+            zp_s = zp[sl]
+            prob = torch.softmax(torch.add(z[sl], zp_s, alpha=step), 1)
+            pz = prob * zp_s
+            ez = pz.sum(1)
+            first, second = ez - zp_y[sl], pz.mul_(zp_s).sum(1) - ez * ez
+            if whole:
+                return float(first.mean()), float(second.mean()), prob
+            d1, d2 = d1 + float(first.sum()), d2 + float(second.sum())
+        return d1 / n, d2 / n, None
+
     z = logits(theta)
-    g = gradient(torch.softmax(z, 1), theta)
+    g = gradient(theta)
+    zp = torch.empty_like(z)
     it = 0
     while it < max_iter and float(g.abs().max()) > tol:
         it += 1
         if it % 25 == 0:  # refresh the incrementally updated float32 logits against rounding drift
-            z = logits(theta)
+            logits(theta, out=z)
         p = _direction(g, mem)
         slope0 = float(g @ p)
         if not slope0 < 0:  # memory gone bad (rounding): restart from steepest descent
             mem = _Memory()
             p, slope0 = -g, -float(g @ g)
-        zp = logits(p)
+        logits(p, out=zp)
         zp_y = zp.gather(1, rows).squeeze(1)
         pw = p[:nw]
         wp, pp = float(theta[:nw] @ pw), float(pw @ pw)
         step = 1.0 if mem.s else min(1.0, 1.0 / float(g.abs().sum()))
         lo, hi = 0.0, float("inf")
         for _ in range(30):
-            prob = torch.softmax(torch.add(z, zp, alpha=step), 1)
-            pz = prob * zp
-            ez = pz.sum(1)
-            d1 = float((ez - zp_y).mean()) + 2.0 * reg * (wp + step * pp)
+            data1, data2, prob = slopes(step)
+            d1 = data1 + 2.0 * reg * (wp + step * pp)
             if abs(d1) <= 0.1 * abs(slope0):
                 break
-            d2 = float((pz.mul_(zp).sum(1) - ez * ez).mean()) + 2.0 * reg * pp
+            d2 = data2 + 2.0 * reg * pp
             lo, hi = (step, hi) if d1 < 0 else (lo, step)
             new = step - d1 / d2 if d2 > 0 else float("nan")
             step = new if lo < new < hi else ((lo + hi) / 2 if hi < float("inf") else 2.0 * step)
         else:  # no trial met the curvature condition: take the last (bracketed) step anyway
-            prob = torch.softmax(torch.add(z, zp, alpha=step), 1)
+            prob = torch.softmax(torch.add(z, zp, alpha=step), 1) if whole else None
         s = p.mul_(step)
         if float(s.abs().max()) <= 1e-12 * max(1.0, float(theta.abs().max())):
             break
         theta = theta + s
         z.add_(zp, alpha=step)
-        g_new = gradient(prob, theta)
+        g_new = gradient(theta, prob)
+        prob = None
         y_pair = g_new - g
         if float(s @ y_pair) > 1e-10 * float(s @ s):
             mem.s.append(s)
@@ -213,24 +255,24 @@ def _solve(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, theta: to
     return theta, it
 
 
-def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = True, max_iter: int = 1000,
+def fit_logreg(x: np.ndarray | RowSet, y: np.ndarray, C: float, *, standardize: bool = True, max_iter: int = 1000,
                tol: float = 1e-4, device: str = "cpu", init: LogReg | None = None,
                stats: tuple[np.ndarray, np.ndarray] | None = None) -> LogReg:
     """Fit one model at a fixed C. ``stats`` = (mean, scale) to standardise with (default: those of ``x``).
+    ``x`` may be a :class:`~benchmark.storage.chunked.RowSet` (rows of several arrays, indexed without copies).
 
     Stops when the max-abs gradient of the mean-scaled objective is <= ``tol`` (scikit-learn's lbfgs uses the
     same criterion, scipy's ``pgtol``, with the same default 1e-4) or after ``max_iter`` L-BFGS iterations;
     ``init`` warm-starts from a model over the same classes. Raises ContractError for non-finite or misshapen
     ``x``, OptionError for a C that is not > 0.
     """
-    checks.check_features("linear", "fit", x, y)
+    rows = _checked_rows("fit", x, y)
     checks.need_number(OWNER, "C", C, gt=0)
-    x = np.asarray(x, np.float32)
     classes, y_index = np.unique(np.asarray(y, np.int64), return_inverse=True)
     mean = scale = None
     if standardize:
-        mean, scale = stats if stats is not None else standardizer(x)
-        x = (x - mean) / scale
+        mean, scale = stats if stats is not None else standardizer(rows)
+    x = _fit_matrix(rows, mean, scale)
     dev = torch.device(device)
     start = None
     if init is not None:
@@ -238,12 +280,41 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, C: float, *, standardize: bool = Tr
             raise ValueError("linear: warm start from a model over different classes")
         start = torch.from_numpy(np.concatenate([init.weight.ravel(), init.bias]).astype(np.float32)).to(dev)
     x_t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(dev)
+    d = x.shape[1]
+    if dev.type != "cpu":
+        del x  # the device holds the fit data: the host copy goes
     # Two classes: scikit-learn fits one vector w = W1 - W0 with ||w||^2 / (2C). The two-row softmax reaches it at
     # W0 = -W1 = -w/2, where (||W0||^2 + ||W1||^2) / (2C') = ||w||^2 / (4C'), so C' = C / 2 is the same problem.
     c_solve = C / 2.0 if len(classes) == 2 else C
     with cpu_threads_for(x_t, len(classes)):
         theta, n_iter = _solve(x_t, torch.from_numpy(y_index).to(dev), len(classes), c_solve, start, max_iter, tol)
-    return _model(theta, classes, x.shape[1], mean, scale, n_iter)
+    return _model(theta, classes, d, mean, scale, n_iter)
+
+
+def _checked_rows(split: str, x: np.ndarray | RowSet, y: np.ndarray | None, width: int | None = None) -> RowSet:
+    """``x`` as a RowSet, every array behind it checked (:func:`~benchmark.checks.check_features`)."""
+    if not isinstance(x, RowSet):
+        checks.check_features("linear", split, x, y, width=width)
+        return RowSet.of(np.asarray(x))
+    seen: set[int] = set()
+    for part, _ in x.parts:
+        if id(part) not in seen:
+            seen.add(id(part))
+            checks.check_features("linear", split, part, width=width)
+    if y is not None and np.shape(y) != (len(x),):
+        raise ContractError(f"protocol 'linear': {split} features: {len(x)} rows but labels of shape "
+                            f"{np.shape(y)}; {checks.FEATURES_FIX}")
+    return x
+
+
+def _fit_matrix(rows: RowSet, mean: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
+    """The float32 C-contiguous matrix the solver reads: the (standardised) rows, the one copy made of them
+    (none when they already are one such array and are not standardised)."""
+    if mean is None and len(rows.parts) == 1 and rows.parts[0][1] is None:
+        only = rows.parts[0][0]
+        if only.dtype == np.float32 and only.flags.c_contiguous and only.flags.writeable:
+            return only  # torch.from_numpy shares it (a read-only memory map is copied: torch wants writable)
+    return rows.materialize(mean, scale)
 
 
 def _model(theta: torch.Tensor, classes: np.ndarray, d: int, mean: np.ndarray | None, scale: np.ndarray | None,
@@ -268,7 +339,7 @@ class Sweep:
         return list(self.val_top1)
 
 
-def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
+def sweep_C(train_x: np.ndarray | RowSet, train_y: np.ndarray, val_x: np.ndarray | RowSet, val_y: np.ndarray,
             Cs: Sequence[float] = DEFAULT_CS, *, standardize: bool = True, max_iter: int = 1000,
             tol: float = 1e-4, patience: int = 0, device: str = "cpu") -> Sweep:
     """Choose C on (val_x, val_y) over ``Cs``, then refit on train+val at that C.
@@ -278,20 +349,25 @@ def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: 
     below the best so far: past the peak, weaker regularisation only costs iterations (``Sweep.val_top1`` then
     lists the Cs actually evaluated); 0 sweeps every C. Every fit, selection and refit, runs to ``tol``.
     Standardisation statistics come from train+val. Ties in validation accuracy go to the smaller C.
+    ``train_x`` and ``val_x`` may be :class:`~benchmark.storage.chunked.RowSet` s: train+val is then built once,
+    standardised chunk by chunk, as the one copy of the fit data.
     """
     checks.need_number_list(OWNER, "Cs", list(Cs))
     checks.need_int(OWNER, "patience", patience, 0)
-    checks.check_splits("linear", (train_x, train_y), ("val", val_x, val_y))
+    train = _checked_rows("train", train_x, train_y)
+    val = _checked_rows("val", val_x, val_y, width=train.width)
     Cs = sorted({float(c) for c in Cs})
-    all_x = np.concatenate([train_x, val_x]).astype(np.float32)
-    all_y = np.concatenate([train_y, val_y]).astype(np.int64)
+    fit_rows = RowSet(train.parts + val.parts)
+    all_y = np.concatenate([train_y, val_y]).astype(np.int64, copy=False)
     classes = np.unique(all_y)
-    stats = standardizer(all_x) if standardize else None
-    x_fit = all_x if stats is None else (all_x - stats[0]) / stats[1]
+    stats = standardizer(fit_rows) if standardize else None
+    x_fit = _fit_matrix(fit_rows, *(stats if stats is not None else (None, None)))
     dev = torch.device(device)
-    x_t = torch.from_numpy(np.ascontiguousarray(x_fit, np.float32)).to(dev)
+    x_t = torch.from_numpy(x_fit).to(dev)
     y_t = torch.from_numpy(np.searchsorted(classes, all_y)).to(dev)
-    n_train, k, d = len(train_x), len(classes), x_fit.shape[1]
+    n_train, k, d = len(train), len(classes), x_fit.shape[1]
+    if dev.type != "cpu":
+        del x_fit  # the device holds the fit data: the host copy goes
     scores: dict[float, float] = {}
     iters: dict[float, int] = {}
     params: dict[float, torch.Tensor] = {}
@@ -300,7 +376,9 @@ def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: 
         for C in Cs:
             theta, iters[C] = _solve(x_t[:n_train], y_t[:n_train], k, C, theta, max_iter, tol)
             w, b = theta[: k * d].view(k, d), theta[k * d:]
-            pred = torch.addmm(b, x_t[n_train:], w.T).argmax(dim=1)
+            span = solver_chunk_rows(len(val), k, dev)  # the val logits by chunks of rows
+            pred = torch.cat([torch.addmm(b, x_t[n_train:][sl], w.T).argmax(dim=1)
+                              for sl in row_slices(len(val), span)]) if len(val) else y_t[:0]
             scores[C] = float((pred == y_t[n_train:]).float().mean()) if len(val_y) else float("nan")
             params[C] = theta
             best = max(scores, key=lambda c: (scores[c], -c))

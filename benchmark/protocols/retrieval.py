@@ -76,12 +76,22 @@ def _exact_order(chunk: TopkChunk) -> tuple[torch.Tensor, torch.Tensor]:
     by_value = torch.sort(vals, dim=1, descending=True, stable=True).indices
     vals, idx = vals.gather(1, by_value), idx.gather(1, by_value)
     last = vals[:, -1:]
-    ambiguous = (chunk.sims == last).sum(1) > (vals == last).sum(1)
-    rows = torch.nonzero(ambiguous).flatten()
-    if len(rows):  # one batched stable sort of those rows (binary or bf16 features make many)
-        full = torch.sort(chunk.sims[rows], dim=1, descending=True, stable=True)
-        k = vals.shape[1]
-        vals[rows], idx[rows] = full.values[:, :k], full.indices[:, :k]
+    n = chunk.sims.shape[0]
+    # ties counted over blocks of rows: a whole-chunk (sims == last).sum(1) makes an int64 (rows, gallery)
+    # temporary, twice the chunk's own score buffer; a block's stays within a quarter of it
+    step = max(1, n // 16)
+    ties = torch.cat([(chunk.sims[a:a + step] == last[a:a + step]).sum(1) for a in range(0, n, step)]) if n \
+        else last.new_zeros(0, dtype=torch.int64)
+    rows = torch.nonzero(ties > (vals == last).sum(1)).flatten()
+    k = vals.shape[1]
+    # batched stable sorts of those rows (binary or bf16 features make many), as many rows at a time as keep
+    # the copy, the sorted values and their int64 indices within the chunk's score buffer
+    per = max(1, (n * chunk.sims.element_size()) // (8 * (2 * chunk.sims.element_size() + 8)))
+    for a in range(0, len(rows), per):
+        some = rows[a:a + per]
+        full = torch.sort(chunk.sims[some], dim=1, descending=True, stable=True)
+        vals[some], idx[some] = full.values[:, :k], full.indices[:, :k]
+        del full
     return vals, idx
 
 

@@ -1,1 +1,2 @@
-"""Files on disk: atomic writes, where caches and data live, content digests."""
+"""Files on disk: atomic writes, where caches and data live, content digests, row-chunked passes over (memory-mapped)
+arrays (chunked.py)."""
