@@ -13,8 +13,9 @@ Contract (what a method can rely on, and what a record can state):
   ``estimate``); until then the schedule runs with the provisional ``K`` of the other limits, or 10**6. Training
   also stops when the time is up. Per 0-based step ``k``: ``lr = defaults.lr * global_batch / reference_batch
   * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), ``method.on_step(k, K)`` if it
-  exists, the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if asked; fp32 on the CPU unless
-  asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
+  exists, ``objective.before_step(StepInfo(k, K, steps_per_epoch))`` if it exists
+  (:mod:`benchmark.methods.schedule`), the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if
+  asked; fp32 on the CPU unless asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
   ``defaults.grad_clip``, the optimiser step (:func:`~benchmark.methods.training.build_optimizer`: no weight
   decay on biases and norms), then for every momentum pair ``target = tau_k target + (1 - tau_k) online`` with
   ``tau_k = ema_tau(k, K, defaults.tau)``. Targets are frozen (``requires_grad=False``) and never optimised.
@@ -46,6 +47,7 @@ from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.methods import checkpoint as ckpt
 from benchmark.methods import distributed as dist
 from benchmark.methods.checkpoint import rng_state, set_rng_state
+from benchmark.methods.schedule import StepInfo
 from benchmark.methods.training import (
     OPTIMIZERS,
     EpochBatches,
@@ -243,6 +245,9 @@ class _Loop:
         hook = getattr(self.method, "on_step", None)
         if callable(hook):
             hook(k, total)
+        before = getattr(self.objective, "before_step", None)
+        if callable(before):
+            before(StepInfo(k, total, self.per_epoch))
         views = [v.to(self.dev, non_blocking=True) for v in views]
         y = labels.to(self.dev, non_blocking=True) if self.o["use_labels"] else None
         with precision_autocast(self.dev, self.precision):
