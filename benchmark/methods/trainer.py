@@ -35,6 +35,7 @@ Contract (what a method can rely on, and what a record can state):
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ from benchmark.methods.training import (
     resolve_precision,
     set_lr,
 )
+from benchmark.methods.watch import Watch, Watcher
 from benchmark.specs import Backbone, Budget, Method, Split
 
 PROVISIONAL_STEPS = 10**6
@@ -73,8 +75,9 @@ PROVISIONAL_STEPS = 10**6
 @dataclass
 class TrainResult:
     """What :func:`train` returns. ``epochs`` is fractional (steps / steps_per_epoch); ``seconds`` and the curves
-    cover the whole run, before a resume included; ``stopped_by`` is ``steps``, ``epochs``, ``seconds`` or
-    ``paused`` (``pause_at_step``); ``estimate`` says how ``estimated_total_steps`` (the schedule's K) was fixed."""
+    cover the whole run, before a resume included; ``stopped_by`` is ``steps``, ``epochs``, ``seconds``,
+    ``paused`` (``pause_at_step``) or ``collapse``; ``estimate`` says how ``estimated_total_steps`` (the schedule's
+    K) was fixed; ``watch_curve`` and ``collapse`` come from the watch (:mod:`benchmark.methods.watch`)."""
 
     steps: int
     epochs: float
@@ -95,6 +98,8 @@ class TrainResult:
     warmup_steps: int = 0
     precision: str = "fp32"
     checkpoint: str = ""
+    watch_curve: list[dict[str, Any]] = field(default_factory=list)
+    collapse: str = ""
 
 
 @dataclass
@@ -109,6 +114,8 @@ class _Progress:
     loss_curve: list[float] = field(default_factory=list)
     lr_curve: list[float] = field(default_factory=list)
     stopped_by: str | None = None
+    watch_curve: list[dict[str, Any]] = field(default_factory=list)  # online probe and monitors (watch.py)
+    collapse: str = ""
 
 
 def _duration(seconds: float) -> str:
@@ -133,6 +140,9 @@ class _Loop:
         self._plan(data)
         self._modules(backbone)
         self.dataset = ViewsDataset(data, method.views, self.name)
+        watch = opts["watch"]
+        self.watcher = None if watch is None else Watcher(watch, method, backbone, data, self.dev, self.name,
+                                                          opts["use_labels"])
         self.progress = _Progress()
         if budget.seconds is None:  # K is known now (a seconds budget fixes it after timing)
             self.progress.total, self.progress.limit = self.cap, self.cap_limit
@@ -212,7 +222,8 @@ class _Loop:
                 "steps_per_epoch": self.per_epoch, "total_steps": p.total, "limit": p.limit,
                 "estimate": p.estimate, "elapsed_s": elapsed, "seed": self.o["seed"], "batch_size": self.batch,
                 "world_size": self.world, "finished": finished, "stopped_by": p.stopped_by,
-                "loss_curve": p.loss_curve, "lr_curve": p.lr_curve}
+                "loss_curve": p.loss_curve, "lr_curve": p.lr_curve, "watch_curve": p.watch_curve,
+                "collapse": p.collapse}
         ckpt.save(self.o["workdir"], self.o["config_digest"], meta, self.state())
 
     def restore(self, meta: dict[str, Any], state: dict[str, Any]) -> None:
@@ -231,7 +242,7 @@ class _Loop:
             torch.manual_seed(derive_seed(self.o["seed"], dist.rank(), meta["step"], 2))
         self.progress = _Progress(meta["step"], meta["total_steps"], meta["limit"], meta["estimate"],
                                   float(meta["elapsed_s"]), list(meta["loss_curve"]), list(meta["lr_curve"]),
-                                  meta["stopped_by"])
+                                  meta["stopped_by"], list(meta.get("watch_curve", [])), meta.get("collapse", ""))
 
     # --- one step ------------------------------------------------------------------------------------------
     def schedule(self) -> int:
@@ -337,6 +348,7 @@ class _Loop:
                 timing = False
                 self.log(f"schedule: {p.estimate}")
             p.stopped_by = self.stop_reason(p.elapsed_s + now - start)
+            self.watch_step()
             self.report(done_here, now - start)
             if p.stopped_by is not None:
                 break
@@ -345,6 +357,22 @@ class _Loop:
                 self.save(p.elapsed_s + now - start, finished=False)
                 last_save = clock()
         return clock() - start
+
+    def watch_step(self) -> None:
+        """The online probe and collapse monitors after every ``watch.every`` steps and the last (watch.py)."""
+        p, final = self.progress, self.progress.stopped_by not in (None, "paused")
+        if self.watcher is None or not (final or p.step % self.watcher.watch.every == 0):
+            return
+        point, collapse = self.watcher.check(p.step, self.objective, self.log)
+        p.watch_curve.append(point)
+        if dist.any_rank(bool(collapse), self.dev) and not p.collapse:
+            p.collapse = collapse or f"method '{self.name}': collapse at step {p.step} on another rank"
+            stop = self.watcher.watch.stop_on_collapse and not final
+            if dist.is_main():
+                print(f"warning: {p.collapse}" + ("; stopping (--stop-on-collapse)" if stop else ""),
+                      file=sys.stderr)
+            if stop:
+                p.stopped_by = "collapse"
 
     def log(self, line: str) -> None:
         if self.o["log"] is not None and dist.is_main():
@@ -371,7 +399,8 @@ class _Loop:
             stopped_by=p.stopped_by or "", resumed_from_step=resumed, estimate=p.estimate,
             steps_per_epoch=self.per_epoch, batch_size=self.batch, global_batch=self.global_batch,
             world_size=self.world, lr=self.lr, warmup_steps=round(self.defaults.warmup_fraction * self.schedule()),
-            precision=self.precision, checkpoint=str(Path(self.o["workdir"]) / ckpt.CHECKPOINT))
+            precision=self.precision, checkpoint=str(Path(self.o["workdir"]) / ckpt.CHECKPOINT),
+            watch_curve=list(p.watch_curve), collapse=p.collapse)
 
 
 def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, workdir: Path | str,
@@ -380,7 +409,8 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
           checkpoint_every_s: float | None = 60.0,
           num_workers: int = 0, log: Callable[[str], None] | None = None, use_labels: bool = False,
           method_name: str = "method", clock: Callable[[], float] = time.perf_counter,
-          pause_at_step: int | None = None, timing_steps: int = 5, log_every: int = 50) -> TrainResult:
+          pause_at_step: int | None = None, timing_steps: int = 5, log_every: int = 50,
+          watch: Watch | None = None) -> TrainResult:
     """Pretrain ``method`` (built around ``backbone``) on ``data`` under ``budget``; see the module docstring.
 
     ``workdir`` holds the checkpoints (created when missing); a checkpoint of ``config_digest`` there is resumed,
@@ -389,8 +419,9 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
     ``fp16`` (CUDA, with a GradScaler). ``log(line)`` receives progress lines (step/total, loss, lr, samples/s,
     ETA) about every ``log_every`` steps. ``clock`` measures the seconds budget, the timing and checkpoint
     intervals (inject a fake one in tests). ``pause_at_step`` ends this call after that many steps in total, with
-    a checkpoint (``stopped_by='paused'``), as an interruption would. The trained weights are left in the
-    method's modules, which also hold the final checkpoint's state.
+    a checkpoint (``stopped_by='paused'``), as an interruption would. ``watch``: the online probe and collapse
+    monitors (:mod:`benchmark.methods.watch`; ``stopped_by='collapse'`` when one stops the run). The trained
+    weights are left in the method's modules, which also hold the final checkpoint's state.
     """
     if not isinstance(budget, Budget):
         raise OptionError(f"budget must be a Budget (see benchmark.methods.budget.parse_budget), got {budget!r}")
@@ -405,7 +436,7 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
             "batch_size": batch_size, "precision": precision, "checkpoint_every_steps": checkpoint_every_steps,
             "checkpoint_every_s": checkpoint_every_s, "num_workers": num_workers, "log": log,
             "use_labels": use_labels, "method_name": method_name, "clock": clock, "pause_at_step": pause_at_step,
-            "timing_steps": timing_steps, "log_every": log_every}
+            "timing_steps": timing_steps, "log_every": log_every, "watch": watch}
     loop = _Loop(method, backbone, data, budget, opts)
     if loop.dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(loop.dev)
