@@ -12,12 +12,13 @@ import pytest
 import torch
 from test_methods_builtin import tiny_backbone
 
-import helpers
 from benchmark.errors import OptionError
 from benchmark.methods.trainer import train
 from benchmark.methods.views import ImageViews, MultiView
 from benchmark.methods.watch import Watch, effective_rank, normalized_std
 from benchmark.specs import Backbone, Budget, Split, TrainDefaults
+
+import helpers
 
 
 @pytest.fixture(autouse=True)
