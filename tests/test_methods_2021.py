@@ -293,6 +293,31 @@ def test_pretrain_trains_and_the_run_loads_as_an_encoder(name, tmp_path):
     assert feats.shape == (3, encoder.embed_dim) and torch.isfinite(feats).all()
 
 
+@pytest.mark.slow
+def test_the_cli_trains_dino_with_the_online_probe_plots_its_curves_and_evaluates_the_run(tmp_path, capsys):
+    """`repbench pretrain --method dino ... --probe-every 2 --eval knn`: the watch curve in run.json and
+    curves.json, curves.png in the folder, and a kNN record of run:<folder>."""
+    import json
+
+    from benchmark.cli import main
+
+    code = main(["pretrain", "--method", E2E["dino"][0], "--backbone", RESNET, "--dataset", "digits",
+                 "--train-size", "96", "--budget", "4steps", "--batch-size", "8", "--probe-every", "2",
+                 "--eval", "knn", "--device", "cpu", "--out", str(tmp_path / "runs"),
+                 "--results", str(tmp_path / "results"), "--no-cache"])
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
+    [folder] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    run = json.loads((folder / "run.json").read_text())
+    curve = run["result"]["watch_curve"]
+    assert [p["step"] for p in curve] == [2, 4] and all(0 <= p["knn"] <= 1 and p["rankme"] > 0 for p in curve)
+    assert json.loads((folder / "curves.json").read_text())["watch"] == curve
+    assert (folder / "curves.png").stat().st_size > 10_000
+    assert "watch at step 4:" in out.err and f"encoder: run:{folder}" in out.out
+    records = [p.read_text() for p in (tmp_path / "results").rglob("*.json")]
+    assert any('"knn' in r and "run:" in r and '"watch_curve"' in r for r in records), records[:1]
+
+
 def _script(name: str, workdir: Path, out: Path, block_at: int | None = None) -> subprocess.Popen:
     args = [sys.executable, __file__, name, str(workdir), str(out)] + ([str(block_at)] if block_at else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -142,7 +142,7 @@ def test_a_healthy_run_is_not_flagged_and_the_probe_scores_the_held_out_subset(t
     assert [p["step"] for p in result.watch_curve] == [3, 6]
     for point in result.watch_curve:
         assert set(point) == {"step", "rankme", "std", "loss", "knn", "linear"}
-        assert 0.0 <= point["knn"] <= 1.0 and 0.0 <= point["linear"] <= 1.0 and point["rankme"] > 1.5
+        assert 0.0 <= point["knn"] <= 1.0 and 0.0 <= point["linear"] <= 1.0 and point["rankme"] > 1.2
         assert math.isfinite(point["loss"])
     assert result.watch_curve[-1]["knn"] >= 0.9  # the bands separate the classes for any conv net
     assert any(line.startswith("watch at step 6:") for line in lines)

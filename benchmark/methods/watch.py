@@ -52,7 +52,7 @@ class Watch:
     monitor_size: int = 256
     knn_k: int = 20
     C: float = 1.0
-    min_rankme: float = 1.5
+    min_rankme: float = 1.2
     min_std_ratio: float = 0.02
     stop_on_collapse: bool = False
     seed: int = 0
@@ -110,7 +110,7 @@ class Watcher:
         out = []
         for start in range(0, len(indices), batch):
             x = torch.stack([self.view(self.samples[i]) for i in indices[start:start + batch]]).to(self.dev)
-            out.append(self.backbone.encoder.encode(x).float().cpu())
+            out.append(self.backbone.encoder.encode(x).detach().float().cpu())
         return torch.cat(out).numpy()
 
     def _probe(self) -> dict[str, float]:
