@@ -214,6 +214,11 @@ class Method(Protocol):
       ``target = tau * target + (1 - tau) * online`` (the target is never optimised).
     - ``defaults``: the :class:`TrainDefaults` recipe.
     - ``on_step(step, total_steps)``: an optional hook called before each step (e.g. a temperature schedule).
+
+    The objective may define ``before_step(info)``, called before each step with a
+    :class:`benchmark.methods.schedule.StepInfo` (step, total_steps, steps_per_epoch) for schedules inside it
+    (DINO's teacher temperature, a frozen layer in the first epoch). Views may differ in size between positions
+    (multi-crop), never between samples at one position; the loader batches each position.
     """
 
     objective: Any
