@@ -173,6 +173,8 @@ def _watch(args: argparse.Namespace):
     --stop-on-collapse)."""
     if args.probe_every is None and not args.stop_on_collapse:
         return None
+    if args.probe_every is not None and args.probe_every < 1:
+        raise OptionError(f"--probe-every {args.probe_every}: use a whole number of steps >= 1")
     from benchmark.methods.watch import Watch
 
     return Watch(every=args.probe_every or 50, probe=args.probe_every is not None,

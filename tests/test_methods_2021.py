@@ -227,6 +227,31 @@ def test_mae_masks_three_quarters_and_the_encoder_sees_only_the_visible_patches(
     assert torch.equal(torch.argsort(restore, dim=1)[:, :16], keep)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dino", "mocov3"])
+def test_dino_and_mocov3_train_a_vit(name):
+    """On ViT-tiny (32 px, 4 px patches): DINO's local crops (16 px) go through the ViT (its positional embedding
+    resampled to the 4x4 grid, the full-size output unchanged); one step reaches the blocks' weights."""
+    backbone = timm_backbone()
+    vit = backbone.encoder.backbone
+    x = torch.randn(2, 3, 32, 32)
+    vit.eval()
+    with torch.no_grad():
+        before = vit(x)
+    method = build(name, backbone)
+    with torch.no_grad():
+        assert torch.allclose(vit(x), before, atol=1e-6)  # allow_any_size leaves full-size inputs alone
+    grids = []
+    vit.blocks[0].register_forward_pre_hook(lambda m, args: grids.append(args[0].shape[1]))
+    method.objective.train()
+    if name == "dino":
+        method.objective.before_step(StepInfo(0, 10, 1))
+    loss = method.objective(batches(method, images(4)), None)
+    loss.backward()
+    assert torch.isfinite(loss) and vit.blocks[-1].mlp.fc1.weight.grad is not None
+    assert grids == ([1 + 64, 1 + 16] if name == "dino" else [1 + 64])  # the student's forward passes
+
+
 # --- bad input: one line ---------------------------------------------------------------------------------------
 def test_mae_on_a_backbone_without_patch_tokens_is_one_line():
     with pytest.raises(OptionError) as info:

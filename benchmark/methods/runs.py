@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,10 @@ from benchmark.features.task import checked_split
 from benchmark.hookspecs import hookimpl
 from benchmark.results.record import now_iso
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
+
+if TYPE_CHECKING:
+    from benchmark.methods.trainer import TrainResult
+    from benchmark.methods.watch import Watch
 
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "backbone.safetensors"
@@ -111,7 +115,7 @@ def _train_split(request: PretrainRequest) -> tuple[Split, dict[str, Any]]:
 
 def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, device: str = "cpu",
              num_workers: int = 0, force: bool = False, checkpoint_every_s: float = 60.0,
-             log: Callable[[str], None] | None = None, watch: Any = None) -> Path:
+             log: Callable[[str], None] | None = None, watch: Watch | None = None) -> Path:
     """Train ``request`` into its run folder under ``out_root`` (resuming or skipping as the folder says) and
     return the folder. Labels reach the method only when its spec says ``uses_labels``. ``watch``: the online
     probe and collapse monitors (a :class:`benchmark.methods.watch.Watch`); their curve goes into the result and
@@ -164,7 +168,7 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
     return folder
 
 
-def _write_curves(folder: Path, result: Any, label: str) -> None:
+def _write_curves(folder: Path, result: TrainResult, label: str) -> None:
     """``curves.json`` (loss, lr and the watch curve) and ``curves.png`` (when matplotlib is installed)."""
     from benchmark.methods.curves import plot_curves
 
