@@ -162,3 +162,26 @@ def test_a_watched_run_trains_bit_identically_to_an_unwatched_one_and_resumes(tm
     for a, b in zip(watched.objective.state_dict().values(), resumed_method.objective.state_dict().values(),
                     strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_run_stopped_by_a_collapse_says_why_in_its_record(tmp_path, monkeypatch):
+    """Through pretrain(): the run folder's run.json records stopped_by 'collapse' and the monitor's message, and
+    the log says training stopped early. (RankMe is forced to 1 so that any backbone counts as collapsed.)"""
+    import json
+
+    from test_pretrain_runs import _plugin, _request
+
+    from benchmark.methods import watch as watch_module
+    from benchmark.methods.runs import pretrain
+    from benchmark.testing import catalog_with
+
+    monkeypatch.setattr(watch_module, "effective_rank", lambda z: 1.0)
+    catalog = catalog_with(("t", _plugin()))
+    lines: list[str] = []
+    folder = pretrain(catalog, _request(catalog, budget="6steps"), tmp_path / "runs", log=lines.append,
+                      watch=Watch(every=2, probe=False, stop_on_collapse=True, heldout_size=8))
+    result = json.loads((folder / "run.json").read_text())["result"]
+    assert (result["stopped_by"], result["steps"]) == ("collapse", 2)
+    assert "collapse at step 2: RankMe 1 < 1.2" in result["collapse"]
+    assert any(line.startswith("training stopped early: method 'tiny': collapse at step 2") for line in lines)
+    assert json.loads((folder / "curves.json").read_text())["collapse"] == result["collapse"]
