@@ -99,3 +99,33 @@ def test_pretrain_loop_vs_hand_written_loop(benchmark, tmp_path):
                                  "ratio_raw_over_loop": round(ratio, 3)})
     print(f"\n[pretrain loop] {steps} steps of {BATCH}: loop {samples / min(t_loop):.1f} samples/s, hand-written "
           f"{samples / min(t_raw):.1f} samples/s, ratio {ratio:.3f} (steps alone: {min(t_raw) / min(t_train):.3f})")
+
+
+def test_mae_encoder_on_the_visible_patches_vs_a_full_forward(benchmark):
+    """MAE's encoder runs on the 25% visible patches only: forward + backward of ViT-tiny (32 px, 4 px patches)
+    on them against the full token set (the paper's point: about 3-4x less work for the encoder)."""
+    import timm
+
+    from benchmark.methods.mae import random_masking
+    from benchmark.methods.vit import encode_visible
+
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=32, patch_size=4)
+    batch = 64 if benchmark.enabled else 8
+    x = torch.randn(batch, 3, 32, 32)
+    keep, _, _ = random_masking(batch, 64, 0.75, torch.device("cpu"))
+    assert torch.allclose(encode_visible(vit, x), vit.forward_features(x), atol=1e-5)  # all kept: the same
+    rounds = 5 if benchmark.enabled else 1
+    t_full, t_visible = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        vit.forward_features(x).sum().backward()
+        t_full.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        encode_visible(vit, x, keep).sum().backward()
+        t_visible.append(time.perf_counter() - start)
+    speedup = min(t_full) / min(t_visible)
+    benchmark.extra_info.update({"batch": batch, "full_s": min(t_full), "visible_s": min(t_visible),
+                                 "speedup": round(speedup, 2)})
+    print(f"\n[mae encoder] batch {batch}: full {min(t_full) * 1e3:.0f} ms, visible patches "
+          f"{min(t_visible) * 1e3:.0f} ms, speed-up {speedup:.2f}x")
