@@ -168,7 +168,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
-                      force=args.force, log=log)
+                      force=args.force, log=log, watch=_watch(args))
     if not distributed.is_main():
         return ExitCode.OK  # rank 0 reports and evaluates
     print(f"run folder: {folder}\nencoder: run:{folder}")
@@ -182,6 +182,19 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                        device=args.device, batch_size=256, precision=args.precision, seed=args.seed,
                        quiet=args.quiet)
     return evaluate_plan(catalog, plan, config)
+
+
+def _watch(args: argparse.Namespace):
+    """The online probe / collapse monitors of ``repbench pretrain`` (None without --probe-every or
+    --stop-on-collapse)."""
+    if args.probe_every is None and not args.stop_on_collapse:
+        return None
+    if args.probe_every is not None and args.probe_every < 1:
+        raise OptionError(f"--probe-every {args.probe_every}: use a whole number of steps >= 1")
+    from benchmark.methods.watch import Watch
+
+    return Watch(every=args.probe_every or 50, probe=args.probe_every is not None,
+                 stop_on_collapse=args.stop_on_collapse, seed=args.seed)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -351,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes for the views (default: 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the run (default: 0)")
     p.add_argument("--force", action="store_true", help="retrain a finished run")
+    p.add_argument("--probe-every", type=int, default=None,
+                   help="every N steps (and at the end): online kNN/linear probe on a fixed labelled subset of the "
+                        "train split, and the collapse monitors (default: off)")
+    p.add_argument("--stop-on-collapse", action="store_true",
+                   help="end training when RankMe or the std of the normalised embeddings says it collapsed "
+                        "(monitors every --probe-every steps, default 50)")
     p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when available)")
     p.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="evaluation precision (default: fp32)")
     p.add_argument("--cache-dir", type=Path, default=None, help="feature cache for the evaluation")

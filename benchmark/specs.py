@@ -186,8 +186,8 @@ class Backbone:
 class Method(Protocol):
     """What ``MethodSpec.build`` returns; the loop owns everything else.
 
-    - ``views(sample) -> list[Tensor]``: the augmented views of one raw sample (CPU tensors of the backbone's
-      input shape); runs in data-loader workers, so it must be picklable and draw from ``torch``'s RNG only.
+    - ``views(sample) -> list[Tensor]``: the augmented views of one raw sample (CPU tensors of the backbone's input
+      shape; multi-crop: one size per position); runs in data-loader workers: picklable, ``torch``'s RNG only.
     - ``objective``: an ``nn.Module`` holding the backbone and the method's heads, predictor and loss;
       ``objective(views, labels) -> scalar loss`` with ``views`` a list of (B, C, H, W) batches, one per view,
       and ``labels`` (B,) or None. It never calls backward and never moves devices or sets AMP; for losses over
@@ -195,7 +195,8 @@ class Method(Protocol):
     - ``momentum_pairs``: (online, target) modules; after each optimiser step the loop sets
       ``target = tau * target + (1 - tau) * online`` (the target is never optimised).
     - ``defaults``: the :class:`TrainDefaults` recipe.
-    - ``on_step(step, total_steps)``: an optional hook called before each step (e.g. a temperature schedule).
+    - ``on_step(step, total_steps)``: an optional hook called before each step (e.g. a temperature schedule); the
+      objective's own optional ``before_step(info)`` gets a :class:`benchmark.methods.schedule.StepInfo` then.
     """
 
     objective: Any

@@ -76,7 +76,7 @@ def test_specs_are_registered_by_the_example_plugin(catalog):
     assert catalog.plugin_of("datasets", dset) == "example"
     assert catalog.registered_by("example") == {"datasets": ["example/shapes"],
                                                 "encoders": ["example/random-conv"],
-                                                "methods": ["example-siam"],
+                                                "methods": ["example-distill", "example-siam"],
                                                 "suites": ["example-shapes-v1"]}
     assert dict(catalog.specs["methods"]["example-siam"].defaults) == {"hidden": 64, "crop_min": 0.3, "lr": 0.05}
     assert dict(enc.defaults) == {"width": 16, "img_size": 32, "seed": 0}
@@ -167,6 +167,47 @@ def test_bad_options_are_reported_with_the_spec_name(plugin):
         plugin.load_random_conv(width=0)
     with pytest.raises(ValueError, match="example/shapes"):
         plugin.load_shapes(n_per_class=1)
+
+
+def test_a_multicrop_method_with_a_per_step_schedule_fits_in_80_lines_and_trains_through_the_loop(plugin, catalog,
+                                                                                                  tmp_path):
+    """example-distill proves the public contract: views of two resolutions, ``before_step(info)`` with the
+    loop's step, momentum pairs; trained by the core's loop, resumed bit-identically after a pause."""
+    from benchmark.methods.runs import trainable_backbone
+    from benchmark.methods.trainer import train
+    from benchmark.specs import Budget
+
+    source = (PLUGIN_DIR / "repbench_example" / "plugin.py").read_text().splitlines()
+    start = next(i for i, line in enumerate(source) if line.startswith("# --- a method with multi-crop"))
+    end = next(i for i, line in enumerate(source) if i > start and line.startswith("# --- "))
+    assert end - start - 1 < 80
+    data = catalog.resolve("datasets", "example/shapes[n_per_class=6]").load().split("train")
+
+    def run(workdir, **kwargs):
+        torch.manual_seed(0)
+        backbone = trainable_backbone(catalog.resolve("encoders", "example/random-conv"), "cpu")
+        method = catalog.resolve("methods", "example-distill[local_crops=2,out_dim=32]")
+        built = method.spec.build(backbone, **method.options)
+        temps = []
+        hook = built.objective.before_step
+        built.objective.before_step = lambda info: (hook(info), temps.append(built.objective.teacher_temp))
+        result = train(built, backbone, data, budget=Budget(steps=6), workdir=workdir, config_digest="d",
+                       batch_size=4, method_name="example-distill", **kwargs)
+        return built, result, temps
+
+    built, full, temps = run(tmp_path / "a")
+    views = built.views(data.samples[0])
+    assert [tuple(v.shape[1:]) for v in views] == [(32, 32)] * 2 + [(16, 16)] * 2  # two resolutions
+    assert temps == pytest.approx([0.04 + 0.03 * min(1.0, 2 * k / 6) for k in range(6)])  # the loop's step
+    assert full.steps == 6 and all(np.isfinite(full.loss_curve))
+    teacher = dict(built.objective.teacher["encoder"].named_parameters())
+    assert not any(p.requires_grad for p in teacher.values())
+    run(tmp_path / "b", pause_at_step=3)
+    again, resumed, temps = run(tmp_path / "b")
+    assert resumed.resumed_from_step == 3 and temps == pytest.approx([0.04 + 0.03 * min(1.0, 2 * k / 6)
+                                                                      for k in range(3, 6)])
+    for (name, a), b in zip(built.objective.state_dict().items(), again.objective.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
 
 
 # --- installed for real: pip + entry point + CLI ------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch
 
 from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
 from benchmark.encoders.timm_layers import count_timm_layers, create_model
-from benchmark.errors import UnavailableWeights, UnknownNameError
+from benchmark.errors import OptionError, UnavailableWeights, UnknownNameError
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
 
@@ -20,7 +20,7 @@ HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0,
-              layer: int | None = None) -> TorchImageEncoder:
+              layer: int | None = None, patch_size: int | None = None) -> TorchImageEncoder:
     """Any timm model as a feature extractor (classifier removed, pooled features).
 
     ``pretrained=True`` (the default, as users expect) downloads the weights through timm / the Hugging Face hub
@@ -29,7 +29,8 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     set or the download host does not answer (:func:`check_weights_reachable`): :class:`UnavailableWeights`.
     ``pretrained=False`` gives a seeded random initialisation, itself a standard baseline.
     ``layer=i`` gives the pooled output of the i-th stage or block instead (:mod:`benchmark.encoders.timm_layers`;
-    -1 is the default final representation).
+    -1 is the default final representation). ``patch_size=p`` builds a ViT with p x p patches (small images:
+    ``vit_tiny_patch16_224[img_size=32,patch_size=4]``); other models refuse it (OptionError).
     """
     import timm
     from timm.data import create_transform, resolve_model_data_config
@@ -43,10 +44,16 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     if pretrained:
         check_weights_reachable(variant, name)
     kwargs: dict[str, Any] = {"pretrained": pretrained, "num_classes": 0}
+    if patch_size is not None:
+        kwargs["patch_size"] = int(patch_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
             model = create_model(timm, variant, kwargs, img_size)
+        except TypeError as exc:
+            if patch_size is None:
+                raise
+            raise OptionError(f"encoder {name!r}: patch_size applies to vision transformers only ({exc})") from exc
         except Exception as exc:
             if not pretrained:
                 raise
@@ -146,7 +153,7 @@ def register_encoders() -> list[EncoderSpec]:
             load=load_timm,
             description="any timm model (pooled features, classifier removed); pretrained=false for random init; "
                         "layer=i for the i-th stage/block, layers=all for every depth",
-            defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None},
+            defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None, "patch_size": None},
             examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
                       "timm/resnet18[layer=2]"),
             count_layers=count_timm_layers,

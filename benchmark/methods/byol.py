@@ -12,9 +12,8 @@ its SGD recipe: lr 0.06 for batch 128, momentum 0.9, weight decay 5e-4, cosine w
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,24 +22,16 @@ from benchmark import checks
 from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import byol_loss
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
+from benchmark.runtime.training import frozen_copy
 from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
 
 OWNER = "method 'byol'"
-M = TypeVar("M", bound=nn.Module)
 
 
 def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     """BYOL's projector / predictor: Linear-BN-ReLU-Linear."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
                          nn.Linear(hidden, out_dim))
-
-
-def frozen_copy(module: M) -> M:
-    """A deep copy of ``module`` whose parameters never receive gradients (an EMA target)."""
-    target = copy.deepcopy(module)
-    for p in target.parameters():
-        p.requires_grad_(False)
-    return target
 
 
 class BYOLObjective(nn.Module):

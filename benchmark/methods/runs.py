@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,10 @@ from benchmark.results.record import now_iso
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
 from benchmark.storage.atomic import atomic_path, write_json
 from benchmark.storage.digest import digest
+
+if TYPE_CHECKING:
+    from benchmark.methods.progress import TrainResult
+    from benchmark.methods.watch import Watch
 
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "backbone.safetensors"
@@ -111,9 +115,11 @@ def _train_split(request: PretrainRequest) -> tuple[Split, dict[str, Any]]:
 
 def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, device: str = "cpu",
              num_workers: int = 0, force: bool = False, checkpoint_every_s: float = 60.0,
-             log: Callable[[str], None] | None = None) -> Path:
+             log: Callable[[str], None] | None = None, watch: Watch | None = None) -> Path:
     """Train ``request`` into its run folder under ``out_root`` (resuming or skipping as the folder says) and
-    return the folder. Labels reach the method only when its spec says ``uses_labels``."""
+    return the folder. Labels reach the method only when its spec says ``uses_labels``. ``watch``: the online
+    probe and collapse monitors (a :class:`benchmark.methods.watch.Watch`); their curve goes into the result and
+    ``curves.json``, and the curves into ``curves.png``."""
     from benchmark.methods.trainer import train
     from benchmark.runtime import distributed
 
@@ -147,16 +153,28 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
     result = train(method, backbone, data, budget=request.budget, workdir=folder, device=device,
                    seed=request.seed, config_digest=request.digest, batch_size=request.batch_size,
                    num_workers=num_workers, checkpoint_every_s=checkpoint_every_s, log=log,
-                   use_labels=spec.uses_labels, method_name=request.method.name)
+                   use_labels=spec.uses_labels, method_name=request.method.name, watch=watch)
     if not main:
         return folder
     save_weights(folder / WEIGHTS_FILE, backbone.encoder.backbone)
     summary = {k: v for k, v in asdict(result).items() if k not in ("loss_curve", "lr_curve")}
     write_json(folder / "loss_curve.json", {"loss": result.loss_curve, "lr": result.lr_curve})
+    _write_curves(folder, result, request.method.label)
     write_json(folder / RUN_FILE, {**base, "status": "finished", "finished_at": now_iso(), "result": summary})
     say(f"trained {request.method.label} on {request.dataset.label}: {result.steps} steps in "
         f"{result.seconds:.0f} s ({result.samples_per_s:.0f} samples/s); run folder {folder}")
+    if result.stopped_by == "collapse":
+        say(f"training stopped early: {result.collapse} (recorded in {folder / RUN_FILE})")
     return folder
+
+
+def _write_curves(folder: Path, result: TrainResult, label: str) -> None:
+    """``curves.json`` (loss, lr and the watch curve) and ``curves.png`` (when matplotlib is installed)."""
+    from benchmark.methods.curves import plot_curves
+
+    write_json(folder / "curves.json", {"loss": result.loss_curve, "lr": result.lr_curve,
+                                        "watch": result.watch_curve, "collapse": result.collapse})
+    plot_curves(folder / "curves.png", result.loss_curve, result.lr_curve, result.watch_curve, label)
 
 
 def save_weights(path: Path, module: torch.nn.Module) -> None:

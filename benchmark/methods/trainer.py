@@ -13,8 +13,9 @@ Contract (what a method can rely on, and what a record can state):
   ``estimate``); until then the schedule runs with the provisional ``K`` of the other limits, or 10**6. Training
   also stops when the time is up. Per 0-based step ``k``: ``lr = defaults.lr * global_batch / reference_batch
   * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), ``method.on_step(k, K)`` if it
-  exists, the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if asked; fp32 on the CPU unless
-  asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
+  exists, ``objective.before_step(StepInfo(k, K, steps_per_epoch))`` if it exists
+  (:mod:`benchmark.methods.schedule`), the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if
+  asked; fp32 on the CPU unless asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
   ``defaults.grad_clip``, the optimiser step (:func:`~benchmark.runtime.training.build_optimizer`: no weight
   decay on biases and norms), then for every momentum pair ``target = tau_k target + (1 - tau_k) online`` with
   ``tau_k = ema_tau(k, K, defaults.tau)``. Targets are frozen (``requires_grad=False``) and never optimised.
@@ -34,9 +35,9 @@ Contract (what a method can rely on, and what a record can state):
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ import torch
 from benchmark.errors import ContractError, DataError, OptionError
 from benchmark.methods import checkpoint as ckpt
 from benchmark.methods.checkpoint import rng_state, set_rng_state
+from benchmark.methods.progress import Progress, TrainResult, duration
+from benchmark.methods.schedule import StepInfo
+from benchmark.methods.watch import Watch, Watcher
 from benchmark.runtime import distributed as dist
 from benchmark.runtime.devices import peak_memory, precision_autocast, resolve_precision
 from benchmark.runtime.training import (
@@ -66,52 +70,6 @@ from benchmark.specs import Backbone, Budget, Method, Split
 PROVISIONAL_STEPS = 10**6
 
 
-@dataclass
-class TrainResult:
-    """What :func:`train` returns. ``epochs`` is fractional (steps / steps_per_epoch); ``seconds`` and the curves
-    cover the whole run, before a resume included; ``stopped_by`` is ``steps``, ``epochs``, ``seconds`` or
-    ``paused`` (``pause_at_step``); ``estimate`` says how ``estimated_total_steps`` (the schedule's K) was fixed."""
-
-    steps: int
-    epochs: float
-    seconds: float
-    samples_per_s: float
-    peak_memory_bytes: int
-    loss_curve: list[float]
-    lr_curve: list[float]
-    estimated_total_steps: int
-    stopped_by: str
-    resumed_from_step: int | None
-    estimate: str = ""
-    steps_per_epoch: int = 0
-    batch_size: int = 0
-    global_batch: int = 0
-    world_size: int = 1
-    lr: float = 0.0
-    warmup_steps: int = 0
-    precision: str = "fp32"
-    checkpoint: str = ""
-
-
-@dataclass
-class _Progress:
-    """The loop state that goes into checkpoints besides tensors."""
-
-    step: int = 0
-    total: int | None = None  # the schedule's K, once fixed
-    limit: str = ""           # the budget limit K came from
-    estimate: str = ""
-    elapsed_s: float = 0.0    # training seconds of earlier calls
-    loss_curve: list[float] = field(default_factory=list)
-    lr_curve: list[float] = field(default_factory=list)
-    stopped_by: str | None = None
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 class _Loop:
     """One call of :func:`train`: the modules, optimiser and progress (see the module docstring)."""
 
@@ -129,7 +87,10 @@ class _Loop:
         self._plan(data)
         self._modules(backbone)
         self.dataset = ViewsDataset(data, method.views, self.name)
-        self.progress = _Progress()
+        watch = opts["watch"]
+        self.watcher = None if watch is None else Watcher(watch, method, backbone, data, self.dev, self.name,
+                                                          opts["use_labels"])
+        self.progress = Progress()
         if budget.seconds is None:  # K is known now (a seconds budget fixes it after timing)
             self.progress.total, self.progress.limit = self.cap, self.cap_limit
             how = f" ({budget.epochs} x {self.per_epoch} steps)" if self.cap_limit == "epochs" else ""
@@ -208,7 +169,8 @@ class _Loop:
                 "steps_per_epoch": self.per_epoch, "total_steps": p.total, "limit": p.limit,
                 "estimate": p.estimate, "elapsed_s": elapsed, "seed": self.o["seed"], "batch_size": self.batch,
                 "world_size": self.world, "finished": finished, "stopped_by": p.stopped_by,
-                "loss_curve": p.loss_curve, "lr_curve": p.lr_curve}
+                "loss_curve": p.loss_curve, "lr_curve": p.lr_curve, "watch_curve": p.watch_curve,
+                "collapse": p.collapse}
         ckpt.save(self.o["workdir"], self.o["config_digest"], meta, self.state())
 
     def restore(self, meta: dict[str, Any], state: dict[str, Any]) -> None:
@@ -225,9 +187,9 @@ class _Loop:
         set_rng_state(state["rng"], self.dev)
         if dist.rank() > 0:  # rank 0's RNG was saved: the others draw their own, still deterministic
             torch.manual_seed(derive_seed(self.o["seed"], dist.rank(), meta["step"], 2))
-        self.progress = _Progress(meta["step"], meta["total_steps"], meta["limit"], meta["estimate"],
+        self.progress = Progress(meta["step"], meta["total_steps"], meta["limit"], meta["estimate"],
                                   float(meta["elapsed_s"]), list(meta["loss_curve"]), list(meta["lr_curve"]),
-                                  meta["stopped_by"])
+                                  meta["stopped_by"], list(meta.get("watch_curve", [])), meta.get("collapse", ""))
 
     # --- one step ------------------------------------------------------------------------------------------
     def schedule(self) -> int:
@@ -241,6 +203,9 @@ class _Loop:
         hook = getattr(self.method, "on_step", None)
         if callable(hook):
             hook(k, total)
+        before = getattr(self.objective, "before_step", None)
+        if callable(before):
+            before(StepInfo(k, total, self.per_epoch))
         views = [v.to(self.dev, non_blocking=True) for v in views]
         y = labels.to(self.dev, non_blocking=True) if self.o["use_labels"] else None
         with precision_autocast(self.dev, self.precision):
@@ -330,6 +295,7 @@ class _Loop:
                 timing = False
                 self.log(f"schedule: {p.estimate}")
             p.stopped_by = self.stop_reason(p.elapsed_s + now - start)
+            self.watch_step()
             self.report(done_here, now - start)
             if p.stopped_by is not None:
                 break
@@ -338,6 +304,22 @@ class _Loop:
                 self.save(p.elapsed_s + now - start, finished=False)
                 last_save = clock()
         return clock() - start
+
+    def watch_step(self) -> None:
+        """The online probe and collapse monitors after every ``watch.every`` steps and the last (watch.py)."""
+        p, final = self.progress, self.progress.stopped_by not in (None, "paused")
+        if self.watcher is None or not (final or p.step % self.watcher.watch.every == 0):
+            return
+        point, collapse = self.watcher.check(p.step, self.objective, self.log)
+        p.watch_curve.append(point)
+        if dist.any_rank(bool(collapse), self.dev) and not p.collapse:
+            p.collapse = collapse or f"method '{self.name}': collapse at step {p.step} on another rank"
+            stop = self.watcher.watch.stop_on_collapse and not final
+            if dist.is_main():
+                print(f"warning: {p.collapse}" + ("; stopping (--stop-on-collapse)" if stop else ""),
+                      file=sys.stderr)
+            if stop:
+                p.stopped_by = "collapse"
 
     def log(self, line: str) -> None:
         if self.o["log"] is not None and dist.is_main():
@@ -349,7 +331,7 @@ class _Loop:
             return
         rate = done_here / max(seconds, 1e-9)
         shown = f"{total}" if p.total is not None or self.cap else "?"
-        eta = _duration((total - p.step) / rate) if shown != "?" else "?"
+        eta = duration((total - p.step) / rate) if shown != "?" else "?"
         self.log(f"step {p.step}/{shown}  loss {p.loss_curve[-1]:.4f}  lr {p.lr_curve[-1]:.3g}  "
                  f"{rate * self.global_batch:.0f} samples/s  ETA {eta}")
 
@@ -364,7 +346,8 @@ class _Loop:
             stopped_by=p.stopped_by or "", resumed_from_step=resumed, estimate=p.estimate,
             steps_per_epoch=self.per_epoch, batch_size=self.batch, global_batch=self.global_batch,
             world_size=self.world, lr=self.lr, warmup_steps=round(self.defaults.warmup_fraction * self.schedule()),
-            precision=self.precision, checkpoint=str(Path(self.o["workdir"]) / ckpt.CHECKPOINT))
+            precision=self.precision, checkpoint=str(Path(self.o["workdir"]) / ckpt.CHECKPOINT),
+            watch_curve=list(p.watch_curve), collapse=p.collapse)
 
 
 def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, workdir: Path | str,
@@ -373,7 +356,8 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
           checkpoint_every_s: float | None = 60.0,
           num_workers: int = 0, log: Callable[[str], None] | None = None, use_labels: bool = False,
           method_name: str = "method", clock: Callable[[], float] = time.perf_counter,
-          pause_at_step: int | None = None, timing_steps: int = 5, log_every: int = 50) -> TrainResult:
+          pause_at_step: int | None = None, timing_steps: int = 5, log_every: int = 50,
+          watch: Watch | None = None) -> TrainResult:
     """Pretrain ``method`` (built around ``backbone``) on ``data`` under ``budget``; see the module docstring.
 
     ``workdir`` holds the checkpoints (created when missing); a checkpoint of ``config_digest`` there is resumed,
@@ -382,8 +366,9 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
     ``fp16`` (CUDA, with a GradScaler). ``log(line)`` receives progress lines (step/total, loss, lr, samples/s,
     ETA) about every ``log_every`` steps. ``clock`` measures the seconds budget, the timing and checkpoint
     intervals (inject a fake one in tests). ``pause_at_step`` ends this call after that many steps in total, with
-    a checkpoint (``stopped_by='paused'``), as an interruption would. The trained weights are left in the
-    method's modules, which also hold the final checkpoint's state.
+    a checkpoint (``stopped_by='paused'``), as an interruption would. ``watch``: the online probe and collapse
+    monitors (:mod:`benchmark.methods.watch`; ``stopped_by='collapse'`` when one stops the run). The trained
+    weights are left in the method's modules, which also hold the final checkpoint's state.
     """
     if not isinstance(budget, Budget):
         raise OptionError(f"budget must be a Budget (see benchmark.methods.budget.parse_budget), got {budget!r}")
@@ -398,7 +383,7 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
             "batch_size": batch_size, "precision": precision, "checkpoint_every_steps": checkpoint_every_steps,
             "checkpoint_every_s": checkpoint_every_s, "num_workers": num_workers, "log": log,
             "use_labels": use_labels, "method_name": method_name, "clock": clock, "pause_at_step": pause_at_step,
-            "timing_steps": timing_steps, "log_every": log_every}
+            "timing_steps": timing_steps, "log_every": log_every, "watch": watch}
     loop = _Loop(method, backbone, data, budget, opts)
     if loop.dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(loop.dev)

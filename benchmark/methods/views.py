@@ -11,6 +11,10 @@ Everything draws from ``torch``'s RNG only (torchvision.transforms.v2), so views
 ``torch.manual_seed`` and the data loader's per-worker seeding, and every object here pickles (the loop ships
 ``method.views`` to data-loader workers). :func:`plain_view` is the unaugmented view (resize + normalise);
 :class:`MultiView` bundles one transform per view.
+
+Views of one sample may differ in size between positions (multi-crop: DINO's global and local crops), never
+between samples at one position: the loader stacks position ``i`` of every sample into one (B, C, H_i, W_i) batch,
+and :func:`by_resolution` groups the positions of one size so an objective runs one forward pass per resolution.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", 
 #: Below this size (the smaller of H and W) Gaussian blur is never applied, even when asked for.
 MIN_BLUR_SIZE = 64
 
-__all__ = ["GRAY_MODES", "MIN_BLUR_SIZE", "ImageViews", "MultiView", "check_recipe_options", "check_view_options",
-           "plain_view"]
+__all__ = ["GRAY_MODES", "MIN_BLUR_SIZE", "ImageViews", "MultiView", "by_resolution", "check_recipe_options",
+           "check_view_options", "plain_view"]
 
 
 class ImageViews:
@@ -43,13 +47,17 @@ class ImageViews:
     ``ColorJitter(s, s, s, s / 4)`` (0.4 is SimCLR's strength 0.5, lightly's CIFAR-10 setting; 0: off).
     ``grayscale_p``: probability of random grayscale. Both are skipped for grayscale sources. ``blur``: Gaussian
     blur with p=0.5 (kernel 10% of the size, sigma 0.1-2), only at sizes >= :data:`MIN_BLUR_SIZE`.
-    Only numbers are kept from ``backbone``, never its module, so the object is small to pickle.
+    ``size``: the output size (an int for square views) instead of the backbone's input size (multi-crop's
+    smaller local crops). Only numbers are kept from ``backbone``, never its module, so the object is small to
+    pickle.
     """
 
     def __init__(self, backbone: Backbone, *, crop_scale: tuple[float, float] | None = (0.2, 1.0),
-                 hflip: bool = False, color_jitter: float = 0.4, grayscale_p: float = 0.2, blur: bool = False
-                 ) -> None:
+                 hflip: bool = False, color_jitter: float = 0.4, grayscale_p: float = 0.2, blur: bool = False,
+                 size: int | tuple[int, int] | None = None) -> None:
         channels, height, width = (int(v) for v in backbone.input_size)
+        if size is not None:
+            height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         self.channels, self.size = channels, (height, width)
         self.mean = _per_channel(backbone.mean, channels, "mean")
         self.std = _per_channel(backbone.std, channels, "std")
@@ -95,6 +103,16 @@ class MultiView:
 
     def __call__(self, sample: Any) -> list[torch.Tensor]:
         return [t(sample) for t in self.transforms]
+
+
+def by_resolution(views: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
+    """The view batches grouped by size, for one forward pass per resolution: ``[(positions, batch), ...]`` with
+    ``batch`` the views at ``positions`` concatenated along dim 0 (in that order), groups in order of first
+    appearance. ``[g1, g2, l1, l2]`` (two 32 px, two 16 px) gives ``[([0, 1], cat(g1, g2)), ([2, 3], cat(l1, l2))]``."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, v in enumerate(views):
+        groups.setdefault(tuple(v.shape[1:]), []).append(i)
+    return [(positions, torch.cat([views[i] for i in positions])) for positions in groups.values()]
 
 
 def plain_view(backbone: Backbone) -> ImageViews:

@@ -7,7 +7,8 @@ global-norm clipping, and an in-memory snapshot of the best weights. ``protocols
 
 The pretraining loop (:mod:`benchmark.methods.trainer`) composes the same schedule, groups and step, plus the
 pieces below them: :class:`LARS` and :func:`build_optimizer` (a method recipe's ``sgd`` / ``lars`` / ``adamw``),
-the BYOL EMA (:func:`ema_tau`, :func:`ema_update`), the views dataset and resumable epoch batches
+the momentum (EMA) target of BYOL, DINO and MoCo v3 (:func:`frozen_copy`, :func:`ema_tau`,
+:func:`ema_update`), the views dataset and resumable epoch batches
 (:class:`ViewsDataset`, :class:`EpochBatches`) and the RNG fork (:func:`own_rng`). Precision, autocast and peak
 memory live in :mod:`benchmark.runtime.devices`.
 """
@@ -15,10 +16,11 @@ memory live in :mod:`benchmark.runtime.devices`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +28,8 @@ import torch
 from benchmark.errors import ContractError
 from benchmark.runtime import distributed as dist
 from benchmark.specs import Split
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def lr_multiplier(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -174,6 +178,14 @@ def build_optimizer(params: Sequence[torch.Tensor], name: str, lr: float, weight
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
     raise ValueError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+
+
+def frozen_copy(module: M) -> M:
+    """A deep copy of ``module`` whose parameters never receive gradients (an EMA target)."""
+    target = copy.deepcopy(module)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
 
 
 def ema_tau(step: int, total_steps: int, tau0: float) -> float:

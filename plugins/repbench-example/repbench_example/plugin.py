@@ -10,10 +10,14 @@ uses repbench's public API (``benchmark``) and the helper modules documented for
   with seeded position, size, brightness and noise, and a fixed seeded stratified train/test split.
 - ``example-siam``: a SimSiam-style pretraining method (Chen & He, 2021) in about 50 lines: views, an objective
   and a recipe. repbench's loop does everything else (optimiser, schedule, checkpoints, resume).
+- ``example-distill``: a DINO-style self-distillation in under 80 lines, the template for methods that need
+  multi-crop views of two sizes (one forward pass per resolution) and a per-step schedule inside the objective
+  (``before_step(info)``: the teacher temperature warms up with ``info.step / info.total_steps``).
 """
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 
 import numpy as np
@@ -222,7 +226,72 @@ def build_siam(backbone: Backbone, hidden: int = 64, crop_min: float = 0.3, lr: 
 @hookimpl
 def register_methods() -> list[MethodSpec]:
     return [MethodSpec("example-siam", build=build_siam,
-                       description="SimSiam-style self-supervision (the example plugin's method template)")]
+                       description="SimSiam-style self-supervision (the example plugin's method template)"),
+            MethodSpec("example-distill", build=build_distill,
+                       description="DINO-style self-distillation: multi-crop views, a per-step teacher temperature")]
+
+
+# --- a method with multi-crop views and a per-step schedule (example-distill) ------------------------------------
+
+class CropViews:
+    """2 global crops at the input size and ``local`` crops at half of it: views of two resolutions (picklable)."""
+
+    def __init__(self, backbone: Backbone, local: int) -> None:
+        from torchvision.transforms import v2
+
+        c, h, w = backbone.input_size
+        self.local = local
+        self.crops = [v2.Compose([v2.RGB() if c == 3 else v2.Grayscale(c), v2.RandomResizedCrop(size, scale=scale),
+                                  v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True),
+                                  v2.Normalize(backbone.mean, backbone.std)])
+                      for size, scale in (((h, w), (0.4, 1.0)), ((h // 2, w // 2), (0.1, 0.4)))]
+
+    def __call__(self, sample: Image.Image) -> list[torch.Tensor]:
+        return [self.crops[0](sample), self.crops[0](sample)] + [self.crops[1](sample) for _ in range(self.local)]
+
+
+class DistillObjective(torch.nn.Module):
+    """The student (backbone + head) matches, on every crop, the EMA teacher's centred, sharpened distribution of
+    the *other* global crop; the teacher's temperature follows the loop's step (``before_step``)."""
+
+    def __init__(self, backbone: Backbone, out_dim: int) -> None:
+        super().__init__()
+        self.encoder = backbone.encoder
+        self.head = torch.nn.Sequential(torch.nn.Linear(backbone.embed_dim, 256), torch.nn.GELU(),
+                                        torch.nn.Linear(256, out_dim))
+        self.teacher = copy.deepcopy(torch.nn.ModuleDict({"encoder": self.encoder, "head": self.head}))
+        self.register_buffer("center", torch.zeros(out_dim))
+        self.teacher_temp = 0.04
+
+    def before_step(self, info) -> None:  # info: the loop's StepInfo (step, total_steps, steps_per_epoch)
+        self.teacher_temp = 0.04 + 0.03 * min(1.0, 2 * info.step / max(1, info.total_steps))
+
+    def forward(self, views: list[torch.Tensor], labels: torch.Tensor | None = None) -> torch.Tensor:
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for i, v in enumerate(views):
+            by_size.setdefault(tuple(v.shape[-2:]), []).append(i)
+        student: dict[int, torch.Tensor] = {}
+        for idx in by_size.values():  # one forward pass per resolution
+            out = self.head(self.encoder.encode(torch.cat([views[i] for i in idx])))
+            student.update(zip(idx, out.chunk(len(idx)), strict=True))
+        with torch.no_grad():
+            t_out = self.teacher["head"](self.teacher["encoder"].encode(torch.cat(views[:2])))
+            targets = torch.softmax((t_out - self.center) / self.teacher_temp, dim=-1).chunk(2)
+            if self.training:
+                self.center.mul_(0.9).add_(0.1 * t_out.mean(0))
+        terms = [-(targets[t] * torch.log_softmax(student[s] / 0.1, dim=-1)).sum(-1).mean()
+                 for t in (0, 1) for s in student if s != t]
+        return torch.stack(terms).mean()
+
+
+def build_distill(backbone: Backbone, local_crops: int = 4, out_dim: int = 512, lr: float = 5e-4) -> BuiltMethod:
+    if local_crops < 0 or out_dim < 1 or lr <= 0:
+        raise ValueError(f"method 'example-distill': need local_crops >= 0, out_dim >= 1, lr > 0; got "
+                         f"{local_crops}, {out_dim}, {lr}")
+    objective = DistillObjective(backbone, out_dim)
+    recipe = TrainDefaults(optimizer="adamw", lr=lr, reference_batch=256, weight_decay=0.04, batch_size=64, tau=0.996)
+    pairs = ((objective.encoder, objective.teacher["encoder"]), (objective.head, objective.teacher["head"]))
+    return BuiltMethod(objective, CropViews(backbone, local_crops), recipe, momentum_pairs=pairs)
 
 
 # --- a suite: a named, versioned leaderboard others can reproduce ----------------------------------------------
