@@ -29,6 +29,7 @@ from benchmark.encoders.base import TorchImageEncoder
 from benchmark.errors import ContractError, MissingData, OptionError, RecordError
 from benchmark.features.task import checked_split
 from benchmark.hookspecs import hookimpl
+from benchmark.methods.training import derive_seed, own_rng
 from benchmark.results.record import now_iso
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
 
@@ -131,8 +132,11 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
 
         checkpoint.clear(folder)  # a finished checkpoint would otherwise end the retraining at once
     spec = request.method.spec
-    backbone = trainable_backbone(request.backbone, device)
-    method = spec.build(backbone, **request.method.options)
+    # the backbone's fresh weights and the method's heads are drawn from an RNG seeded by the run's seed (the
+    # same on every rank), so one command always starts from the same weights and a resume from step 0 too
+    with own_rng(torch.device(device), derive_seed(request.seed, 3)):
+        backbone = trainable_backbone(request.backbone, device)
+        method = spec.build(backbone, **request.method.options)
     if not isinstance(method, Method):
         raise ContractError(f"method {request.method.name!r}: build() returned {type(method).__name__}, which lacks "
                             "views, objective, momentum_pairs or defaults (see benchmark.specs.Method)")

@@ -1,0 +1,91 @@
+"""Reliability of pretraining runs (issue 19): one command, one result; resume from step 0; stale records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark import Backbone, MethodSpec, TrainDefaults, hookimpl
+from benchmark.methods.budget import parse_budget
+from benchmark.methods.runs import WEIGHTS_FILE, PretrainRequest, pretrain
+from benchmark.testing import catalog_with
+
+import helpers
+
+BACKBONE = "timm/resnet18[pretrained=false,img_size=32]"
+FAIL_AT: dict[str, int] = {}
+
+
+class Views:
+    def __init__(self, backbone: Backbone) -> None:
+        self.size = backbone.input_size
+
+    def __call__(self, sample):
+        c, h, w = self.size
+        x = torch.from_numpy(np.asarray(sample.convert("RGB").resize((w, h)), np.float32) / 255).permute(2, 0, 1)
+        return [x + 0.1 * torch.randn_like(x), x + 0.1 * torch.randn_like(x)]
+
+
+class Objective(torch.nn.Module):
+    """A backbone plus a randomly initialised head (like SimCLR's projector)."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.encoder = backbone.encoder
+        self.head = torch.nn.Linear(backbone.embed_dim, 16)
+        self.calls = 0
+
+    def forward(self, views, labels=None):
+        self.calls += 1
+        if self.calls == FAIL_AT.get("step"):
+            raise KeyboardInterrupt("killed")
+        a, b = (self.head(self.encoder.encode(v)) for v in views)
+        return torch.nn.functional.mse_loss(a, b) - a.std(0).mean()
+
+
+class Headed:
+    def __init__(self, backbone: Backbone) -> None:
+        self.objective = Objective(backbone)
+        self.momentum_pairs = ()
+        self.defaults = TrainDefaults(optimizer="sgd", lr=0.05, reference_batch=8, batch_size=8, weight_decay=0.0)
+        self.views = Views(backbone)
+
+
+@pytest.fixture
+def catalog():
+    mod = helpers.make_plugin()
+
+    @hookimpl
+    def register_methods():
+        return [MethodSpec("headed", build=Headed, description="test method with a random head")]
+
+    mod.register_methods = register_methods
+    return catalog_with(("t", mod))
+
+
+def _request(catalog, budget="3steps"):
+    return PretrainRequest(catalog.resolve("methods", "headed"), catalog.resolve("encoders", BACKBONE),
+                           catalog.resolve("datasets", "tiny[n=24,size=8]"), parse_budget(budget), seed=0,
+                           batch_size=8)
+
+
+@pytest.mark.slow
+def test_two_runs_of_one_command_give_byte_identical_weights_and_a_resume_from_step_0_too(catalog, tmp_path):
+    torch.manual_seed(123)  # whatever the caller's global RNG holds
+    a = pretrain(catalog, _request(catalog), tmp_path / "a")
+    torch.rand(7)
+    b = pretrain(catalog, _request(catalog), tmp_path / "b")
+    assert (a / WEIGHTS_FILE).read_bytes() == (b / WEIGHTS_FILE).read_bytes()
+    # killed at the second step, before any checkpoint: the rerun starts over and must end where `a` did
+    FAIL_AT["step"] = 2
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(catalog, _request(catalog), tmp_path / "c")
+    finally:
+        FAIL_AT.clear()
+    c = _request(catalog).folder(tmp_path / "c")
+    assert not (c / WEIGHTS_FILE).exists() and not list(c.glob("checkpoint*"))
+    torch.rand(3)
+    assert pretrain(catalog, _request(catalog), tmp_path / "c") == c
+    assert (c / WEIGHTS_FILE).read_bytes() == (a / WEIGHTS_FILE).read_bytes()
