@@ -29,6 +29,7 @@ from benchmark.features import FeatureCache, best_device
 from benchmark.features.contracts import check_protocol_output
 from benchmark.features.extract import default_workers
 from benchmark.features.task import HarnessTask, load_pair
+from benchmark.local_weights import local_weights_id
 from benchmark.options import Requested
 from benchmark.plugins import dist_version
 from benchmark.protocols.metrics import score
@@ -277,6 +278,9 @@ def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None
     }
     if catalog is not None:
         payload["versions"] = _versions(catalog, cell)
+    weights = local_weights_id(cell.encoder)
+    if weights is not None:  # run:<folder>, checkpoint=<file>: new weights behind the same name rerun
+        payload["local_weights"] = weights
     return digest(payload)
 
 

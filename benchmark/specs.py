@@ -78,6 +78,12 @@ class EncoderSpec:
     #: select, told without loading weights (None: not known before loading); lets ``layers=all`` expand and
     #: ``layer=i`` be range-checked when the plan is made (:mod:`benchmark.encoders.layers`).
     count_layers: Callable[[str | None, Mapping[str, Any]], int | None] | None = None
+    #: ``weights_id(variant, options) -> str | None``: a content hash of the local weight file(s) the encoder would
+    #: load, told without building it (None: no local file); part of what a finished record is checked against
+    #: before reuse, so new weights behind the same name rerun (:mod:`benchmark.local_weights`).
+    weights_id: Callable[[str | None, Mapping[str, Any]], str | None] | None = None
+    #: ``canonical_variant(variant) -> str``: one spelling per family variant (``run:runs/X/`` is ``run:runs/X``).
+    canonical_variant: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)

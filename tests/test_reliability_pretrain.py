@@ -89,3 +89,54 @@ def test_two_runs_of_one_command_give_byte_identical_weights_and_a_resume_from_s
     torch.rand(3)
     assert pretrain(catalog, _request(catalog), tmp_path / "c") == c
     assert (c / WEIGHTS_FILE).read_bytes() == (a / WEIGHTS_FILE).read_bytes()
+
+
+def _eval(catalog, name, tmp_path):
+    from benchmark.runner import RunConfig, make_plan, run_plan
+
+    plan = make_plan(catalog, [name], ["tiny[n=24,size=8]"], ["centroid"])
+    config = RunConfig(results_dir=tmp_path / "results", cache_dir=tmp_path / "cache", quiet=True)
+    return plan, run_plan(catalog, plan, config)
+
+
+@pytest.mark.slow
+def test_new_weights_behind_one_run_name_rerun_its_finished_records(catalog, tmp_path, monkeypatch):
+    from safetensors.torch import load_file, save_file
+
+    import benchmark.catalog
+
+    monkeypatch.setattr(benchmark.catalog.Catalog, "load", classmethod(lambda cls, plugins=None: catalog))
+    folder = pretrain(catalog, _request(catalog, "1steps"), tmp_path / "runs")
+    calls = catalog.plugins.pm.get_plugin("t").calls
+    plan, [first] = _eval(catalog, f"run:{folder}", tmp_path)
+    n = calls["evaluate"]
+    # `run:X/` and `run:X` are one encoder: one label, one record, nothing rerun
+    slash, [same] = _eval(catalog, f"run:{folder}/", tmp_path)
+    assert slash.cells[0].encoder.label == plan.cells[0].encoder.label == f"run:{folder}"
+    assert calls["evaluate"] == n and same == first
+    # the weights behind the name change (as after `pretrain --force`): the finished record must not be reused
+    state = load_file(str(folder / WEIGHTS_FILE))
+    save_file({k: (v + 1 if v.is_floating_point() else v) for k, v in state.items()}, str(folder / WEIGHTS_FILE))
+    _, [second] = _eval(catalog, f"run:{folder}", tmp_path)
+    assert calls["evaluate"] == n + 1
+    assert second["encoder"]["weights_hash"] != first["encoder"]["weights_hash"]
+    assert second["config_digest"] != first["config_digest"]
+
+
+def test_a_checkpoint_option_naming_a_file_puts_its_content_hash_in_the_config_digest(tmp_path):
+    from benchmark.catalog import Resolved
+    from benchmark.local_weights import local_weights_id
+    from benchmark.specs import EncoderSpec
+
+    def load(checkpoint: str = "") -> None:
+        return None
+
+    spec = EncoderSpec("local", "image", load=load)
+    weights = tmp_path / "w.bin"
+    assert local_weights_id(Resolved(spec, "local", {"checkpoint": str(weights)})) is None  # no file yet
+    weights.write_bytes(b"one")
+    one = local_weights_id(Resolved(spec, "local", {"checkpoint": str(weights)}))
+    weights.write_bytes(b"two!")
+    two = local_weights_id(Resolved(spec, "local", {"checkpoint": str(weights)}))
+    assert one and two and one != two
+    assert local_weights_id(Resolved(spec, "local", {"checkpoint": ""})) is None

@@ -29,6 +29,7 @@ from benchmark.encoders.base import TorchImageEncoder
 from benchmark.errors import ContractError, MissingData, OptionError, RecordError
 from benchmark.features.task import checked_split
 from benchmark.hookspecs import hookimpl
+from benchmark.local_weights import file_sha256
 from benchmark.methods.training import derive_seed, own_rng
 from benchmark.results.record import now_iso
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
@@ -255,8 +256,20 @@ def finished_runs(root: Path) -> list[Path]:
     return out
 
 
+def run_weights_id(variant: str | None, options: Mapping[str, Any]) -> str | None:
+    """The content hash of a run folder's trained weights (None before it has any)."""
+    return file_sha256(Path(variant or "").expanduser() / WEIGHTS_FILE)
+
+
+def canonical_run_variant(variant: str) -> str:
+    """One spelling per folder: ``runs/X/`` and ``runs/X`` are one encoder."""
+    stripped = variant.rstrip("/")
+    return stripped or variant
+
+
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
-    return [EncoderSpec("run:", "image", load=load_run,
+    return [EncoderSpec("run:", "image", load=load_run, weights_id=run_weights_id,
+                        canonical_variant=canonical_run_variant,
                         description="a backbone trained by `repbench pretrain`: run:<run folder>",
                         examples=("run:runs/simclr__timm-resnet18__fashion-mnist__s0__1a2b3c4d5e",))]
