@@ -10,7 +10,6 @@ UTF-8 and validates with :meth:`Record.from_json`. :func:`load_records` is stric
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -18,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from benchmark import safe_json
 from benchmark.atomic import write_json
 from benchmark.errors import MissingData, RecordError
 from benchmark.results.record import InvalidRecord, Record, cell_id
@@ -74,7 +74,7 @@ def read_json(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidRecord(where, f"is not UTF-8 text (invalid byte at offset {exc.start})") from exc
     try:
-        return json.loads(text)
+        return safe_json.loads(text)
     except RecursionError as exc:
         raise InvalidRecord(where, "is not valid JSON (nested too deeply)") from exc
     except ValueError as exc:  # JSONDecodeError, and over-long integers
