@@ -28,6 +28,11 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
+def _parse_int_as_float(text: str) -> int | float:
+    # a float of an over-long integer is +-inf or a huge number: the caller's range check names the field
+    return float(text) if len(text.lstrip("-")) > MAX_INT_DIGITS else int(text)
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -53,11 +58,13 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes, *, huge_ints: str = "reject") -> Any:
     """``json.loads`` with the guards above; every failure is a ``ValueError`` (JSONDecodeError or
-    :class:`UnsafeJSON`)."""
+    :class:`UnsafeJSON`). ``huge_ints="float"`` reads an over-long integer as a float (``inf`` beyond float
+    range) instead, for callers whose own range checks name the field at fault."""
+    parse_int = _parse_int_as_float if huge_ints == "float" else _parse_int
     try:
-        value = json.loads(text, parse_int=_parse_int, object_pairs_hook=_no_duplicates)
+        value = json.loads(text, parse_int=parse_int, object_pairs_hook=_no_duplicates)
     except RecursionError as exc:
         raise UnsafeJSON(f"values nested too deeply (more than {MAX_DEPTH} levels)") from exc
     check_depth(value)

@@ -139,7 +139,7 @@ def cmd_depth(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from benchmark.leaderboards.importers import expand, import_file
+    from benchmark.leaderboards.importers import check_conflicts, expand, import_file
     from benchmark.results.store import ResultStore
     from benchmark.results.throughput import ThroughputRecord, write_throughput
 
@@ -149,6 +149,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     # read every file first: a bad one stops the import before anything is written
     imported = [(path, import_file(path, fmt=args.format, model=args.model, url=args.url, dataset=args.dataset))
                 for path in expand(args.files)]
+    check_conflicts(imported)  # two records for one file: report, never keep the last silently
     store = ResultStore(results)
     for path, records in imported:
         throughput = [r for r in records if isinstance(r, ThroughputRecord)]
