@@ -22,6 +22,7 @@ import torch
 
 from benchmark.atomic import remove_stale_temps
 from benchmark.catalog import Catalog, Resolved
+from benchmark.cell_guard import cell_timeout, check_timeout, exit_error
 from benchmark.digest import digest
 from benchmark.encoders.layers import expand_layers
 from benchmark.errors import ContractError, OptionError, RecordError
@@ -49,6 +50,12 @@ class RunConfig:
     force: bool = False
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
+    cell_timeout: float | None = None  # seconds a cell may run before it is stopped as an error record; None: no limit
+
+    def __post_init__(self) -> None:  # before any work: not one error record per cell
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size}: give a positive number of samples per batch")
+        check_timeout(self.cell_timeout)
     distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
 
 
@@ -221,13 +228,15 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[st
     enc, dset = cells[0].encoder, cells[0].dataset
     start = time.perf_counter()
     try:
-        dataset, encoder = load_pair(enc, dset, context.device)
+        with cell_timeout(config.cell_timeout, f"loading {enc.label} x {dset.label}"):
+            dataset, encoder = load_pair(enc, dset, context.device)
         task = HarnessTask(encoder, enc.label, dataset, device=context.device, cache=context.cache,
                            precision=context.precision, seed=config.seed, batch_size=config.batch_size,
                            quiet=config.quiet, dataset_label=dset.label, workers=_workers(config, context.device))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        error = exit_error(exc, _parts(catalog, cells[0])) if isinstance(exc, SystemExit) else exc
         for i in todo:
-            yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
+            yield i, error_record(catalog, cells[i], config, context.env, error, context.precision)
         return
     stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
     if stale:
@@ -341,21 +350,34 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     start = time.perf_counter()
     before = dict(task.timings)
     try:
-        _seed_everything(config.seed)
-        output = cell.protocol.spec.evaluate(task, **cell.protocol.options)
-        if not isinstance(output, ProtocolOutput):
-            raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
-                                "ProtocolOutput")
-        n_test = len(task.checked_split("test"))
-        check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
-        error = None
+        with cell_timeout(config.cell_timeout, f"cell {' x '.join(cell.labels)}"):
+            _seed_everything(config.seed)
+            output = cell.protocol.spec.evaluate(task, **cell.protocol.options)
+            if not isinstance(output, ProtocolOutput):
+                raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
+                                    "ProtocolOutput")
+            n_test = len(task.checked_split("test"))
+            check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
+        error: BaseException | None = None
     except Exception as exc:
         output, error = None, exc
+    except SystemExit as exc:  # plugin code exiting the process: a failed cell naming the plugin
+        output, error = None, exit_error(exc, _parts(catalog, cell))
     features_s = {k: v for k, v in task.timings.items() if k not in before}
     protocol_s = time.perf_counter() - start - sum(features_s.values())
     timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
                "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
+    if config.cell_timeout is not None:
+        timings["cell_timeout_s"] = config.cell_timeout
     return _record(catalog, cell, config, env, task, output, timings, error, precision)
+
+
+def _parts(catalog: Catalog, cell: Cell) -> dict[str, tuple[str, Any, str | None]]:
+    """Per role: the label, the spec's callable and the plugin, for naming who exited (:func:`exit_error`)."""
+    return {"encoder": (cell.encoder.label, cell.encoder.spec.load, catalog.plugin_of("encoders", cell.encoder.spec)),
+            "dataset": (cell.dataset.label, cell.dataset.spec.load, catalog.plugin_of("datasets", cell.dataset.spec)),
+            "protocol": (cell.protocol.label, cell.protocol.spec.evaluate,
+                         catalog.plugin_of("protocols", cell.protocol.spec))}
 
 
 def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], task: HarnessTask | None,
