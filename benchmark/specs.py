@@ -262,12 +262,36 @@ class Split:
     labels: np.ndarray
 
     def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.labels = np.asarray(_integer_labels(self.labels), dtype=np.int64)
         if len(self.samples) != len(self.labels):
             raise ValueError(f"split has {len(self.samples)} samples but {len(self.labels)} labels")
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def _integer_labels(labels: Any) -> Any:
+    """``labels`` unchanged when they are integers (or bools, or floats with integral values), checked before any
+    cast: ``int64`` of 1.7 would silently be 1, and of ``"cat"`` a raw ValueError. Raises ValueError starting
+    ``split labels must be integer class indices``."""
+    y = np.asarray(labels)
+    if y.size == 0 or np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        return y
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if not bad.any():
+            return y
+        at = np.flatnonzero(bad.reshape(-1))[:5].tolist()
+        shown = ", ".join(repr(float(v)) for v in y.reshape(-1)[at])
+        raise ValueError(f"split labels must be integer class indices, got non-integer values {shown} at rows {at}")
+    if y.dtype.kind == "O" and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                   for v in y.reshape(-1)):
+        return y
+    first = y.reshape(-1)[0]
+    first = first.item() if isinstance(first, np.generic) else first
+    kind = {"U": "string", "S": "bytes", "O": "mixed"}.get(y.dtype.kind, str(y.dtype))
+    raise ValueError(f"split labels must be integer class indices, got {kind} values such as {first!r}: map "
+                     "each class name to its index in `classes`")
 
 
 @runtime_checkable

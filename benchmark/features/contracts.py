@@ -100,6 +100,17 @@ def check_labels(labels: Any, num_classes: int, dataset: str, split: str) -> Non
                             f"{DATASET_FIX}: list every class in `classes` and map labels to their index")
 
 
+def check_classes(dataset: Any, label: str) -> None:
+    """A classification dataset lists at least 2 classes (with one, every prediction is right: a score of 1.0
+    that says nothing). Datasets of another declared ``kind`` (pairs, retrieval) are not checked here."""
+    if getattr(dataset, "kind", None) not in (None, "classification"):
+        return
+    classes = getattr(dataset, "classes", None)
+    if classes is not None and len(classes) < 2:
+        raise ContractError(f"dataset {label!r} has {len(classes)} class(es) ({list(classes)[:3]}); a classification "
+                            f"benchmark needs at least 2, or every score is a meaningless 100%; {DATASET_FIX}")
+
+
 def check_split(split: Any, num_classes: int | None, dataset: str, name: str) -> None:
     """A split's samples and labels match in length and (when ``num_classes`` is given) labels are in range."""
     check_split_lengths(split.samples, split.labels, dataset, name)

@@ -23,18 +23,25 @@ from benchmark.catalog import Resolved
 from benchmark.errors import ContractError, RepbenchError
 from benchmark.features import distributed as ranks
 from benchmark.features.cache import FeatureCache, cache_key
-from benchmark.features.contracts import check_features, check_split
+from benchmark.features.contracts import check_classes, check_features, check_split
 from benchmark.features.extract import extract, place_encoder
 from benchmark.specs import Dataset, Encoder, Fittable, SharedSplits, Split
 
 #: The message of :class:`~benchmark.specs.Split`'s own length check, which cannot name the split.
 _SPLIT_LENGTHS = re.compile(r"^split has \d+ samples but \d+ labels")
+_SPLIT_LABELS = re.compile(r"^split labels must be integer class indices")
 
 
 def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
     """Load the dataset and the encoder, fit a :class:`~benchmark.specs.Fittable` encoder on the (checked) train
     split, and place the encoder on ``device``."""
-    dataset = dset.load()
+    try:
+        dataset = dset.load()
+    except ValueError as exc:
+        if isinstance(exc, RepbenchError) or not _SPLIT_LABELS.match(str(exc)):
+            raise
+        raise ContractError(f"dataset {dset.label!r}: {exc}; fix the dataset plugin") from exc
+    check_classes(dataset, dset.label)
     encoder = enc.load()
     if isinstance(encoder, Fittable):
         encoder.fit(checked_split(dataset, "train", dset.label).samples)
@@ -48,6 +55,8 @@ def checked_split(dataset: Dataset, split: str, label: str) -> Split:
     try:
         data = dataset.split(split)
     except ValueError as exc:
+        if not isinstance(exc, RepbenchError) and _SPLIT_LABELS.match(str(exc)):
+            raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin") from exc
         if isinstance(exc, RepbenchError) or not _SPLIT_LENGTHS.match(str(exc)):
             raise
         raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin: a Split needs "
