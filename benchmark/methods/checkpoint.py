@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.atomic import atomic_path, remove_stale_temps, write_json
+from benchmark.atomic import remove_stale_temps, write_json, write_safetensors
 from benchmark.errors import DataError, OptionError
 
 CHECKPOINT = "checkpoint.json"
@@ -115,10 +115,8 @@ def save(workdir: Path | str, config_digest: str, meta: Mapping[str, Any], state
     skeleton = encode(state, tensors)
     step = int(meta.get("step", 0))
     name = f"checkpoint-{step:08d}-{secrets.token_hex(4)}.safetensors"
-    from safetensors.torch import save_file
-
-    with atomic_path(workdir / name) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "step": str(step), "config_digest": config_digest})
+    write_safetensors(workdir / name, tensors,
+                      metadata={"format": FORMAT, "step": str(step), "config_digest": config_digest})
     target = workdir / CHECKPOINT
     write_json(target, {**meta, "format": FORMAT, "config_digest": config_digest, "tensors": name,
                         "state": skeleton})

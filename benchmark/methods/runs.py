@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from benchmark.atomic import atomic_path, write_json
+from benchmark.atomic import remove_stale_temps, write_json, write_safetensors
 from benchmark.catalog import Catalog, Resolved
 from benchmark.datasets.base import subsample
 from benchmark.digest import digest
@@ -166,11 +166,9 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
 
 def save_weights(path: Path, module: torch.nn.Module) -> None:
     """A module's state dict as safetensors, written atomically (contiguous CPU copies; shared tensors cloned)."""
-    from safetensors.torch import save_file
-
     state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+    write_safetensors(path, state)
+    remove_stale_temps(path.parent)  # what a killed write left (older than an hour: never a live writer's)
 
 
 def read_run(folder: Path) -> dict[str, Any]:
