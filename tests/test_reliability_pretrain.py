@@ -140,3 +140,114 @@ def test_a_checkpoint_option_naming_a_file_puts_its_content_hash_in_the_config_d
     two = local_weights_id(Resolved(spec, "local", {"checkpoint": str(weights)}))
     assert one and two and one != two
     assert local_weights_id(Resolved(spec, "local", {"checkpoint": ""})) is None
+
+
+# --- damaged or edited run folders: one line each, naming the file (items 10, 13) --------------------------------
+@pytest.fixture
+def trained(catalog, tmp_path, monkeypatch):
+    import benchmark.catalog
+
+    monkeypatch.setattr(benchmark.catalog.Catalog, "load", classmethod(lambda cls, plugins=None: catalog))
+    return pretrain(catalog, _request(catalog, "2steps"), tmp_path / "runs")
+
+
+def _edit(path, **fields):
+    import json
+
+    data = json.loads(path.read_text())
+    for dotted, value in fields.items():
+        target = data
+        *parents, last = dotted.split("__")
+        for key in parents:
+            target = target[key]
+        if value is ...:
+            del target[last]
+        else:
+            target[last] = value
+    path.write_text(json.dumps(data))
+
+
+def _one_line(info, path):
+    text = str(info.value)
+    assert str(path) in text and "\n" not in text, text
+
+
+@pytest.mark.slow
+def test_edited_or_damaged_run_folders_are_one_line_errors_naming_the_file(trained, catalog, tmp_path):
+    from benchmark.errors import DataError, RecordError
+    from benchmark.methods.runs import RUN_FILE, load_run
+
+    run = trained / RUN_FILE
+    original = run.read_text()
+    for fields, error, message in (
+        ({"dataset": "digits"}, RecordError, "no longer match its config_digest"),
+        ({"budget": {"steps": 5000}}, RecordError, "no longer match its config_digest"),
+        ({"result__steps": 5000}, RecordError, r"field 'result.steps' \(5000\) is not what its final checkpoint"),
+        ({"backbone": f"run:{trained}"}, RecordError, "a run's backbone is never a run"),
+    ):
+        _edit(run, **fields)
+        with pytest.raises(error, match=message) as info:
+            load_run(str(trained))
+        _one_line(info, run)
+        run.write_text(original)
+    run.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(RecordError, match="not valid JSON") as info:
+        load_run(str(trained))
+    _one_line(info, run)
+    run.write_text(original)
+    # weights: a link out of the folder, then a truncated file
+    weights = trained / WEIGHTS_FILE
+    outside = tmp_path / "elsewhere.safetensors"
+    weights.rename(outside)
+    weights.symlink_to(outside)
+    with pytest.raises(DataError, match="outside the run folder") as info:
+        load_run(str(trained))
+    _one_line(info, weights)
+    weights.unlink()
+    weights.write_bytes(outside.read_bytes()[:1000])
+    with pytest.raises(DataError, match="damaged weights") as info:
+        load_run(str(trained))
+    _one_line(info, weights)
+
+
+@pytest.mark.slow
+def test_damaged_checkpoints_are_one_line_errors_naming_the_file(catalog, tmp_path):
+    from benchmark.errors import DataError
+    from benchmark.methods.checkpoint import CHECKPOINT
+
+    FAIL_AT["step"] = 3  # killed at the third step, after the checkpoint at step 2 (checkpoint_every_s=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(catalog, _request(catalog), tmp_path / "runs", checkpoint_every_s=0.0)
+    finally:
+        FAIL_AT.clear()
+    folder = _request(catalog).folder(tmp_path / "runs")
+    meta = folder / CHECKPOINT
+    original = meta.read_text()
+    [tensors] = folder.glob("checkpoint-*.safetensors")
+    good = tensors.read_bytes()
+    for damage, message, named in (
+        (lambda: _edit(meta, loss_curve=...), "a damaged or incomplete checkpoint \\(missing 'loss_curve'\\)", meta),
+        (lambda: meta.write_text('{"a":' * 100_000 + "1" + "}" * 100_000), "not a readable training checkpoint", meta),
+        (lambda: tensors.write_bytes(good[: len(good) // 2]), "a damaged checkpoint file", tensors),
+    ):
+        damage()
+        with pytest.raises(DataError, match=message) as info:
+            pretrain(catalog, _request(catalog), tmp_path / "runs")
+        _one_line(info, named)
+        meta.write_text(original)
+        tensors.write_bytes(good)
+
+
+def test_an_objective_whose_loss_has_no_gradient_is_a_contract_error_naming_the_method(catalog, tmp_path):
+    from benchmark.errors import ContractError
+
+    def detached(self, views, labels=None):
+        return torch.tensor(1.0)
+
+    Objective.forward, original = detached, Objective.forward
+    try:
+        with pytest.raises(ContractError, match="method 'headed': objective.*returned a loss without a gradient"):
+            pretrain(catalog, _request(catalog, "1steps"), tmp_path / "runs")
+    finally:
+        Objective.forward = original

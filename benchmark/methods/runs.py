@@ -12,7 +12,6 @@ a finished one; a folder of another configuration is never overwritten.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -21,12 +20,13 @@ from typing import Any
 
 import torch
 
+from benchmark import safe_json
 from benchmark.atomic import remove_stale_temps, write_json, write_safetensors
 from benchmark.catalog import Catalog, Resolved
 from benchmark.datasets.base import subsample
 from benchmark.digest import digest
 from benchmark.encoders.base import TorchImageEncoder
-from benchmark.errors import ContractError, MissingData, OptionError, RecordError
+from benchmark.errors import ContractError, DataError, MissingData, OptionError, RecordError
 from benchmark.features.task import checked_split
 from benchmark.hookspecs import hookimpl
 from benchmark.local_weights import file_sha256
@@ -178,9 +178,9 @@ def read_run(folder: Path) -> dict[str, Any]:
         raise MissingData(f"{folder} is not a repbench run folder (no {RUN_FILE}); give the folder that "
                           "`repbench pretrain` printed")
     try:
-        run = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordError(f"{path}: not valid JSON ({exc})") from exc
+        run = safe_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: invalid JSON, too deep, duplicate key
+        raise RecordError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(run, dict) or run.get("kind") != "pretraining":
         raise RecordError(f"{path}: not a pretraining run record")
     return run
@@ -228,10 +228,15 @@ def load_run(variant: str) -> RunEncoder:
     if run.get("status") != "finished" or not (folder / WEIGHTS_FILE).is_file():
         raise MissingData(f"run {folder} has not finished training (status {run.get('status')!r}); rerun the "
                           "same `repbench pretrain` command to resume it")
+    check_run(folder, run)
     inner = Catalog.load().resolve("encoders", run["backbone"]).load()
     if not isinstance(inner, TorchImageEncoder):
         raise ContractError(f"run {folder}: the backbone {run['backbone']!r} no longer loads as a torch encoder")
-    state = load_file(str(folder / WEIGHTS_FILE))
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except Exception as exc:  # SafetensorError: truncated or damaged
+        raise DataError(f"{folder / WEIGHTS_FILE}: damaged weights ({type(exc).__name__}: {str(exc)[:200]}); "
+                        "rerun the same `repbench pretrain` command with --force") from None
     try:
         inner.backbone.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -240,6 +245,37 @@ def load_run(variant: str) -> RunEncoder:
     inner.__dict__.pop("weights_hash", None)  # the cached hash was of the freshly built weights
     inner.eval()
     return RunEncoder(inner, folder.resolve(), run)
+
+
+#: The fields of run.json that :meth:`PretrainRequest.describe` wrote and ``config_digest`` covers.
+_DESCRIBED = ("method", "method_options", "backbone", "backbone_options", "dataset", "dataset_options", "budget",
+              "seed", "batch_size", "train_size", "format")
+
+
+def check_run(folder: Path, run: Mapping[str, Any]) -> None:
+    """What ``run:`` trusts in a finished folder, checked: run.json's described fields still give its
+    ``config_digest`` (an edited method, dataset, budget or seed would go into records unchecked), its
+    ``result.steps`` is the final checkpoint's, the backbone is not a run (a cycle, or a run of a run), and
+    the weights are the folder's own file. RecordError / DataError name the file at fault."""
+    path = folder / RUN_FILE
+    backbone = run.get("backbone")
+    if not isinstance(backbone, str) or backbone.startswith("run:"):
+        raise RecordError(f"{path}: field 'backbone' must name the trained encoder (e.g. timm/resnet18), got "
+                          f"{str(backbone)[:80]!r}; a run's backbone is never a run (that could lead back to itself)")
+    if digest({k: run.get(k) for k in _DESCRIBED}) != run.get("config_digest"):
+        raise RecordError(f"{path}: its method, backbone, dataset, budget or seed no longer match its config_digest "
+                          "(the file was edited); rerun the `repbench pretrain` command that made it")
+    from benchmark.methods import checkpoint
+
+    meta = checkpoint.read_meta(folder)
+    steps = (run.get("result") or {}).get("steps") if isinstance(run.get("result"), dict) else None
+    if meta is not None and (meta.get("config_digest") != run.get("config_digest") or meta.get("step") != steps):
+        raise RecordError(f"{path}: field 'result.steps' ({steps!r}) is not what its final checkpoint says "
+                          f"({meta.get('step')!r} steps); the file was edited or belongs to another run")
+    weights = folder / WEIGHTS_FILE
+    if weights.is_symlink() or not weights.resolve().is_relative_to(folder.resolve()):
+        raise DataError(f"{weights}: a link to {weights.resolve()}, outside the run folder; a run's weights must be "
+                        "its own file (copy the folder instead of linking into it)")
 
 
 def finished_runs(root: Path) -> list[Path]:
