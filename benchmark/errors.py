@@ -49,3 +49,7 @@ class ContractError(RepbenchError, ValueError):
 
 class PluginLoadError(RepbenchError):
     """A name that cannot be served because the plugin that would provide it failed to load."""
+
+
+class WriteError(RepbenchError, OSError):
+    """A file repbench must write cannot be (a read-only folder, a full disk); the message names the file."""
