@@ -158,6 +158,26 @@ def check_features(protocol: str, split: str, x: Any, labels: Any = None, *, wid
             bad = ~finite
             raise ContractError(f"{where} have {int(bad.sum())} non-finite values (rows {_rows(bad.any(axis=1))}); "
                                 f"{FEATURES_FIX}")
+        check_scale(where, x)
+
+
+#: Features whose largest magnitude lies outside [MIN_SCALE, MAX_SCALE] cannot be compared in float32: squared
+#: distances and dot products overflow to inf above (sqrt(3.4e38 / dim)), or underflow to 0 below (1.2e-38).
+MAX_SCALE = 1e15
+MIN_SCALE = 1e-15
+
+
+def check_scale(where: str, x: np.ndarray) -> None:
+    """Raise ContractError when finite float features are so large or so small (all but zero) that float32
+    arithmetic on them is meaningless: a protocol would score them at chance and call it ok."""
+    if x.size == 0:
+        return
+    peak = float(max(np.max(x), -np.min(x)))
+    if peak > MAX_SCALE or 0 < peak < MIN_SCALE:
+        side = "overflow to inf" if peak > MAX_SCALE else "underflow to 0"
+        raise ContractError(f"{where} have a largest magnitude of {peak:.3g}: float32 distances and dot products "
+                            f"{side} at this scale (a chance-level score); scale the encoder's output (e.g. "
+                            f"L2-normalise it) into [{MIN_SCALE:g}, {MAX_SCALE:g}]")
 
 
 def check_splits(protocol: str, train: tuple[Any, Any], *others: tuple[str, Any, Any]) -> None:
