@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmark.errors import OptionError
 
@@ -91,14 +92,14 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
         if args.format not in ("markdown", "csv"):
             raise OptionError("--table profile renders as markdown or csv; use --format markdown or csv")
         table = profile_table(measured, baseline=args.baseline)
-        return profile_markdown(table) if args.format == "markdown" else table.to_csv(index=False)
+        return profile_markdown(table) if args.format == "markdown" else _csv(table)
     if args.table == "methods":
         from benchmark.leaderboards.methods import methods_frame, methods_markdown
 
         if args.format not in ("markdown", "csv"):
             raise OptionError("--table methods renders as markdown or csv; use --format markdown or csv")
         return methods_markdown(measured) if args.format == "markdown" else \
-            methods_frame(measured).to_csv(index=False)
+            _csv(methods_frame(measured))
     if args.table == "cells":
         if args.format not in ("markdown", "csv", "html"):
             raise OptionError("--table cells renders as markdown, csv or html; use --table board for latex or json")
@@ -123,7 +124,7 @@ def cmd_depth(args: argparse.Namespace) -> int:
     for line in scan.messages():
         print(line, file=sys.stderr)
     df = depth_frame(scan.records)
-    text = depth_markdown(df) if args.format == "markdown" else df.to_csv(index=False)
+    text = depth_markdown(df) if args.format == "markdown" else _csv(df)
     if args.out:
         write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
@@ -136,6 +137,13 @@ def cmd_depth(args: argparse.Namespace) -> int:
         for path in plot_depth(df, Path(args.plot)):
             print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _csv(frame: Any) -> str:
+    """A frame as CSV, string cells quoted against formula injection (:mod:`benchmark.leaderboards.safe_text`)."""
+    from benchmark.leaderboards.safe_text import csv_safe
+
+    return str(csv_safe(frame).to_csv(index=False))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
