@@ -78,3 +78,20 @@ def test_a_dataset_with_float_labels_is_a_contract_error_naming_it_and_the_split
     with pytest.raises(ContractError, match=r"dataset 'floaty' split 'train': split labels must be integer class "
                                             r"indices, got non-integer values 1\.7, 2\.9"):
         checked_split(FloatLabels(), "train", "floaty")
+
+
+def test_fewshot_records_the_shots_really_drawn_when_classes_have_fewer():
+    from benchmark.protocols.fewshot import fewshot_eval
+
+    rng = np.random.default_rng(0)
+    train_y = np.array([0, 1, 2] + [2] * 9)  # one sample of classes 0 and 1, ten of class 2
+    train_x = rng.normal(size=(len(train_y), 4)).astype(np.float32) + train_y[:, None]
+    test_y = np.array([0, 1, 2] * 4)
+    test_x = rng.normal(size=(len(test_y), 4)).astype(np.float32) + test_y[:, None]
+    res = fewshot_eval(train_x, train_y, test_x, test_y, shots=8, experiments=3)
+    # by hand: each draw takes 1, 1 and 8 samples (8 of class 2's ten)
+    assert res.train_sizes == [10, 10, 10]
+    assert res.settings["shots"] == 8 and res.settings["shots_per_class"] == [1, 8]
+    assert "as few as 1 drawn" in res.settings["note"]
+    full = fewshot_eval(train_x, train_y[::-1].copy(), test_x, test_y, shots=1, experiments=2)
+    assert full.settings["shots_per_class"] == [1, 1] and "note" not in full.settings
