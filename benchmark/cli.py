@@ -7,6 +7,7 @@ a bug and shows its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -77,7 +78,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         records = run_plan_ray(catalog, plan, config, address=args.ray_address)
     else:
-        records = run_plan(catalog, plan, config)
+        with contextlib.redirect_stdout(sys.stderr):  # what plugins print never lands inside the table on stdout
+            records = run_plan(catalog, plan, config)
     if not _is_main():
         return EXIT_OK  # rank 0 writes the records and prints the table
     if suite is not None:
@@ -217,7 +219,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     for part, plan in plans:
         if not args.quiet:
             print(f"profile: {part.what} ({len(plan.cells)} cells)", file=sys.stderr)
-        records += run_plan(catalog, plan, config)
+        with contextlib.redirect_stdout(sys.stderr):  # plugins' prints stay out of the table on stdout
+            records += run_plan(catalog, plan, config)
     text = profile_markdown(profile_table(records))
     if args.out:
         write_text(Path(args.out), text + "\n")

@@ -95,3 +95,21 @@ def test_batch_size_0_on_the_command_line_is_one_error_before_any_cell(tmp_path,
     code = main(["eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--batch-size", "0",
                  "--results", str(tmp_path / "res"), "-q"])
     assert code == 2 and "--batch-size 0" in capsys.readouterr().err and not (tmp_path / "res").exists()
+
+
+class Chatty(PixelsEncoder):
+    def encode(self, batch):
+        print("PLUGIN NOISE | not | a | row")
+        return super().encode(batch)
+
+
+def test_a_plugins_prints_go_to_stderr_never_into_the_table_on_stdout(catalog, tmp_path, monkeypatch, capsys):
+    import benchmark.cli
+    from benchmark.cli import main
+
+    catalog.add("encoders", EncoderSpec("chatty", "image", load=Chatty), plugin="chatty-plugin")
+    monkeypatch.setattr(benchmark.cli, "_catalog", lambda: catalog)
+    assert main(["eval", "-e", "chatty", "-d", "tiny[n=20]", "-p", "centroid", "--results", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "PLUGIN NOISE" not in out and "PLUGIN NOISE" in err
+    assert "| chatty" in out  # the table itself is on stdout
