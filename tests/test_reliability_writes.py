@@ -50,3 +50,18 @@ def test_the_cli_reports_an_unwritable_results_folder_in_one_line(tmp_path, monk
     err = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
     assert "cannot write the record" in err and "(Permission denied)" in err
+
+
+def test_an_out_path_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys):
+    import json
+
+    from test_records import good
+
+    (tmp_path / "r.json").write_text(json.dumps(good()))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["leaderboard", "--results", str(tmp_path / "r.json"), "--out", str(blocker / "board.md")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err
+    last = err.splitlines()[-1]  # after the summary of what was read
+    assert last.startswith(f"repbench: error: {blocker}") and "check the path" in last
