@@ -399,6 +399,13 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`repbench leaderboard | head`): not an error; silence the flush at exit too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except RepbenchError as exc:
+        # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback. Every other
+        # exception is a bug (in repbench or a plugin) and keeps its traceback.
+        if os.environ.get("REPBENCH_DEBUG"):
+            raise
+        print(f"repbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         # a file or folder that cannot be written or read (read-only, full disk, a file where a folder should
         # be): one line naming it. Without a file name it is no such thing, and keeps its traceback.
@@ -406,13 +413,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"repbench: error: {exc.filename}: {exc.strerror or exc}; check the path, its permissions and the "
               "free space", file=sys.stderr)
-        return EXIT_USAGE
-    except RepbenchError as exc:
-        # user-facing errors carry their own explanation; REPBENCH_DEBUG=1 shows the traceback. Every other
-        # exception is a bug (in repbench or a plugin) and keeps its traceback.
-        if os.environ.get("REPBENCH_DEBUG"):
-            raise
-        print(f"repbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
