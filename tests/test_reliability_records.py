@@ -90,3 +90,14 @@ def test_the_leaderboard_skips_an_impossible_record_and_eval_recomputes_it(tmp_p
     assert main(["eval", "-e", "pixels", "-d", "digits", "-p", "knn", "--results", str(res), "-q"]) == 0
     again = json.loads(path.read_text())
     assert again["metrics"] == record["metrics"] and isinstance(again["timings"]["total_s"], float)
+
+
+def test_a_throughput_record_with_a_huge_integer_is_invalid_not_an_overflow():
+    from test_throughput import _record as throughput_record
+
+    from benchmark.results.throughput import ThroughputRecord
+
+    data = throughput_record().to_json()
+    data["metrics"]["samples_per_s"] = HUGE
+    with pytest.raises(InvalidRecord, match="samples_per_s"):
+        ThroughputRecord.from_json(data, "t.json")

@@ -41,7 +41,10 @@ _TOP = ("kind", "schema_version", "id", "created_at", "status", "encoder", "devi
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite number; an integer beyond 63 bits is none (and math.isfinite of a 400-digit one overflows)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return -(2**63) <= v < 2**63 if isinstance(v, int) else math.isfinite(v)
 
 
 def _int(v: Any) -> bool:
