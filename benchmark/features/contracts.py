@@ -101,12 +101,13 @@ def check_labels(labels: Any, num_classes: int, dataset: str, split: str) -> Non
 
 
 def check_classes(dataset: Any, label: str) -> None:
-    """A classification dataset lists at least 2 classes (with one, every prediction is right: a score of 1.0
-    that says nothing). Datasets of another declared ``kind`` (pairs, retrieval) are not checked here."""
+    """A classification dataset does not list a single class (with one, every prediction is right: a score of
+    1.0 that says nothing). Datasets of another declared ``kind`` (pairs, retrieval), and those without classes
+    (what labels could they have?), are not checked here; check_labels refuses any label of a class-less one."""
     if getattr(dataset, "kind", None) not in (None, "classification"):
         return
     classes = getattr(dataset, "classes", None)
-    if classes is not None and len(classes) < 2:
+    if classes is not None and len(classes) == 1:
         raise ContractError(f"dataset {label!r} has {len(classes)} class(es) ({list(classes)[:3]}); a classification "
                             f"benchmark needs at least 2, or every score is a meaningless 100%; {DATASET_FIX}")
 
