@@ -62,6 +62,14 @@ def _module_of(fn: Any) -> str | None:
     return getattr(fn, "__module__", None)
 
 
+def cell_parts(catalog: Any, cell: Any) -> dict[str, tuple[str, Any, str | None]]:
+    """Per role of a runner cell: the label, the spec's callable and the plugin, for :func:`exit_error`."""
+    return {"encoder": (cell.encoder.label, cell.encoder.spec.load, catalog.plugin_of("encoders", cell.encoder.spec)),
+            "dataset": (cell.dataset.label, cell.dataset.spec.load, catalog.plugin_of("datasets", cell.dataset.spec)),
+            "protocol": (cell.protocol.label, cell.protocol.spec.evaluate,
+                         catalog.plugin_of("protocols", cell.protocol.spec))}
+
+
 def exit_error(exc: SystemExit, parts: dict[str, tuple[str, Any, str | None]]) -> ContractError:
     """A ContractError for a ``SystemExit`` raised by plugin code during a cell. ``parts`` maps a role
     (``encoder``, ``dataset``, ``protocol``) to (label, the spec's callable, plugin name); the role whose module

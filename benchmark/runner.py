@@ -22,7 +22,7 @@ import torch
 
 from benchmark.atomic import remove_stale_temps
 from benchmark.catalog import Catalog, Resolved
-from benchmark.cell_guard import cell_timeout, check_timeout, exit_error
+from benchmark.cell_guard import cell_parts, cell_timeout, check_timeout, exit_error
 from benchmark.digest import digest
 from benchmark.encoders.layers import expand_layers
 from benchmark.errors import ContractError, OptionError, RecordError
@@ -234,7 +234,7 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[st
                            precision=context.precision, seed=config.seed, batch_size=config.batch_size,
                            quiet=config.quiet, dataset_label=dset.label, workers=_workers(config, context.device))
     except (Exception, SystemExit) as exc:
-        error = exit_error(exc, _parts(catalog, cells[0])) if isinstance(exc, SystemExit) else exc
+        error = exit_error(exc, cell_parts(catalog, cells[0])) if isinstance(exc, SystemExit) else exc
         for i in todo:
             yield i, error_record(catalog, cells[i], config, context.env, error, context.precision)
         return
@@ -362,7 +362,7 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     except Exception as exc:
         output, error = None, exc
     except SystemExit as exc:  # plugin code exiting the process: a failed cell naming the plugin
-        output, error = None, exit_error(exc, _parts(catalog, cell))
+        output, error = None, exit_error(exc, cell_parts(catalog, cell))
     features_s = {k: v for k, v in task.timings.items() if k not in before}
     protocol_s = time.perf_counter() - start - sum(features_s.values())
     timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
@@ -370,14 +370,6 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     if config.cell_timeout is not None:
         timings["cell_timeout_s"] = config.cell_timeout
     return _record(catalog, cell, config, env, task, output, timings, error, precision)
-
-
-def _parts(catalog: Catalog, cell: Cell) -> dict[str, tuple[str, Any, str | None]]:
-    """Per role: the label, the spec's callable and the plugin, for naming who exited (:func:`exit_error`)."""
-    return {"encoder": (cell.encoder.label, cell.encoder.spec.load, catalog.plugin_of("encoders", cell.encoder.spec)),
-            "dataset": (cell.dataset.label, cell.dataset.spec.load, catalog.plugin_of("datasets", cell.dataset.spec)),
-            "protocol": (cell.protocol.label, cell.protocol.spec.evaluate,
-                         catalog.plugin_of("protocols", cell.protocol.spec))}
 
 
 def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], task: HarnessTask | None,
