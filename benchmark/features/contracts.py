@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import ContractError
+from benchmark.protocols.checks import check_scale
 from benchmark.specs import ProtocolOutput
 
 ENCODER_FIX = "fix the encoder plugin: encode(batch) must return float features of shape (batch size, embed_dim)"
@@ -76,6 +77,7 @@ def check_features(features: Any, labels: Any, encoder: str, split: str, embed_d
                             f"split {split!r}; {ENCODER_FIX}")
     check_width(x.shape[1], embed_dim, encoder, split)
     check_finite(x, encoder)
+    check_scale(f"encoder {encoder!r}: split {split!r} features", x)
 
 
 # --- dataset splits ---------------------------------------------------------------------------------------------
