@@ -51,12 +51,12 @@ class RunConfig:
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
     cell_timeout: float | None = None  # seconds a cell may run before it is stopped as an error record; None: no limit
+    distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
 
     def __post_init__(self) -> None:  # before any work: not one error record per cell
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise OptionError(f"--batch-size {self.batch_size}: give a positive number of samples per batch")
         check_timeout(self.cell_timeout)
-    distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
 
 
 @dataclass
