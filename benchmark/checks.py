@@ -8,7 +8,8 @@ called directly.
 
 Feature checks (:func:`check_features`, :func:`check_splits`) raise :class:`~benchmark.errors.ContractError`
 naming the protocol, the split and the cause, so broken features (NaN from an encoder or a corrupted cache, a
-wrong shape) stop a cell instead of scoring at chance level.
+wrong shape) stop a cell instead of scoring at chance level. :func:`integer_labels` is the label check of
+:class:`~benchmark.specs.Split`.
 """
 
 from __future__ import annotations
@@ -158,6 +159,27 @@ def check_features(protocol: str, split: str, x: Any, labels: Any = None, *, wid
         mask = np.zeros(len(x), bool)
         mask[bad_rows] = True
         raise ContractError(f"{where} have {count} non-finite values (rows {_rows(mask)}); {FEATURES_FIX}")
+    if np.issubdtype(x.dtype, np.inexact):
+        check_scale(where, x)
+
+
+#: Features whose largest magnitude lies outside [MIN_SCALE, MAX_SCALE] cannot be compared in float32: squared
+#: distances and dot products overflow to inf above (sqrt(3.4e38 / dim)), or underflow to 0 below (1.2e-38).
+MAX_SCALE = 1e15
+MIN_SCALE = 1e-15
+
+
+def check_scale(where: str, x: np.ndarray) -> None:
+    """Raise ContractError when finite float features are so large or so small (all but zero) that float32
+    arithmetic on them is meaningless: a protocol would score them at chance and call it ok."""
+    if x.size == 0:
+        return
+    peak = float(max(np.max(x), -np.min(x)))
+    if peak > MAX_SCALE or 0 < peak < MIN_SCALE:
+        side = "overflow to inf" if peak > MAX_SCALE else "underflow to 0"
+        raise ContractError(f"{where} have a largest magnitude of {peak:.3g}: float32 distances and dot products "
+                            f"{side} at this scale (a chance-level score); scale the encoder's output (e.g. "
+                            f"L2-normalise it) into [{MIN_SCALE:g}, {MAX_SCALE:g}]")
 
 
 def check_splits(protocol: str, train: tuple[Any, Any], *others: tuple[str, Any, Any]) -> None:
@@ -167,3 +189,28 @@ def check_splits(protocol: str, train: tuple[Any, Any], *others: tuple[str, Any,
     width = np.asarray(train[0]).shape[1]
     for split, x, labels in others:
         check_features(protocol, split, x, labels, width=width)
+
+
+# --- split labels ----------------------------------------------------------------------------------------------
+def integer_labels(labels: Any) -> Any:
+    """A :class:`~benchmark.specs.Split`'s ``labels`` unchanged when they are integers (or bools, or floats with
+    integral values), checked before any cast: ``int64`` of 1.7 would silently be 1, and of ``"cat"`` a raw
+    ValueError. Raises ValueError starting ``split labels must be integer class indices``."""
+    y = np.asarray(labels)
+    if y.size == 0 or np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        return y
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if not bad.any():
+            return y
+        at = np.flatnonzero(bad.reshape(-1))[:5].tolist()
+        shown = ", ".join(repr(float(v)) for v in y.reshape(-1)[at])
+        raise ValueError(f"split labels must be integer class indices, got non-integer values {shown} at rows {at}")
+    if y.dtype.kind == "O" and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                   for v in y.reshape(-1)):
+        return y
+    first = y.reshape(-1)[0]
+    first = first.item() if isinstance(first, np.generic) else first
+    kind = {"U": "string", "S": "bytes", "O": "mixed"}.get(y.dtype.kind, str(y.dtype))
+    raise ValueError(f"split labels must be integer class indices, got {kind} values such as {first!r}: map "
+                     "each class name to its index in `classes`")

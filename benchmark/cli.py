@@ -7,6 +7,7 @@ a bug and shows its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -53,7 +54,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ranks = _join_ranks(args)
     config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                       force=args.force, quiet=args.quiet, workers=args.workers, distributed=ranks,
+                       force=args.force, quiet=args.quiet, workers=args.workers, cell_timeout=args.cell_timeout,
+                       distributed=ranks,
                        suites=(suite.tag(),) if suite is not None else ())  # tagged when each record is built
     executor = getattr(args, "executor", "local")
     if executor == "ray" and ranks:
@@ -85,7 +87,8 @@ def evaluate_plan(catalog: Catalog, plan: Plan, config: RunConfig, *, executor: 
 
         records = run_plan_ray(catalog, plan, config, address=ray_address)
     else:
-        records = run_plan(catalog, plan, config)
+        with contextlib.redirect_stdout(sys.stderr):  # what plugins print never lands inside the table on stdout
+            records = run_plan(catalog, plan, config)
     if not _is_main():
         return ExitCode.OK  # rank 0 writes the records and prints the table
     text = render("board", "markdown", Source(records))  # what `repbench leaderboard --results` prints
@@ -247,7 +250,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     for part, plan in plans:
         if not args.quiet:
             print(f"profile: {part.what} ({len(plan.cells)} cells)", file=sys.stderr)
-        records += run_plan(catalog, plan, config)
+        with contextlib.redirect_stdout(sys.stderr):  # plugins' prints stay out of the table on stdout
+            records += run_plan(catalog, plan, config)
     text = profile_markdown(profile_table(records))
     if args.out:
         write_text(Path(args.out), text + "\n")
@@ -335,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
     p.add_argument("--seed", type=int, default=0, help="seed of every protocol's random choices (default: 0)")
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
+    p.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop a cell that runs longer (a hanging encoder or protocol) and record it as failed; "
+                        "recorded in its timings (default: no limit)")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs; one "
                    "task of a SLURM job array each: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -435,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("REPBENCH_DEBUG"):
             raise
         print(f"repbench: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except OSError as exc:
+        # a file or folder that cannot be written or read (read-only, full disk, a file where a folder should
+        # be): one line naming it. Without a file name it is no such thing, and keeps its traceback.
+        if exc.filename is None or os.environ.get("REPBENCH_DEBUG"):
+            raise
+        print(f"repbench: error: {exc.filename}: {exc.strerror or exc}; check the path, its permissions and the "
+              "free space", file=sys.stderr)
         return ExitCode.USAGE
 
 

@@ -56,3 +56,7 @@ class UnavailableWeights(RepbenchError, RuntimeError):
 
 class ContractError(RepbenchError, ValueError):
     """A plugin returned something that breaks its contract (wrong width, labels out of range, NaN features)."""
+
+
+class WriteError(RepbenchError, OSError):
+    """A file repbench must write cannot be (a read-only folder, a full disk); the message names the file."""

@@ -208,6 +208,18 @@ def coerce_options(owner: str, raw: Mapping[str, object], defaults: Mapping[str,
     return resolved
 
 
+def check_spec_name(kind: str, name: str) -> None:
+    """A spec's ``name`` can be typed in a spec string: non-empty, no spaces, ``,``, ``=`` or brackets."""
+    if not isinstance(name, str) or not name or name != name.strip() or any(c in name for c in "[],= "):
+        raise ValueError(f"{kind} name {name!r} is malformed: use a non-empty string without spaces, ',', '=' or brackets")
+
+
+def fill_defaults(spec: Any, fn: Callable[..., Any]) -> None:
+    """A spec's ``defaults=None`` (the default) means: read them from ``fn``'s signature (:func:`defaults_of`)."""
+    if spec.defaults is None:
+        object.__setattr__(spec, "defaults", defaults_of(fn))
+
+
 def defaults_of(fn: Callable[..., Any]) -> dict[str, Any]:
     """The options of a loader or evaluator and their defaults, read from its signature: the one source of truth.
 

@@ -20,6 +20,7 @@ from benchmark.plugins import dist_version
 from benchmark.specs import DatasetSpec
 from benchmark.storage.digest import digest
 from benchmark.storage.jsonable import jsonable
+from benchmark.storage.local_weights import local_weights_id
 
 
 @dataclass
@@ -78,7 +79,8 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
 
 def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None = None) -> str:
     """What decides a cell's numbers and can be known without loading anything: every resolved option (defaults
-    included), precision, seed, and the versions of repbench and of the plugins providing the cell's specs.
+    included), precision, seed, the versions of repbench and of the plugins providing the cell's specs, and the
+    content hash of local weight files behind the encoder (:mod:`benchmark.storage.local_weights`).
 
     A finished record only counts for a rerun when its digest matches, so a changed default, precision or plugin
     version reruns.
@@ -92,6 +94,9 @@ def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None
     }
     if catalog is not None:
         payload["versions"] = versions(catalog, cell)
+    weights = local_weights_id(cell.encoder)
+    if weights is not None:  # run:<folder>, checkpoint=<file>: new weights behind the same name rerun
+        payload["local_weights"] = weights
     return digest(payload)
 
 

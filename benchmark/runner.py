@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from benchmark.catalog import Catalog, Resolved
-from benchmark.errors import ContractError
+from benchmark.errors import ContractError, OptionError
 from benchmark.features import FeatureCache
 from benchmark.features.contracts import check_protocol_output
 from benchmark.features.extract import default_workers
@@ -28,6 +28,7 @@ from benchmark.plan import Cell, Plan, config_digest
 from benchmark.results import ResultStore, environment
 from benchmark.results.build import as_error, build_record, summary_line, with_suites
 from benchmark.results.record import Record
+from benchmark.runtime.cell_guard import cell_parts, cell_timeout, check_timeout, exit_error
 from benchmark.runtime.devices import best_device, effective_precision
 from benchmark.specs import ProtocolOutput
 from benchmark.storage.atomic import remove_stale_temps
@@ -45,8 +46,14 @@ class RunConfig:
     force: bool = False
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
+    cell_timeout: float | None = None  # seconds a cell may run before it is stopped as an error record; None: no limit
     distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
     suites: tuple[dict[str, Any], ...] = ()  # tags of the suites the cells run for, set on their records
+
+    def __post_init__(self) -> None:  # before any work: not one error record per cell
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise OptionError(f"--batch-size {self.batch_size}: give a positive number of samples per batch")
+        check_timeout(self.cell_timeout)
 
 
 def _seed_everything(seed: int) -> None:
@@ -170,13 +177,15 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[Record 
     enc, dset = cells[0].encoder, cells[0].dataset
     start = time.perf_counter()
     try:
-        dataset, encoder = load_pair(enc, dset, context.device)
+        with cell_timeout(config.cell_timeout, f"loading {enc.label} x {dset.label}"):
+            dataset, encoder = load_pair(enc, dset, context.device)
         task = HarnessTask(encoder, enc.label, dataset, device=context.device, cache=context.cache,
                            precision=context.precision, seed=config.seed, batch_size=config.batch_size,
                            quiet=config.quiet, dataset_label=dset.label, workers=_workers(config, context.device))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        error = exit_error(exc, cell_parts(catalog, cells[0])) if isinstance(exc, SystemExit) else exc
         for i in todo:
-            yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
+            yield i, error_record(catalog, cells[i], config, context.env, error, context.precision)
         return
     stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
     if stale:
@@ -233,20 +242,25 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     start = time.perf_counter()
     before = dict(task.timings)
     try:
-        _seed_everything(config.seed)
-        output = cell.protocol.spec.evaluate(task, **cell.protocol.options)
-        if not isinstance(output, ProtocolOutput):
-            raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
-                                "ProtocolOutput")
-        n_test = len(task.checked_split("test"))
-        check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
-        error = None
+        with cell_timeout(config.cell_timeout, f"cell {' x '.join(cell.labels)}"):
+            _seed_everything(config.seed)
+            output = cell.protocol.spec.evaluate(task, **cell.protocol.options)
+            if not isinstance(output, ProtocolOutput):
+                raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
+                                    "ProtocolOutput")
+            n_test = len(task.checked_split("test"))
+            check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
+        error: BaseException | None = None
     except Exception as exc:
         output, error = None, exc
+    except SystemExit as exc:  # plugin code exiting the process: a failed cell naming the plugin
+        output, error = None, exit_error(exc, cell_parts(catalog, cell))
     features_s = {k: v for k, v in task.timings.items() if k not in before}
     protocol_s = time.perf_counter() - start - sum(features_s.values())
     timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
                "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
+    if config.cell_timeout is not None:
+        timings["cell_timeout_s"] = config.cell_timeout
     return build_record(catalog, cell, seed=config.seed, precision=precision, env=env, task=task, output=output,
                         timings=timings, error=error, suites=config.suites)
 

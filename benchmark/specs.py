@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from benchmark.options import defaults_of, is_family  # re-exported: plugins import them from here
+from benchmark.checks import integer_labels
+from benchmark.options import check_spec_name, defaults_of, fill_defaults, is_family  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import torch
@@ -30,15 +31,8 @@ MODALITIES: tuple[str, ...] = ("image", "text")
 Validator = Callable[[Mapping[str, Any]], None]
 
 
-def _fill_defaults(spec: Any, fn: Callable[..., Any]) -> None:
-    """``defaults=None`` (the default) means: read them from ``fn``'s signature."""
-    if spec.defaults is None:
-        object.__setattr__(spec, "defaults", defaults_of(fn))
-
-
 def _check_common(kind: str, name: str, modality: str | None = None) -> None:
-    if not isinstance(name, str) or not name or name != name.strip() or any(c in name for c in "[],= "):
-        raise ValueError(f"{kind} name {name!r} is malformed: use a non-empty string without spaces, ',', '=' or brackets")
+    check_spec_name(kind, name)
     if modality is not None and modality not in MODALITIES:
         raise ValueError(f"{kind} {name!r}: modality must be one of {MODALITIES}, got {modality!r}")
 
@@ -58,12 +52,17 @@ class EncoderSpec:
     #: select, told without loading weights (None: not known before loading); lets ``layers=all`` expand and
     #: ``layer=i`` be range-checked when the plan is made (:mod:`benchmark.encoders.layers`).
     count_layers: Callable[[str | None, Mapping[str, Any]], int | None] | None = None
+    #: ``weights_id(variant, options) -> str | None``: content hash of the local weight file(s) it would load (None:
+    #: none), told without building it; in a cell's digest: new weights behind one name rerun (storage.local_weights)
+    weights_id: Callable[[str | None, Mapping[str, Any]], str | None] | None = None
+    #: ``canonical_variant(variant) -> str``: one spelling per family variant (``run:runs/X/`` is ``run:runs/X``).
+    canonical_variant: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)
         if not callable(self.load):
             raise TypeError(f"encoder {self.name!r}: load must be callable")
-        _fill_defaults(self, self.load)
+        fill_defaults(self, self.load)
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class DatasetSpec:
         _check_common("dataset", self.name, self.modality)
         if not callable(self.load):
             raise TypeError(f"dataset {self.name!r}: load must be callable")
-        _fill_defaults(self, self.load)
+        fill_defaults(self, self.load)
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ class ProtocolSpec:
             raise ValueError(f"protocol {self.name!r}: protocol names cannot be families")
         if not callable(self.evaluate):
             raise TypeError(f"protocol {self.name!r}: evaluate must be callable")
-        _fill_defaults(self, self.evaluate)
+        fill_defaults(self, self.evaluate)
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ class MethodSpec:
             raise ValueError(f"method {self.name!r}: method names cannot be families")
         if not callable(self.build):
             raise TypeError(f"method {self.name!r}: build must be callable")
-        _fill_defaults(self, self.build)
+        fill_defaults(self, self.build)
 
 
 @dataclass(frozen=True)
@@ -239,12 +238,13 @@ class Split:
     labels: np.ndarray
 
     def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.labels = np.asarray(integer_labels(self.labels), dtype=np.int64)
         if len(self.samples) != len(self.labels):
             raise ValueError(f"split has {len(self.samples)} samples but {len(self.labels)} labels")
 
     def __len__(self) -> int:
         return len(self.labels)
+
 
 
 @runtime_checkable

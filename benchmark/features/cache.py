@@ -94,17 +94,23 @@ class FeatureCache:
 
     def _discard(self, path: Path, cause: str) -> None:
         path.unlink(missing_ok=True)
-        message = f"feature cache file {path}: {cause}; discarded, the features are recomputed"
+        self._warn(f"feature cache file {path}: {cause}; discarded, the features are recomputed")
+
+    def _warn(self, message: str) -> None:
         if self._log is not None:
             self._log(message)
         else:
-            warnings.warn(message, CacheWarning, stacklevel=3)
+            warnings.warn(message, CacheWarning, stacklevel=4)
 
     def put(self, key: str, features: np.ndarray, labels: np.ndarray) -> None:
         if not self.enabled:
             return
         self._sweep()
-        save_npz(self.path(key), features, labels)
+        try:
+            save_npz(self.path(key), features, labels)
+        except OSError as exc:  # a full or read-only cache disk: the features are computed, the cell goes on
+            self._warn(f"feature cache: cannot write {self.path(key)} ({exc.strerror or exc}); the features are "
+                       "used without being cached")
 
 
 def invalid_entry(features: np.ndarray, labels: np.ndarray, expected: np.ndarray | None = None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.checks import check_scale
 from benchmark.errors import ContractError, RepbenchError
 from benchmark.specs import Dataset, ProtocolOutput, Split
 from benchmark.storage.chunked import nonfinite_rows
@@ -77,6 +78,7 @@ def check_features(features: Any, labels: Any, encoder: str, split: str, embed_d
                             f"split {split!r}; {ENCODER_FIX}")
     check_width(x.shape[1], embed_dim, encoder, split)
     check_finite(x, encoder)
+    check_scale(f"encoder {encoder!r}: split {split!r} features", x)
 
 
 # --- dataset splits ---------------------------------------------------------------------------------------------
@@ -99,6 +101,18 @@ def check_labels(labels: Any, num_classes: int, dataset: str, split: str) -> Non
                             f"0..{num_classes - 1} (it has {num_classes} classes), got "
                             f"{sorted(set(y[bad].tolist()))[:5]} at rows {_first(np.flatnonzero(bad))}; "
                             f"{DATASET_FIX}: list every class in `classes` and map labels to their index")
+
+
+def check_classes(dataset: Any, label: str) -> None:
+    """A classification dataset does not list a single class (with one, every prediction is right: a score of
+    1.0 that says nothing). Datasets of another declared ``kind`` (pairs, retrieval), and those without classes
+    (what labels could they have?), are not checked here; check_labels refuses any label of a class-less one."""
+    if getattr(dataset, "kind", None) not in (None, "classification"):
+        return
+    classes = getattr(dataset, "classes", None)
+    if classes is not None and len(classes) == 1:
+        raise ContractError(f"dataset {label!r} has {len(classes)} class(es) ({list(classes)[:3]}); a classification "
+                            f"benchmark needs at least 2, or every score is a meaningless 100%; {DATASET_FIX}")
 
 
 def check_split(split: Any, num_classes: int | None, dataset: str, name: str) -> None:
@@ -147,6 +161,8 @@ def check_protocol_output(output: Any, n_test: int, num_classes: int, protocol_n
 
 #: The message of :class:`~benchmark.specs.Split`'s own length check, which cannot name the split.
 _SPLIT_LENGTHS = re.compile(r"^split has \d+ samples but \d+ labels")
+#: The message of :class:`~benchmark.specs.Split`'s label check (:func:`~benchmark.checks.integer_labels`): labels that are no integers.
+SPLIT_LABELS = re.compile(r"^split labels must be integer class indices")
 
 
 def checked_split(dataset: Dataset, split: str, label: str) -> Split:
@@ -156,6 +172,8 @@ def checked_split(dataset: Dataset, split: str, label: str) -> Split:
     try:
         data = dataset.split(split)
     except ValueError as exc:
+        if not isinstance(exc, RepbenchError) and SPLIT_LABELS.match(str(exc)):
+            raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin") from exc
         if isinstance(exc, RepbenchError) or not _SPLIT_LENGTHS.match(str(exc)):
             raise
         raise ContractError(f"dataset {label!r} split {split!r}: {exc}; fix the dataset plugin: a Split needs "

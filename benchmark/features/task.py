@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from benchmark.catalog import Resolved
-from benchmark.errors import ContractError
+from benchmark.errors import ContractError, RepbenchError
 from benchmark.features import distributed as ranks
 from benchmark.features.cache import FeatureCache, cache_key
-from benchmark.features.contracts import check_features, checked_split
+from benchmark.features.contracts import SPLIT_LABELS, check_classes, check_features, checked_split
 from benchmark.features.extract import extract, place_encoder
 from benchmark.specs import Dataset, Encoder, Fittable, SharedSplits, Split
 
@@ -30,7 +30,13 @@ from benchmark.specs import Dataset, Encoder, Fittable, SharedSplits, Split
 def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
     """Load the dataset and the encoder, fit a :class:`~benchmark.specs.Fittable` encoder on the (checked) train
     split, and place the encoder on ``device``."""
-    dataset = dset.load()
+    try:
+        dataset = dset.load()
+    except ValueError as exc:
+        if isinstance(exc, RepbenchError) or not SPLIT_LABELS.match(str(exc)):
+            raise
+        raise ContractError(f"dataset {dset.label!r}: {exc}; fix the dataset plugin") from exc
+    check_classes(dataset, dset.label)
     encoder = enc.load()
     if isinstance(encoder, Fittable):
         encoder.fit(checked_split(dataset, "train", dset.label).samples)

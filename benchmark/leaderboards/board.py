@@ -127,8 +127,17 @@ def build_table(part: pd.DataFrame, protocol: str, modality: str, *, datasets: S
     higher = bool(part["higher_is_better"].all()) if not part.empty else True
     scores = pd.DataFrame({d: [cells[(e, d)].value / 100 for e in complete] for d in labels}, index=complete)  # type: ignore[operator]
     floor, floor_note = _floor(part, columns, baseline, scores)
+    unusable: list[Column] = []
+    if floor is not None and not floor_note.startswith("baseline "):  # chance of a 1-class dataset is 100%
+        unusable = [c for c in columns if not floor.get(c.label, float("nan")) < 1.0]
+    if unusable:
+        usable = [c.label for c in columns if c not in unusable]
+        floor_note += (f"; {', '.join(c.key for c in unusable)} left out of the normalised score (fewer than 2 "
+                       "classes: no chance level below 100%)")
     try:
-        table_agg = agg.aggregate(scores, floor, higher)
+        table_agg = agg.aggregate(scores, None if unusable else floor, higher)
+        if unusable and usable and floor is not None and not scores.empty:
+            table_agg["normalized"] = agg.normalized(scores[usable], floor[usable])
     except ValueError as exc:  # a baseline already at the ceiling leaves nothing to normalise against
         raise OptionError(f"--baseline {baseline}: {exc} in the {protocol} ({modality}) table; pick a weaker "
                           "baseline or drop --baseline (chance is the floor then)") from None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from benchmark.catalog import load_catalog
 from benchmark.errors import ExitCode, OptionError
 from benchmark.leaderboards.formats import FORMATS, Source, all_formats, render
+from benchmark.leaderboards.safe_text import csv_text
 
 if TYPE_CHECKING:
     from benchmark.leaderboards.ingest import Inputs
@@ -88,7 +89,7 @@ def cmd_depth(args: argparse.Namespace) -> int:
     for line in scan.messages():
         print(line, file=sys.stderr)
     df = depth_frame(scan.records)
-    text = depth_markdown(df) if args.format == "markdown" else df.to_csv(index=False)
+    text = depth_markdown(df) if args.format == "markdown" else csv_text(df)
     if args.out:
         write_text(Path(args.out), text if text.endswith("\n") else text + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
@@ -104,7 +105,7 @@ def cmd_depth(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from benchmark.leaderboards.importers import expand, import_file
+    from benchmark.leaderboards.importers import check_conflicts, expand, import_file
     from benchmark.results.store import ResultStore
     from benchmark.results.throughput import ThroughputRecord, write_throughput
 
@@ -114,6 +115,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     # read every file first: a bad one stops the import before anything is written
     imported = [(path, import_file(path, fmt=args.format, model=args.model, url=args.url, dataset=args.dataset))
                 for path in expand(args.files)]
+    check_conflicts(imported)  # two records for one file: report, never keep the last silently
     store = ResultStore(results)
     for path, records in imported:
         throughput = [r for r in records if isinstance(r, ThroughputRecord)]

@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards.model import Board
+from benchmark.leaderboards.safe_text import csv_text
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
 
@@ -77,7 +78,7 @@ def _methods(fmt: str) -> Callable[[Source], str]:
     def draw(src: Source) -> str:
         from benchmark.leaderboards.methods import methods_frame, methods_markdown
 
-        return methods_markdown(src.records) if fmt == "markdown" else methods_frame(src.records).to_csv(index=False)
+        return methods_markdown(src.records) if fmt == "markdown" else csv_text(methods_frame(src.records))
 
     return draw
 
@@ -87,7 +88,7 @@ def _profile(fmt: str) -> Callable[[Source], str]:
         from benchmark.leaderboards.profile import profile_markdown, profile_table
 
         table = profile_table(src.records, baseline=src.baseline)
-        return profile_markdown(table) if fmt == "markdown" else table.to_csv(index=False)
+        return profile_markdown(table) if fmt == "markdown" else csv_text(table)
 
     return draw
 

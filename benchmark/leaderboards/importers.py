@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 from benchmark.errors import DataError, OptionError
 from benchmark.results.record import Record, now_iso
 from benchmark.results.throughput import ThroughputRecord, throughput_id
+from benchmark.storage import safe_json
 from benchmark.storage.digest import digest
 
 PUBLISHED = "published"
@@ -70,8 +70,8 @@ def published_record(*, encoder: Mapping[str, Any], dataset: Mapping[str, Any], 
 # --- MTEB --------------------------------------------------------------------------------------------------------
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return safe_json.loads(path.read_text(encoding="utf-8"), huge_ints="float")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: invalid, nested too deep, duplicate key
         raise DataError(f"{path}: cannot read it as JSON ({exc})") from None
 
 
@@ -92,8 +92,15 @@ def _mteb_model(path: Path, model: str | None) -> tuple[str, str | None]:
                     "not in an <org>__<model>/<revision>/ folder); pass --model NAME")
 
 
+#: What an imported number may be at most in magnitude (records refuse more: MAX_ABS_NUMBER).
+_MAX_ABS = 1e15
+
+
 def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite number within +-1e15 (no float() of a huge integer: it would overflow)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return -_MAX_ABS <= v <= _MAX_ABS if isinstance(v, int) else math.isfinite(v) and abs(v) <= _MAX_ABS
 
 
 def import_mteb(path: Path | str, *, model: str | None = None, url: str | None = None) -> list[Record]:
@@ -114,6 +121,9 @@ def import_mteb(path: Path | str, *, model: str | None = None, url: str | None =
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not _finite(entry.get("main_score")):
                 raise DataError(f"{path}: field 'scores.{split}[{i}].main_score' must be a finite number")
+            if not -1 <= entry["main_score"] <= 1:  # accuracies, nDCG, V-measure, Spearman: all within [-1, 1]
+                raise DataError(f"{path}: field 'scores.{split}[{i}].main_score' must be a fraction in [-1, 1] as "
+                                f"MTEB stores it, got {entry['main_score']!r} (a percentage?)")
             records.append(_mteb_record(path, data, entry, split, name, revision, url))
     if not records:
         raise DataError(f"{path}: the MTEB result has no scores")
@@ -152,8 +162,10 @@ def _rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     return list(reader)
 
 
-def _num(path: Path, row: int, col: str, text: str | None, *, required: bool = True) -> float | None:
-    """A CSV number (timm writes thousands with commas: ``"1,014.45"``); None when empty and not required."""
+def _num(path: Path, row: int, col: str, text: str | None, *, required: bool = True, lo: float = -_MAX_ABS,
+         hi: float = _MAX_ABS, whole: bool = False) -> float | None:
+    """A CSV number in [lo, hi] (a whole number with ``whole``; timm writes thousands with commas:
+    ``"1,014.45"``); None when empty and not required."""
     if text is None or not text.strip():
         if required:
             raise DataError(f"{path}: row {row}: column {col!r} is empty")
@@ -163,12 +175,20 @@ def _num(path: Path, row: int, col: str, text: str | None, *, required: bool = T
     except ValueError:
         raise DataError(f"{path}: row {row}: column {col!r} must be a number, got {text!r}") from None
     if not math.isfinite(value):
-        raise DataError(f"{path}: row {row}: column {col!r} must be finite, got {text!r}")
+        raise DataError(f"{path}: row {row}: column {col!r} must be finite, got {_cut(text)!r}")
+    if not lo <= value <= hi or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        raise DataError(f"{path}: row {row}: column {col!r} must be {kind} in [{lo:g}, {hi:g}], got {_cut(text)!r}")
     return value
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _params(path: Path, row: int, text: str | None) -> int | None:
-    millions = _num(path, row, "param_count", text, required=False)
+    # in millions; 1e7 millions is ten trillion parameters
+    millions = _num(path, row, "param_count", text, required=False, lo=0, hi=1e7)
     return None if millions is None else round(millions * 1e6)
 
 
@@ -185,6 +205,9 @@ def import_timm_results(path: Path | str, *, url: str | None = None, dataset: st
         assert top1 is not None and top5 is not None
         if not (0 <= top1 <= 100 and 0 <= top5 <= 100):
             raise DataError(f"{path}: row {i}: top1/top5 must be percentages in [0, 100], got {top1}, {top5}")
+        if top1 > top5:
+            raise DataError(f"{path}: row {i}: top1 ({top1}) is above top5 ({top5}), which cannot be; is the row "
+                            "damaged or are the columns swapped?")
         hyper = {k: row[k] for k in ("img_size", "crop_pct", "interpolation") if row.get(k)}
         records.append(published_record(
             encoder={"name": f"timm/{row['model']}", "label": f"timm/{row['model']}", "modality": "image",
@@ -225,14 +248,16 @@ def import_timm_benchmark(path: Path | str, *, url: str | None = None) -> list[T
                                          "infer_batch_size")), start=2):
         rate = _num(path, i, "infer_samples_per_sec", row["infer_samples_per_sec"])
         step_ms = _num(path, i, "infer_step_time", row["infer_step_time"])
-        batch = _num(path, i, "infer_batch_size", row["infer_batch_size"])
+        batch = _num(path, i, "infer_batch_size", row["infer_batch_size"], lo=1, hi=2**24, whole=True)
         assert rate is not None and step_ms is not None and batch is not None
-        if rate <= 0 or step_ms <= 0 or batch < 1 or batch != int(batch):
-            raise DataError(f"{path}: row {i}: samples/s and step time must be positive and the batch a whole number")
+        if rate <= 0 or step_ms <= 0:
+            raise DataError(f"{path}: row {i}: samples/s and step time must be positive")
+        size = _num(path, i, "infer_img_size", row.get("infer_img_size"), required=False, lo=1, hi=2**16,
+                    whole=True)
         img = row.get("infer_img_size") or None
         label = f"timm/{row['model']}"
-        if img is not None and _default_img_size(row["model"]) != int(float(img)):
-            label += f"[img_size={int(float(img))}]"
+        if size is not None and _default_img_size(row["model"]) != int(size):
+            label += f"[img_size={int(size)}]"
         step_s = step_ms / 1000
         rid = throughput_id(label, device, m["device"], precision, int(batch), None, layout, compiled)
         data = {
@@ -277,7 +302,34 @@ def expand(paths: Sequence[Path | str]) -> list[Path]:
                           and f.name != "model_meta.json")
         else:
             out.append(p)
-    return out
+    return list(dict.fromkeys(out))  # a file named twice (itself and its folder) is read once
+
+
+def _source(record: Record | ThroughputRecord) -> str:
+    prov = (record.provenance if isinstance(record, Record) else record.extra.get("provenance")) or {}
+    where = [str(prov.get("path") or prov.get("file"))]
+    where += [f"{k} {prov[k]}" for k in ("row", "split", "hf_subset", "model_revision") if prov.get(k) is not None]
+    return " ".join(where)
+
+
+def check_conflicts(imported: Sequence[tuple[Path, Sequence[Record | ThroughputRecord]]]) -> None:
+    """Raise :class:`DataError` when two imported records would be written to one file (one would silently
+    replace the other): two revisions of one model, two rows of one model and dataset in a CSV."""
+    from benchmark.results.store import record_filename
+    from benchmark.results.throughput import throughput_filename
+
+    seen: dict[str, Record | ThroughputRecord] = {}
+    for _, records in imported:
+        for r in records:
+            if isinstance(r, ThroughputRecord):
+                name, what = throughput_filename(r), f"{r.label} ({r.device_name}, {r.precision}, b{r.batch_size})"
+            else:
+                name = record_filename(r.encoder.display, r.dataset.display, r.protocol.display, r.seed)
+                what = f"{r.encoder.display} on {r.dataset.display} ({r.protocol.display})"
+            first = seen.setdefault(name, r)
+            if first is not r and _source(first) != _source(r):
+                raise DataError(f"{_source(first)} and {_source(r)} are both {what}: one would overwrite the "
+                                "other; import one of them (one revision folder, one row per model)")
 
 
 def import_file(path: Path | str, *, fmt: str | None = None, model: str | None = None, url: str | None = None,

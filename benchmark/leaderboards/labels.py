@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
+from benchmark.leaderboards.safe_text import visible
+
 #: (dx, dy) directions in points, tried in order at growing distances
 _DIRECTIONS = ((1, 0.3), (1, -1), (-1, 0.3), (-1, -1), (0, 1.2), (0, -1.8), (1, 1.2), (-1, 1.2), (1, -1.8),
                (-1, -1.8))
@@ -24,8 +26,9 @@ _MARKER_PX = 9.0  # clearance around every marker, so a label never sits nearer 
 
 
 def mpl_text(text: str) -> str:
-    """``text`` shown literally by matplotlib: ``$`` would start mathtext (and a stray one raises)."""
-    return text.replace("$", r"\$")
+    """``text`` shown literally by matplotlib: ``$`` would start mathtext (and a stray one raises); control
+    characters (a NUL makes the SVG invalid XML) and bidi overrides as U+FFFD."""
+    return visible(text).replace("$", r"\$")
 
 
 def _overlap(a: Bbox, b: Bbox) -> float:

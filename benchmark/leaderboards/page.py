@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.leaderboards.safe_text import visible
 from benchmark.storage.atomic import write_text
 
 FILTERS = ("modality", "protocol")
@@ -64,7 +65,7 @@ def esc(value: object) -> str:
     such as ``(dataset, protocol)``) as its parts joined by `` / ``."""
     if isinstance(value, tuple):
         return " / ".join(esc(v) for v in value)
-    return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value),
+    return html.escape(visible("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)),
                        quote=True)
 
 

@@ -19,6 +19,7 @@ from benchmark.leaderboards.aggregate import TITLES
 from benchmark.leaderboards.grid import CI_NOTE, github_table, grid, legend, number_rows, unranked_text
 from benchmark.leaderboards.model import Board, Table
 from benchmark.leaderboards.quality import QUALITY_COLUMNS, THROUGHPUT_COLUMNS
+from benchmark.leaderboards.safe_text import csv_safe, visible
 from benchmark.leaderboards.tables import md_escape
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
@@ -60,7 +61,7 @@ _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#
 
 
 def tex_escape(text: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in text)
+    return "".join(_TEX.get(ch, ch) for ch in visible(text))
 
 
 def table_latex(t: Table) -> str:
@@ -97,11 +98,11 @@ def _flat(objects: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def records_csv(records: Sequence[Record]) -> str:
     """The long form: one row per record, every field flattened (``encoder.label``, ``metrics.top1``, ...)."""
-    return _flat([r.to_json() for r in records]).to_csv(index=False) if records else ""
+    return csv_safe(_flat([r.to_json() for r in records])).to_csv(index=False) if records else ""
 
 
 def throughput_csv(records: Sequence[ThroughputRecord]) -> str:
-    return _flat([r.to_json() for r in records]).to_csv(index=False) if records else ""
+    return csv_safe(_flat([r.to_json() for r in records])).to_csv(index=False) if records else ""
 
 
 def write_board(out_dir: Path | str, board: Board, records: Sequence[Record] = (),

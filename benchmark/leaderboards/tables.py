@@ -8,11 +8,13 @@ different seeds) the newest per seed is kept and seeds are averaged.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
+from benchmark.leaderboards.safe_text import csv_safe, visible
 from benchmark.results.record import Record
 from benchmark.results.store import newest_per_cell
 
@@ -82,13 +84,33 @@ NOTE = ("± is half the width of the 95% confidence interval (bootstrap over tes
         "encoder's cells.")
 
 _MD_ESCAPES = str.maketrans({"\\": "\\\\", "`": "\\`", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+#: runs of the emphasis and strikethrough characters
+_EMPHASIS = re.compile(r"\*+|_+|~+")
+
+
+def _emphasis(m: re.Match[str]) -> str:
+    """A run of ``*``, ``_`` or ``~`` backslash-escaped when it could open or close emphasis: next to a
+    non-space character; ``_`` inside a word (``vit_small``) never does. A lone `` * `` mark stays."""
+    text, run = m.string, m.group()
+    before = text[m.start() - 1] if m.start() else " "
+    after = text[m.end()] if m.end() < len(text) else " "
+    if before.isspace() and after.isspace():
+        return run
+    if run[0] == "_" and before.isalnum() and after.isalnum():
+        return run
+    return "".join("\\" + ch for ch in run)
+
+
 _NEWLINES = ("\r\n", "\r", "\n", "\u2028", "\u2029")
 
 
 def md_escape(text: str) -> str:
-    """``text`` safe in a GitHub markdown table cell: ``\\ ` |`` backslash-escaped, ``& < >`` as entities (no
-    raw HTML gets through), line breaks as ``<br>``. Text without those characters is unchanged."""
-    text = text.translate(_MD_ESCAPES)
+    """``text`` safe in a GitHub markdown table cell: ``\\ ` | * ~`` backslash-escaped, ``_`` too where it could
+    start or end emphasis, ``](`` so no link forms, ``& < >`` as entities (no raw HTML gets through), line breaks
+    as ``<br>``, control and bidi-override characters as U+FFFD. Text without those characters is unchanged."""
+    text = visible(text).translate(_MD_ESCAPES)
+    text = _EMPHASIS.sub(_emphasis, text)  # no emphasis, no strikethrough
+    text = text.replace("](", "\\](")  # no [text](link)
     for newline in _NEWLINES:
         text = text.replace(newline, "<br>")
     return text
@@ -113,8 +135,9 @@ def cells_markdown(df: pd.DataFrame) -> str:
 
 
 def to_csv(df: pd.DataFrame) -> str:
-    """The long form (one row per record): what people load into their own analysis."""
-    return df.to_csv(index=False)
+    """The long form (one row per record): what people load into their own analysis (string cells quoted
+    against formula injection)."""
+    return csv_safe(df).to_csv(index=False)
 
 
 def to_html(df: pd.DataFrame) -> str:

@@ -18,7 +18,6 @@ a tensor file the JSON does not name is never read.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import secrets
@@ -30,7 +29,8 @@ import numpy as np
 import torch
 
 from benchmark.errors import DataError, OptionError
-from benchmark.storage.atomic import atomic_path, remove_stale_temps, write_json
+from benchmark.storage import safe_json
+from benchmark.storage.atomic import remove_stale_temps, write_json, write_safetensors
 
 CHECKPOINT = "checkpoint.json"
 FORMAT = "repbench-train-checkpoint/1"
@@ -85,9 +85,9 @@ def read_meta(workdir: Path | str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable training checkpoint ({exc}); delete it to start over") from exc
+        meta = safe_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: invalid JSON, too deep, duplicate key
+        raise DataError(f"{path}: not a readable training checkpoint ({exc}); delete it to start over") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("tensors"), str):
         raise DataError(f"{path}: not a repbench training checkpoint ({FORMAT}); delete it to start over")
     return meta
@@ -115,10 +115,8 @@ def save(workdir: Path | str, config_digest: str, meta: Mapping[str, Any], state
     skeleton = encode(state, tensors)
     step = int(meta.get("step", 0))
     name = f"checkpoint-{step:08d}-{secrets.token_hex(4)}.safetensors"
-    from safetensors.torch import save_file
-
-    with atomic_path(workdir / name) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "step": str(step), "config_digest": config_digest})
+    write_safetensors(workdir / name, tensors,
+                      metadata={"format": FORMAT, "step": str(step), "config_digest": config_digest})
     target = workdir / CHECKPOINT
     write_json(target, {**meta, "format": FORMAT, "config_digest": config_digest, "tensors": name,
                         "state": skeleton})
@@ -152,14 +150,24 @@ def load(workdir: Path | str) -> tuple[dict[str, Any], Any] | None:
         raise DataError(f"{Path(workdir) / CHECKPOINT} names {path.name}, which is missing; delete {workdir} "
                         "to start over")
     tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt", device="cpu") as fh:
-        stamp = fh.metadata() or {}
-        if stamp.get("step") != str(meta.get("step")) or stamp.get("config_digest") != meta.get("config_digest"):
-            raise DataError(f"{path} does not belong to {Path(workdir) / CHECKPOINT}; delete {workdir} to start "
-                            "over")
-        for key in fh.keys():  # noqa: SIM118 (safe_open has keys(), not iteration)
-            tensors[key] = fh.get_tensor(key)
-    return meta, decode(meta["state"], tensors)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            stamp = fh.metadata() or {}
+            if stamp.get("step") != str(meta.get("step")) or stamp.get("config_digest") != meta.get("config_digest"):
+                raise DataError(f"{path} does not belong to {Path(workdir) / CHECKPOINT}; delete {workdir} to "
+                                "start over")
+            for key in fh.keys():  # noqa: SIM118 (safe_open has keys(), not iteration)
+                tensors[key] = fh.get_tensor(key)
+    except DataError:
+        raise
+    except Exception as exc:  # SafetensorError (truncated, damaged), OSError
+        raise DataError(f"{path}: a damaged checkpoint file ({type(exc).__name__}: {str(exc)[:200]}); delete "
+                        f"{workdir} to start over") from None
+    try:
+        return meta, decode(meta.get("state"), tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{Path(workdir) / CHECKPOINT}: its state does not match {path.name} ({type(exc).__name__}: "
+                        f"{exc}); delete {workdir} to start over") from None
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:

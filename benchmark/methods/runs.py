@@ -12,7 +12,6 @@ a finished one; a folder of another configuration is never overwritten.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -24,13 +23,16 @@ import torch
 from benchmark.catalog import Catalog, Resolved
 from benchmark.datasets.base import subsample
 from benchmark.encoders.base import TorchImageEncoder
-from benchmark.errors import ContractError, MissingData, OptionError, RecordError
+from benchmark.errors import ContractError, DataError, MissingData, OptionError, RecordError
 from benchmark.features.contracts import checked_split
 from benchmark.hookspecs import hookimpl
 from benchmark.results.record import now_iso
+from benchmark.runtime.training import derive_seed, own_rng
 from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
-from benchmark.storage.atomic import atomic_path, write_json
+from benchmark.storage import safe_json
+from benchmark.storage.atomic import remove_stale_temps, write_json, write_safetensors
 from benchmark.storage.digest import digest
+from benchmark.storage.local_weights import file_sha256
 
 if TYPE_CHECKING:
     from benchmark.methods.progress import TrainResult
@@ -137,8 +139,11 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
 
         checkpoint.clear(folder)  # a finished checkpoint would otherwise end the retraining at once
     spec = request.method.spec
-    backbone = trainable_backbone(request.backbone, device)
-    method = spec.build(backbone, **request.method.options)
+    # the backbone's fresh weights and the method's heads are drawn from an RNG seeded by the run's seed (the
+    # same on every rank), so one command always starts from the same weights and a resume from step 0 too
+    with own_rng(torch.device(device), derive_seed(request.seed, 3)):
+        backbone = trainable_backbone(request.backbone, device)
+        method = spec.build(backbone, **request.method.options)
     if not isinstance(method, Method):
         raise ContractError(f"method {request.method.name!r}: build() returned {type(method).__name__}, which lacks "
                             "views, objective, momentum_pairs or defaults (see benchmark.specs.Method)")
@@ -179,11 +184,9 @@ def _write_curves(folder: Path, result: TrainResult, label: str) -> None:
 
 def save_weights(path: Path, module: torch.nn.Module) -> None:
     """A module's state dict as safetensors, written atomically (contiguous CPU copies; shared tensors cloned)."""
-    from safetensors.torch import save_file
-
     state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+    write_safetensors(path, state)
+    remove_stale_temps(path.parent)  # what a killed write left (older than an hour: never a live writer's)
 
 
 def read_run(folder: Path) -> dict[str, Any]:
@@ -193,9 +196,9 @@ def read_run(folder: Path) -> dict[str, Any]:
         raise MissingData(f"{folder} is not a repbench run folder (no {RUN_FILE}); give the folder that "
                           "`repbench pretrain` printed")
     try:
-        run = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordError(f"{path}: not valid JSON ({exc})") from exc
+        run = safe_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: invalid JSON, too deep, duplicate key
+        raise RecordError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(run, dict) or run.get("kind") != "pretraining":
         raise RecordError(f"{path}: not a pretraining run record")
     return run
@@ -243,10 +246,15 @@ def load_run(variant: str) -> RunEncoder:
     if run.get("status") != "finished" or not (folder / WEIGHTS_FILE).is_file():
         raise MissingData(f"run {folder} has not finished training (status {run.get('status')!r}); rerun the "
                           "same `repbench pretrain` command to resume it")
+    check_run(folder, run)
     inner = Catalog.load().resolve("encoders", run["backbone"]).load()
     if not isinstance(inner, TorchImageEncoder):
         raise ContractError(f"run {folder}: the backbone {run['backbone']!r} no longer loads as a torch encoder")
-    state = load_file(str(folder / WEIGHTS_FILE))
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except Exception as exc:  # SafetensorError: truncated or damaged
+        raise DataError(f"{folder / WEIGHTS_FILE}: damaged weights ({type(exc).__name__}: {str(exc)[:200]}); "
+                        "rerun the same `repbench pretrain` command with --force") from None
     try:
         inner.backbone.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -257,8 +265,51 @@ def load_run(variant: str) -> RunEncoder:
     return RunEncoder(inner, folder.resolve(), run)
 
 
+#: The fields of run.json that :meth:`PretrainRequest.describe` wrote and ``config_digest`` covers.
+_DESCRIBED = ("method", "method_options", "backbone", "backbone_options", "dataset", "dataset_options", "budget",
+              "seed", "batch_size", "train_size", "format")
+
+
+def check_run(folder: Path, run: Mapping[str, Any]) -> None:
+    """What ``run:`` trusts in a finished folder, checked: run.json's described fields still give its
+    ``config_digest`` (an edited method, dataset, budget or seed would go into records unchecked), its
+    ``result.steps`` is the final checkpoint's, the backbone is not a run (a cycle, or a run of a run), and
+    the weights are the folder's own file. RecordError / DataError name the file at fault."""
+    path = folder / RUN_FILE
+    backbone = run.get("backbone")
+    if not isinstance(backbone, str) or backbone.startswith("run:"):
+        raise RecordError(f"{path}: field 'backbone' must name the trained encoder (e.g. timm/resnet18), got "
+                          f"{str(backbone)[:80]!r}; a run's backbone is never a run (that could lead back to itself)")
+    if digest({k: run.get(k) for k in _DESCRIBED}) != run.get("config_digest"):
+        raise RecordError(f"{path}: its method, backbone, dataset, budget or seed no longer match its config_digest "
+                          "(the file was edited); rerun the `repbench pretrain` command that made it")
+    from benchmark.methods import checkpoint
+
+    meta = checkpoint.read_meta(folder)
+    steps = (run.get("result") or {}).get("steps") if isinstance(run.get("result"), dict) else None
+    if meta is not None and (meta.get("config_digest") != run.get("config_digest") or meta.get("step") != steps):
+        raise RecordError(f"{path}: field 'result.steps' ({steps!r}) is not what its final checkpoint says "
+                          f"({meta.get('step')!r} steps); the file was edited or belongs to another run")
+    weights = folder / WEIGHTS_FILE
+    if weights.is_symlink() or not weights.resolve().is_relative_to(folder.resolve()):
+        raise DataError(f"{weights}: a link to {weights.resolve()}, outside the run folder; a run's weights must be "
+                        "its own file (copy the folder instead of linking into it)")
+
+
+def run_weights_id(variant: str | None, options: Mapping[str, Any]) -> str | None:
+    """The content hash of a run folder's trained weights (None before it has any)."""
+    return file_sha256(Path(variant or "").expanduser() / WEIGHTS_FILE)
+
+
+def canonical_run_variant(variant: str) -> str:
+    """One spelling per folder: ``runs/X/`` and ``runs/X`` are one encoder."""
+    stripped = variant.rstrip("/")
+    return stripped or variant
+
+
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
-    return [EncoderSpec("run:", "image", load=load_run,
+    return [EncoderSpec("run:", "image", load=load_run, weights_id=run_weights_id,
+                        canonical_variant=canonical_run_variant,
                         description="a backbone trained by `repbench pretrain`: run:<run folder>",
                         examples=("run:runs/simclr__timm-resnet18__fashion-mnist__s0__1a2b3c4d5e",))]

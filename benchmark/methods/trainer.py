@@ -212,6 +212,10 @@ class _Loop:
             loss = self.model(views, y)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise ContractError(f"method '{self.name}': objective(views, labels) must return a scalar tensor")
+        if not loss.requires_grad:
+            raise ContractError(f"method '{self.name}': objective(views, labels) returned a loss without a gradient "
+                                "(detached, computed under no_grad, or from no trainable parameter); return the "
+                                "loss the optimiser should minimise")
         value = dist.mean_float(float(loss.detach().float()), self.dev)
         if not math.isfinite(value):
             raise ContractError(f"method '{self.name}' produced a non-finite loss ({value}) at step {k + 1}; "
@@ -405,7 +409,14 @@ def _resume(loop: _Loop, workdir: Path | str) -> int:
     """Load ``workdir``'s checkpoint into ``loop``; returns the step it was taken at."""
     loaded = ckpt.load(workdir)
     assert loaded is not None
-    loop.restore(*loaded)
+    try:
+        loop.restore(*loaded)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, (OptionError, ContractError)):
+            raise
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+        raise DataError(f"{Path(workdir) / ckpt.CHECKPOINT}: a damaged or incomplete checkpoint ({what}); delete "
+                        f"{workdir} to start over") from None
     done = "training already finished" if loaded[0].get("finished") else "resuming"
     loop.log(f"{workdir}: {done} at step {loop.progress.step}")
     return loop.progress.step

@@ -170,6 +170,13 @@ def fewshot_eval(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
         sizes.append(len(idx))
     if k_used:
         settings["k_used"] = sorted(k_used)
+    # what was really drawn: a class with fewer train samples than `shots` gives all it has, and the record says so
+    per_class = [np.bincount(train_y[idx])[np.unique(train_y[idx])] for idx in draws if len(idx)]
+    drawn = (int(min(c.min() for c in per_class)), int(max(c.max() for c in per_class))) if per_class else (0, 0)
+    settings["shots_per_class"] = list(drawn)
+    if drawn[0] < int(shots):
+        settings["note"] = (f"{shots} shots per class asked, as few as {drawn[0]} drawn: some classes have fewer "
+                            "train samples")
     return FewshotResult(accs, sizes, settings)
 
 

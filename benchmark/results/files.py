@@ -7,7 +7,6 @@ would block a reader forever), refuses oversized files and decodes UTF-8 before 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.results.record import InvalidRecord
+from benchmark.storage import safe_json
 
 #: No record comes near this (they are a few KB; a 10,000-class label list is under 1 MB).
 MAX_RECORD_BYTES = 64 * 2**20
@@ -62,7 +62,7 @@ def read_json(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidRecord(where, f"is not UTF-8 text (invalid byte at offset {exc.start})") from exc
     try:
-        return json.loads(text)
+        return safe_json.loads(text)
     except RecursionError as exc:
         raise InvalidRecord(where, "is not valid JSON (nested too deeply)") from exc
     except ValueError as exc:  # JSONDecodeError, and over-long integers

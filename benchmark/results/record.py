@@ -49,20 +49,40 @@ def now_iso() -> str:
 
 
 # --- reading fields by type ------------------------------------------------------------------------------------
+#: Integers a record holds (counts, sizes, seeds) fit in 63 bits.
+MAX_INT = 2**63 - 1
+#: Numbers a record holds (scores, seconds) stay far below this; larger ones are garbage that breaks arithmetic
+#: (a percent of 1e308 is inf) and rendering.
+MAX_ABS_NUMBER = 1e15
+
+
 def is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """An integer in [-2**63+1, 2**63-1] (bools are not integers here)."""
+    return isinstance(v, int) and not isinstance(v, bool) and -MAX_INT <= v <= MAX_INT
+
+
+def is_finite(v: Any) -> bool:
+    """A finite JSON number, an integer within 63 bits (no ``math.isfinite`` of a 400-digit integer: it
+    overflows); bools are not numbers here. Throughput records (FLOP/s beyond 1e15) read numbers with it."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return -MAX_INT <= v <= MAX_INT if isinstance(v, int) else math.isfinite(v)
 
 
 def is_number(v: Any) -> bool:
-    """A finite JSON number (bools are not numbers here)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number of magnitude at most :data:`MAX_ABS_NUMBER` (bools are not numbers here)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    if isinstance(v, int):  # no float() of a 400-digit integer (OverflowError)
+        return -MAX_ABS_NUMBER <= v <= MAX_ABS_NUMBER
+    return math.isfinite(v) and abs(v) <= MAX_ABS_NUMBER
 
 
 FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "int": (is_int, "an integer"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "number": (is_number, "a finite number"),
+    "number": (is_number, "a finite number"),  # within +-MAX_ABS_NUMBER
     "object": (lambda v: isinstance(v, Mapping), "an object"),
     "list": (lambda v: isinstance(v, list), "a list"),
 }
@@ -263,6 +283,9 @@ def check_metrics(reader: Reader, primary: str) -> dict[str, Any]:
     """Check the metrics the tables read: top-k fractions in [0, 1], the primary metric a finite number, their
     ``_ci95`` intervals, ``n_test`` a count. Each may be null (the runner writes NaN as null). Other metrics
     are free-form."""
+    if primary.endswith("_ci95"):
+        raise InvalidRecord(reader.where, f"field 'protocol.primary_metric' must name a numeric metric, got "
+                                          f"{_show(primary)} (an interval)")
     for key, value in reader.data.items():
         base = key[: -len("_ci95")] if key.endswith("_ci95") else None
         if base is not None and (base == primary or FRACTION_METRIC.fullmatch(base)):

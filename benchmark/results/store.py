@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmark.errors import MissingData, RecordError
+from benchmark.errors import MissingData, RecordError, WriteError
 from benchmark.results.files import read_json, slug
 from benchmark.results.record import InvalidRecord, Record, cell_id
 from benchmark.results.throughput import PREFIX as THROUGHPUT_PREFIX
@@ -76,7 +76,11 @@ class ResultStore:
         data = record.to_json()
         e, d, p = data["encoder"]["label"], data["dataset"]["label"], data["protocol"]["label"]
         path = self.path(e, d, p, data["seed"])
-        write_json(path, data)
+        try:
+            write_json(path, data)
+        except OSError as exc:  # read-only folder, full disk: one line naming the file, not a traceback
+            raise WriteError(f"cannot write the record {path} ({exc.strerror or exc}); free space or make "
+                             f"{self.root} writable and rerun: finished cells are kept and skipped") from None
         return path
 
     def __iter__(self) -> Iterator[Record]:

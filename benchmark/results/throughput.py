@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.results.files import read_json, slug
-from benchmark.results.record import Reader, is_int, is_number, now_iso
+from benchmark.results.record import Reader, is_finite, is_int, now_iso
 from benchmark.runtime.devices import PRECISIONS
 from benchmark.storage.atomic import write_json
 from benchmark.storage.digest import digest
@@ -131,12 +131,12 @@ def _timing(c: Reader, status: str) -> dict[str, Any] | None:
     c.need("timing", isinstance(c.data.get("timing"), Mapping), "an object (status is 'ok')")
     t = Reader(c.data["timing"], c.where, "timing")
     rounds = t.data.get("round_s")
-    t.need("round_s", isinstance(rounds, list) and bool(rounds) and all(is_number(r) and r > 0 for r in rounds),
+    t.need("round_s", isinstance(rounds, list) and bool(rounds) and all(is_finite(r) and r > 0 for r in rounds),
            "a non-empty list of positive numbers")
     for key in ("warmup", "steps_per_round"):
         t.need(key, is_int(t.data.get(key)) and t.data[key] >= 0, "a non-negative integer")
     for key in ("median_s", "min_s", "max_s"):
-        t.need(key, is_number(t.data.get(key)) and t.data[key] > 0, "a positive number")
+        t.need(key, is_finite(t.data.get(key)) and t.data[key] > 0, "a positive number")
     if not t.data["min_s"] <= t.data["median_s"] <= t.data["max_s"]:
         t.fail("median_s", f"between min_s {t.data['min_s']} and max_s {t.data['max_s']}")
     return dict(t.data)
@@ -147,10 +147,10 @@ def _metrics(c: Reader, status: str) -> dict[str, Any]:
     m = Reader(c.data["metrics"], c.where, "metrics")
     for key in NUMERIC_METRICS:
         value = m.data.get(key)
-        if value is not None and not (is_number(value) and value >= 0):
+        if value is not None and not (is_finite(value) and value >= 0):
             m.fail(key, "a finite number >= 0 or null")
     if status == "ok":
-        m.need("samples_per_s", is_number(m.data.get("samples_per_s")) and m.data["samples_per_s"] > 0,
+        m.need("samples_per_s", is_finite(m.data.get("samples_per_s")) and m.data["samples_per_s"] > 0,
                "a positive number (status is 'ok')")
     uncounted = m.data.get("flops_uncounted")
     if uncounted is not None and uncounted != "unknown" and not (

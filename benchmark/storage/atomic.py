@@ -26,8 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-#: The names of the temporary files :func:`atomic_path` creates (and older versions did, through mkstemp).
-TEMP_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+#: The names of the temporary files :func:`atomic_path` creates (and older versions did, through mkstemp), and
+#: those ``safetensors.save_file`` (tempfile crate: ``.tmp`` and 6 characters) left in run folders before
+#: repbench wrote safetensors through :func:`atomic_path`.
+TEMP_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$|^\.tmp[A-Za-z0-9]{6}$")
 #: A temporary file untouched for this long belongs to a dead writer: no write of repbench's takes an hour
 #: without touching its file, and a live writer's file is always younger.
 STALE_AFTER_S = 3600.0
@@ -71,6 +73,21 @@ def write_text(target: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_safetensors(target: Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
+    """Tensors as a safetensors file, written atomically through :func:`atomic_path` (mode ``0o666 & ~umask``,
+    a temp the sweep knows). ``safetensors.torch.save_file`` is not used: it writes through a temp of its own,
+    created 0600, which a kill leaves where :func:`remove_stale_temps` did not look."""
+    from safetensors.torch import save
+
+    write_bytes(target, save(tensors, metadata=metadata))
 
 
 def write_json(target: Path, data: Any) -> None:
