@@ -14,6 +14,7 @@ from matplotlib.text import Annotation, Text  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 from benchmark.leaderboards import plots  # noqa: E402
+from benchmark.results.record import Record, make_record  # noqa: E402
 from benchmark.results.throughput import ThroughputRecord  # noqa: E402
 
 
@@ -161,13 +162,17 @@ def test_quality_throughput_points_use_common_datasets_and_fastest_run():
     assert no_resnet.loc["pixels", "accuracy"] == pytest.approx(85.0) and set(no_resnet["datasets"]) == {2}
 
 
-def mrec(enc, dset, v, seconds=None, method=None, created="2026-01-01"):
+def mrec(enc, dset, v, seconds=None, method=None, created="2026-01-01", **extra):
+    """A knn record (a typed Record, as the plots take) of ``enc`` on ``dset``; ``extra`` adds top-level fields."""
     e = {"name": enc, "label": enc}
     if seconds is not None:
         e["pretraining"] = {"method": method, "backbone": "timm/resnet18[pretrained=false]",
                             "result": {"seconds": seconds}}
-    return {"status": "ok", "encoder": e, "dataset": {"name": dset, "label": dset}, "protocol": {"name": "knn"},
-            "metrics": {"top1": v}, "created_at": created}
+    rec = make_record(encoder=e, dataset={"name": dset, "label": dset},
+                      protocol={"name": "knn", "label": "knn", "primary_metric": "top1"}, metrics={"top1": v},
+                      seed=0, precision="fp32", timings={}, environment={}, error=None, config_digest="0",
+                      created_at=created)
+    return Record.from_json({**rec.to_json(), **extra}) if extra else rec
 
 
 @pytest.mark.slow  # writes PNG and SVG files (seconds on a shared CPU)
@@ -176,7 +181,7 @@ def test_methods_plot_points_and_reference_lines(tmp_path):
             mrec("run:b", "digits", 0.10, 900, "byol", created="2025-01-01"),  # older rerun: ignored
             mrec("pixels", "digits", 0.97),
             mrec("timm/vit_small_patch16_224", "digits", 0.95),  # a pretrained encoder: not a reference line
-            {**mrec("pub", "digits", 0.99), "source": "published"}]
+            mrec("pub", "digits", 0.99, source="published", provenance={"file": "pub.json"})]
     pts = plots.methods_points(recs)
     assert len(pts) == 4 and pts.set_index("encoder").loc["run:b", "accuracy"] == pytest.approx(93.0)
     fig = plots.methods_figure(pts, "digits")

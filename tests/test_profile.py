@@ -12,6 +12,7 @@ from benchmark.cli import main
 from benchmark.datasets.corruptions import CORRUPTION_KINDS
 from benchmark.errors import OptionError
 from benchmark.leaderboards.profile import profile_parts, profile_table
+from benchmark.results.record import Record
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,8 @@ def test_the_profile_table_is_what_the_records_say(tmp_path, capsys):
         (r,) = [r for r in records if r["dataset"]["label"] == dataset and r["protocol"]["name"] == protocol]
         return r["metrics"][r["protocol"]["primary_metric"]]
 
-    (row,) = profile_table(records).to_dict("records")
+    typed = [Record.from_json(r) for r in records]
+    (row,) = profile_table(typed).to_dict("records")
     assert row["knn"] == value("digits", "knn") and row["nmi"] == value("digits", "cluster")
     assert row["labeleff auc"] == value("digits", "labeleff") and row["map@r"] == value("digits", "retrieval")
     assert row["shift to"] == "mnist5k"
@@ -74,5 +76,5 @@ def test_the_profile_table_is_what_the_records_say(tmp_path, capsys):
     assert row["drop"] == pytest.approx(value("digits", "knn") - corrupted)
     assert "| pixels  |  digits |" in capsys.readouterr().out
     # against itself as the baseline, an encoder's mean corruption error is exactly 1
-    (own,) = profile_table(records, baseline="pixels").to_dict("records")
-    assert own["mce"] == pytest.approx(1.0) and "mce" not in profile_table(records).columns
+    (own,) = profile_table(typed, baseline="pixels").to_dict("records")
+    assert own["mce"] == pytest.approx(1.0) and "mce" not in profile_table(typed).columns
