@@ -10,6 +10,7 @@ pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 're
 from benchmark.leaderboards import table, to_frame  # noqa: E402
 from benchmark.leaderboards.page import Section  # noqa: E402
 from benchmark.leaderboards.site import write_site  # noqa: E402
+from benchmark.results.record import Record  # noqa: E402
 from benchmark.results.throughput import ThroughputRecord  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def rec(enc, dset, proto, v, modality="image", source=None):
          "error": None}
     if source:
         r.update(source="published", provenance={"file": "results-imagenet.csv", "url": "https://example.org/t"})
-    return r
+    return Record.from_json(r)
 
 
 @pytest.mark.slow
