@@ -25,6 +25,7 @@ import torch
 
 from benchmark.digest import digest
 from benchmark.encoders.base import config_hash, count_params, hub_offline, weights_hash
+from benchmark.encoders.checkpoint_file import validate_checkpoint
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec, defaults_of
@@ -65,6 +66,7 @@ class HFTextEncoder(torch.nn.Module):
         self.normalize = bool(normalize)
         self.max_length = int(max_length)
         self.embed_dim = int(model.config.hidden_size)  # type: ignore[union-attr,arg-type]
+        self.checkpoint: dict[str, Any] | None = None  # the user's checkpoint= file (name, sha256), if any
 
     def sort_key(self, text: str) -> int:
         """Length in characters: cheap, and close enough to token count to group similar lengths."""
@@ -125,14 +127,20 @@ class HFTextEncoder(torch.nn.Module):
 
     @property
     def info(self) -> dict[str, Any]:
-        return {"weights": self.weights, "weights_hash": self.weights_hash, "params": count_params(self.model),
-                "embed_dim": self.embed_dim, "preprocess": self.preprocess_config}
+        out = {"weights": self.weights, "weights_hash": self.weights_hash, "params": count_params(self.model),
+               "embed_dim": self.embed_dim, "preprocess": self.preprocess_config}
+        if self.checkpoint is not None:
+            out["checkpoint"] = self.checkpoint
+        return out
 
     @property
     def fingerprint(self) -> str:
         vocab = digest(sorted(self.tokenizer.get_vocab().items()))
-        return config_hash({"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
-                            "vocab": vocab})
+        ident: dict[str, Any] = {"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
+                                 "vocab": vocab}
+        if self.checkpoint is not None:  # unchanged for encoders without one (their caches stay valid)
+            ident["checkpoint"] = self.checkpoint.get("sha256")
+        return config_hash(ident)
 
 
 def _sentence_transformers_max_length(folder: Path) -> int | None:
@@ -175,13 +183,15 @@ def _from_pretrained(cls: Any, source: str, *, local: bool, revision: str | None
 
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
                  revision: str | None = None, name: str | None = None, weights: str | None = None,
-                 layer: int | None = None) -> HFTextEncoder:
+                 layer: int | None = None, checkpoint: str | None = None) -> HFTextEncoder:
     """``hf/<model id or local folder>``: any transformers encoder via AutoModel / AutoTokenizer.
 
     A local folder loads offline; a hub id downloads (or reads the HF_HOME cache) at ``revision``. Without
     internet and without a cache the error says what to do. ``max_length=None`` takes the smallest of the model's
     limits (position embeddings, tokenizer, sentence-transformers config) and 512. ``layer=i`` pools the i-th
-    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`).
+    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`). ``checkpoint=FILE`` then loads
+    the user's own weights (a state dict, safetensors or a torch file read with ``weights_only=True``; a
+    ``module.`` / ``encoder.`` / the model's own prefix such as ``bert.`` is removed) into that architecture.
     """
     transformers = _import_transformers()
     name = name or f"hf/{variant}"
@@ -206,15 +216,27 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
             + "Connect to the internet once (models are cached under HF_HOME), or download the model folder "
             "and name it as hf/<path to the folder>. Check the model id on https://huggingface.co/models."
         ) from exc
+    loaded = None
+    if checkpoint is not None:
+        from benchmark.encoders.checkpoint_file import PREFIXES, load_into
+
+        prefix = getattr(model, "base_model_prefix", "") or ""
+        loaded = load_into(model, Path(checkpoint).expanduser(), f"encoder {name!r}",
+                           prefixes=(*PREFIXES, *([f"{prefix}."] if prefix else [])), unused=("pooler",))
     limit = _resolve_max_length(model, tokenizer, folder if local else None, max_length)
-    tag = weights or (f"local:{folder.resolve()}" if local else f"pretrained:{variant}@{revision or 'main'}")
+    tag = weights or (f"local:{folder.name}" if local else f"pretrained:{variant}@{revision or 'main'}")
+    if loaded is not None:
+        tag = f"checkpoint:{loaded['file']} (sha256 {loaded['sha256'][:16]}) in {tag}"
     if layer is not None:
         from benchmark.encoders.text_layers import HFLayerEncoder
 
-        return HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
-                              max_length=limit, layer=layer)
-    return HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
-                         max_length=limit)
+        encoder: HFTextEncoder = HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling,
+                                                normalize=normalize, max_length=limit, layer=layer)
+    else:
+        encoder = HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
+                                max_length=limit)
+    encoder.checkpoint = loaded
+    return encoder
 
 
 def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTextEncoder:
@@ -379,8 +401,11 @@ def register_encoders() -> list[EncoderSpec]:
             "hf/",
             "text",
             load=load_hf_text,
-            description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states",
-            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None},
+            description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states; "
+                        "checkpoint=FILE loads your own weights into it",
+            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None,
+                      "checkpoint": None},
+            validate=validate_checkpoint,
             count_layers=_text_layers("count_hf_layers"),
             examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
                       "hf//path/to/model_folder"),
