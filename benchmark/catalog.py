@@ -186,7 +186,15 @@ class Catalog:
                 raise
             except (ValueError, TypeError) as exc:
                 raise OptionError(f"{owner}: {exc}") from exc
-        return Resolved(spec, req.name, options, variant)
+        name = req.name
+        if variant is not None and getattr(spec, "name_of", None) is not None:  # named by content (run:)
+            try:
+                name = spec.name + spec.name_of(variant)
+            except RepbenchError:
+                raise
+            except (ValueError, OSError) as exc:
+                raise OptionError(f"{owner}: {exc}") from exc
+        return Resolved(spec, name, options, variant)
 
     def plugin_of(self, kind: str, spec: Any) -> str | None:
         return self.provider.get((kind, spec.name))

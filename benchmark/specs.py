@@ -78,6 +78,11 @@ class EncoderSpec:
     #: select, told without loading weights (None: not known before loading); lets ``layers=all`` expand and
     #: ``layer=i`` be range-checked when the plan is made (:mod:`benchmark.encoders.layers`).
     count_layers: Callable[[str | None, Mapping[str, Any]], int | None] | None = None
+    #: Families whose variant is a place rather than an identity (``run:<folder>``) set ``name_of(variant)``:
+    #: the variant records name the encoder by, from its content (a run's method, backbone, data and digest),
+    #: never from where it sits. Called when the plan is made; raising (a folder that is not a run) refuses the
+    #: name before any work. ``load`` still receives the variant as typed.
+    name_of: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)
