@@ -41,8 +41,14 @@ def evaluate(encoder: Any, datasets: str | Sequence[Any], protocols: str | Seque
     spec strings. With ``results_dir`` the records are written there as ``repbench eval --results`` writes them
     (and finished cells are skipped unless ``force``); without, nothing is kept on disk but the feature cache.
     """
+    from benchmark.paths import default_cache_dir
     from benchmark.runner import RunConfig, make_plan, run_plan
+    from benchmark.writable import check_folder
 
+    if results_dir is not None:
+        check_folder(results_dir, "results_dir")
+    if use_cache:
+        check_folder(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
     catalog = catalog or _load_catalog(quiet)
     enc_names = [_add_encoder(catalog, encoder, preprocess, modality, name)]
     dset_names = [_add_dataset(catalog, d) for d in _as_list(datasets)]

@@ -29,6 +29,22 @@ def _catalog():
     return catalog
 
 
+def _check_outputs(results: str | Path | None = None, cache_dir: Path | None = None, use_cache: bool = True,
+                   out_folder: str | Path | None = None, out_file: str | Path | None = None) -> None:
+    """Every place a command will write, checked before any work (one line naming the flag)."""
+    from benchmark.paths import default_cache_dir
+    from benchmark.writable import check_file, check_folder
+
+    if results is not None:
+        check_folder(results, "--results")
+    if use_cache:
+        check_folder(cache_dir if cache_dir is not None else default_cache_dir(), "--cache-dir")
+    if out_folder is not None:
+        check_folder(out_folder, "--out")
+    if out_file is not None:
+        check_file(out_file, "--out")
+
+
 def _shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
@@ -49,6 +65,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    _check_outputs(results, args.cache_dir, not args.no_cache)
     catalog = _catalog()
     suite = _eval_suite(args, catalog)
     datasets = list(suite.spec.datasets) if suite else parse_list(args.dataset)
@@ -140,6 +157,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from benchmark.options import parse_list
 
     budget = parse_budget(args.budget)
+    _check_outputs(args.results if args.eval else None, args.cache_dir, bool(args.eval) and not args.no_cache,
+                   out_folder=args.out)
     catalog = _catalog()
     request = PretrainRequest(catalog.resolve("methods", args.method), catalog.resolve("encoders", args.backbone),
                               catalog.resolve("datasets", args.dataset), budget, seed=args.seed,
@@ -175,6 +194,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise OptionError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    _check_outputs(None, args.cache_dir, not args.no_cache, out_file=out)
     catalog = _catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
@@ -200,6 +220,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    _check_outputs(results, args.cache_dir, not args.no_cache, out_file=args.out)
     catalog = _catalog()
     encoders = [e for text in args.encoder for e in split_list(text)]
     datasets = [d for text in args.dataset or [] for d in split_list(text)]

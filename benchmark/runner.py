@@ -228,7 +228,12 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[dict[st
         for i in todo:
             yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
         return
-    stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
+    try:
+        stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
+    except Exception as exc:  # a lazy dataset that fails to build when fingerprinted
+        for i in todo:
+            yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
+        return
     if stale:
         log(f"{len(stale)} finished cell(s) of {enc.label} x {dset.label} were made with other weights or data "
             f"(fingerprints differ): rerunning them")
@@ -358,15 +363,23 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
             output: ProtocolOutput | None, timings: dict[str, Any], error: BaseException | None,
             precision: str) -> dict[str, Any]:
     e, d, p = cell.encoder, cell.dataset, cell.protocol
+    # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
+    enc_block: dict[str, Any] = {}
+    dset_block: dict[str, Any] = {}
+    if task is not None:
+        try:  # a lazy dataset whose build raises does so here again: the cell's error, not the sweep's end
+            enc_block, dset_block = dict(task.encoder.info), dict(task.dataset.info)
+            identity = {"encoder": task.encoder.fingerprint, "dataset": task.dataset.fingerprint,
+                        "classes": list(task.dataset.classes)}
+        except Exception as exc:
+            enc_block, dset_block, task, output = {}, {}, None, None
+            error = error or exc
     metrics: dict[str, Any] = {}
     if output is not None and error is None:
         try:
             metrics = _metrics(output, config.seed, p.name)
         except Exception as exc:
             error = exc
-    # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
-    enc_block: dict[str, Any] = dict(task.encoder.info) if task is not None else {}
-    dset_block: dict[str, Any] = dict(task.dataset.info) if task is not None else {}
     enc_block.update(name=e.name, label=e.label, options=dict(e.options),
                      plugin=catalog.plugin_of("encoders", e.spec), modality=e.spec.modality)
     dset_block.update(name=d.name, label=d.label, options=dict(d.options),
@@ -374,9 +387,9 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
     if task is not None:
         if task.embed_dim is not None:
             enc_block["embed_dim"] = task.embed_dim
-        enc_block["fingerprint"] = task.encoder.fingerprint
-        dset_block["fingerprint"] = task.dataset.fingerprint
-        dset_block["classes"] = list(task.dataset.classes)
+        enc_block["fingerprint"] = identity["encoder"]
+        dset_block["fingerprint"] = identity["dataset"]
+        dset_block["classes"] = identity["classes"]
     protocol = {"name": p.name, "label": p.label, "hyperparameters": dict(p.options),
                 "chosen": output.chosen if output is not None else {},
                 "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,

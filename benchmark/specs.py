@@ -83,6 +83,9 @@ class EncoderSpec:
     #: never from where it sits. Called when the plan is made; raising (a folder that is not a run) refuses the
     #: name before any work. ``load`` still receives the variant as typed.
     name_of: Callable[[str], str] | None = None
+    #: Families set ``check_variant(variant)`` to refuse a variant that cannot work (a misspelled timm model)
+    #: when the plan is made, before any work: it raises a RepbenchError (or ValueError) saying what to do.
+    check_variant: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)
@@ -107,6 +110,9 @@ class DatasetSpec:
     #: mean", before any work) and returns the DatasetSpec serving this variant, under the family's name, with
     #: its real modality, options and load. The catalog calls it in ``resolve``.
     bind: Callable[[str, Any], DatasetSpec] | None = None
+    #: As for encoders: ``check_variant(variant)`` refuses a variant that cannot work (a path that does not
+    #: exist) when the plan is made, before any work.
+    check_variant: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from benchmark.datasets.base import InMemoryDataset, check_options
+from benchmark.datasets.base import InMemoryDataset, check_options, require_path
 from benchmark.datasets.tables import (
     make_text_dataset,
     package_file,
@@ -169,5 +169,6 @@ def register_datasets() -> list[DatasetSpec]:
                                  description=f"your own .{fmt}: a folder with train/test files, or one file with a "
                                              f"split column",
                                  defaults={**COMMON, **defaults_of(load)}, validate=validator(f"{fmt}:"),
+                                 check_variant=require_path(f"{fmt}:", f".{fmt} file or folder of them"),
                                  examples=(f"{fmt}:data/reviews.{fmt}", f"{fmt}:data/reviews_folder[label_column=y]")))
     return specs

@@ -12,6 +12,7 @@ from benchmark.datasets.base import (
     check_options,
     gray_images,
     options_validator,
+    require_path,
     split_all,
     subsample,
 )
@@ -234,6 +235,7 @@ def register_datasets() -> list[DatasetSpec]:
             description="a local folder with train/ and test/ (optional val/) subfolders, one folder per class "
                         "(torchvision ImageFolder layout)",
             validate=options_validator("imagefolder:"),
+            check_variant=require_path("imagefolder:", "folder with train/ and test/ class folders"),
             examples=("imagefolder:/data/my-photos", "imagefolder:~/pets[train_size=1000]"),
         ),
     ]

@@ -181,6 +181,28 @@ def _from_pretrained(cls: Any, source: str, *, local: bool, revision: str | None
         return cls.from_pretrained(source, use_safetensors=False, **common, **kwargs)
 
 
+def check_hub_reachable(repo: str, revision: str | None, name: str) -> None:
+    """Fail at once, as ``timm/`` does, when a hub model is not in the local cache and cannot be downloaded
+    (``HF_HUB_OFFLINE``, or the hub does not answer a short probe), instead of after a minute of retries."""
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return
+    if isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
+        return
+    from benchmark.encoders.base import PROBE_TIMEOUT_S, host_reachable
+
+    if hub_offline():
+        cause = f"HF_HUB_OFFLINE is set and {repo} is not in the local Hugging Face cache"
+    elif not host_reachable(constants.ENDPOINT):
+        cause = f"{constants.ENDPOINT} cannot be reached: no connection within {PROBE_TIMEOUT_S:g} s"
+    else:
+        return
+    raise UnavailableWeights(f"encoder {name!r}: could not load {repo!r} ({cause}). Connect to the internet once "
+                             "(models are cached under HF_HOME), or download the model folder and name it as "
+                             "hf/<path to the folder>.")
+
+
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
                  revision: str | None = None, name: str | None = None, weights: str | None = None,
                  layer: int | None = None, checkpoint: str | None = None) -> HFTextEncoder:
@@ -198,6 +220,8 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
     folder = Path(variant).expanduser()
     local = folder.is_dir()
     source = str(folder) if local else variant
+    if not local:
+        check_hub_reachable(variant, revision, name)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local,
                                                                **({"revision": revision} if revision and not local

@@ -39,11 +39,7 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     from timm.data import create_transform, resolve_model_data_config
 
     name = f"timm/{variant}"
-    if not timm.is_model(variant.split(".")[0]):
-        close = timm.list_models(f"*{variant.split('.')[0][:6]}*")[:5]
-        hint = f" Close matches: {', '.join(close)}." if close else ""
-        raise UnknownNameError(f"encoder {name!r}: timm has no model {variant!r}.{hint} `timm.list_models()` "
-                               "lists them.")
+    check_timm_name(variant)
     if checkpoint is not None:
         pretrained = False  # the user's weights replace timm's: nothing to download
     elif pretrained:
@@ -82,6 +78,23 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     from benchmark.encoders.timm_layers import TimmLayerEncoder
 
     return TimmLayerEncoder(encoder, layer)
+
+
+def check_timm_name(variant: str) -> None:
+    """``check_variant`` of ``timm/``: the architecture must be one timm knows (offline: timm's own registry),
+    else UnknownNameError with timm's close matches, when the plan is made."""
+    import difflib
+
+    import timm
+
+    arch = variant.split(".")[0]
+    if arch.startswith(("hf-hub:", "hf_hub:", "local-dir:")) or timm.is_model(arch):
+        return
+    close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
+    close += [m for m in timm.list_models(f"*{arch[:6]}*")[:5] if m not in close]
+    hint = f" Close matches: {', '.join(close[:5])}." if close else ""
+    raise UnknownNameError(f"encoder 'timm/{variant}': timm has no model {arch!r}.{hint} "
+                           "`repbench list encoders 'timm/*name*'` or `timm.list_models()` lists them.")
 
 
 def unavailable(name: str, cause: str, source: str = "the Hugging Face hub", cache: str = "HF_HOME"
@@ -175,6 +188,7 @@ def register_encoders() -> list[EncoderSpec]:
                         "weights (.safetensors or .pth)",
             defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None, "checkpoint": None},
             validate=validate_checkpoint,
+            check_variant=check_timm_name,
             examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
                       "timm/resnet18[layer=2]"),
             count_layers=count_timm_layers,

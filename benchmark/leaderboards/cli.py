@@ -24,11 +24,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.atomic import write_text
     from benchmark.leaderboards.ingest import load_inputs, results_paths
 
+    out = Path(args.out) if args.out else None
+    args.format = _format_for(out, args.format)
+    if out is not None:  # before reading and ranking anything
+        from benchmark.writable import check_file, check_folder
+
+        (check_file if out.suffix else check_folder)(out, "--out")
     # every bad file, conflict and merged duplicate is reported by name and reason; nothing bad enters a table
     inputs = load_inputs(results_paths(args.results or ["results"]))
     for line in inputs.messages():
         print(line, file=sys.stderr)
-    out = Path(args.out) if args.out else None
     if out is not None and not out.suffix and args.table == "board":
         from benchmark.leaderboards.published import split_records
         from benchmark.leaderboards.render import write_board
@@ -51,6 +56,25 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     else:
         print(text, end="" if text.endswith("\n") else "\n")
     return EXIT_OK
+
+
+#: The --format an --out file's suffix asks for.
+SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "markdown", ".csv": "csv", ".tex": "latex",
+                  ".json": "json", ".html": "html", ".htm": "html"}
+
+
+def _format_for(out: Path | None, given: str | None) -> str:
+    """--format from the --out file's suffix (lb.csv writes CSV); a suffix that names no format, or one that
+    contradicts --format, is refused rather than written in another format."""
+    if out is None or not out.suffix:
+        return given or "markdown"
+    wanted = SUFFIX_FORMATS.get(out.suffix.lower())
+    if wanted is None:
+        raise OptionError(f"--out {out}: the suffix {out.suffix} names no format; use "
+                          f"{', '.join(sorted(SUFFIX_FORMATS))} (or a folder, without a suffix, for the whole board)")
+    if given is not None and given != wanted:
+        raise OptionError(f"--out {out} is {wanted} by its suffix but --format is {given}; drop one of them")
+    return wanted
 
 
 def _board(args: argparse.Namespace, inputs, records=None, throughput=None):
@@ -165,9 +189,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", nargs="+", action="extend", default=None,
                    help="folders or files of records; repeat it or give a comma list to merge folders "
                         "(default: ./results)")
-    p.add_argument("--format", choices=["markdown", "csv", "html", "latex", "json"], default="markdown",
+    p.add_argument("--format", choices=["markdown", "csv", "html", "latex", "json"], default=None,
                    help="markdown (tabulate), csv (long form: one row per record, every field), latex (booktabs), "
-                        "json, or html (--table cells only) (default: markdown)")
+                        "json, or html (--table cells only) (default: the --out file's suffix, else markdown)")
     p.add_argument("--table", choices=["board", "cells", "methods", "profile"], default="board",
                    help="board: one table per protocol and modality with ranks, throughput and quality vs "
                         "throughput; cells: the single wide encoders x (dataset, protocol) table; methods: "
