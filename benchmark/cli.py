@@ -18,6 +18,8 @@ from benchmark.specs import PRECISIONS
 from benchmark.throughput.cli import add_parser as add_throughput_parser
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE = 0, 1, 2
+#: Set to 1 to see third-party libraries' own progress bars (transformers, huggingface_hub).
+LIBRARY_PROGRESS_ENV = "REPBENCH_LIBRARY_PROGRESS"
 
 
 def _catalog():
@@ -174,8 +176,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
-                      force=args.force, log=log)
+    try:
+        folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
+                          force=args.force, log=log)
+    except KeyboardInterrupt:
+        print(f"interrupted: the run's last checkpoint is in {request.folder(Path(args.out))}; run the same "
+              "command again to resume from it", file=sys.stderr)
+        return 130
     if not distributed.is_main():
         return EXIT_OK  # rank 0 reports and evaluates
     print(f"run folder: {folder}\nencoder: run:{folder}")
@@ -401,8 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "quiet", False):
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars of transformers too
+    if getattr(args, "quiet", False) or not os.environ.get(LIBRARY_PROGRESS_ENV):
+        # other libraries' own bars (transformers' "Loading weights", the hub's downloads) stay out of
+        # repbench's output unless asked for with REPBENCH_LIBRARY_PROGRESS=1; read when transformers is imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if args.command == "eval" and args.protocol is None and not args.suite:
         args.protocol = ["knn,linear"]
     try:
