@@ -282,27 +282,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+    from benchmark.listing import kind_of, render
 
-    from benchmark.specs import is_family
-
-    catalog = _catalog()
-    rows = []
-    for name in catalog.names(args.kind):
-        spec = catalog.specs[args.kind][name]
-        shown = name + "<name>" if is_family(name) else name
-        extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
-        defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-        if args.kind == "suites":  # a suite has no options: show its cells and how it ranks instead
-            extra = ""
-            defaults = (f"datasets: {', '.join(spec.datasets)}; protocols: {', '.join(spec.protocols)}; "
-                        f"ranked by {spec.aggregation}" + (f" (baseline {spec.baseline})" if spec.baseline else ""))
-        rows.append([shown, extra, catalog.plugin_of(args.kind, spec), defaults, spec.description])
-    if not rows:
-        print(f"no {args.kind} registered")
-        return EXIT_OK
-    print(tabulate(rows, headers=["name", "modality", "plugin", "options (defaults)", "description"],
-                   tablefmt="github"))
+    if args.kind:
+        kind_of(args.kind)  # an unknown kind fails before the plugins load
+    print(render(_catalog(), args.kind, args.pattern))
     return EXIT_OK
 
 
@@ -399,8 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_throughput_parser(sub)
     add_leaderboard_parsers(sub)
 
-    p = sub.add_parser("list", help="list the registered names of one kind")
-    p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods", "suites"])
+    p = sub.add_parser("list", help="list the registered names (of one kind), optionally matching a pattern")
+    p.add_argument("kind", nargs="?", default=None,
+                   help="encoders, datasets, protocols, methods or suites (singular works too; default: all)")
+    p.add_argument("pattern", nargs="?", default=None,
+                   help="an fnmatch pattern over names, e.g. 'timm/*resnet*' (families list their variants)")
     p.set_defaults(func=cmd_list)
     return parser
 

@@ -86,6 +86,11 @@ class EncoderSpec:
     #: Families set ``check_variant(variant)`` to refuse a variant that cannot work (a misspelled timm model)
     #: when the plan is made, before any work: it raises a RepbenchError (or ValueError) saying what to do.
     check_variant: Callable[[str], None] | None = None
+    #: Families that can enumerate their variants offline set ``list_variants(pattern)`` -> variant names
+    #: matching an fnmatch ``pattern`` (``timm/`` with timm.list_models), for ``repbench list encoders 'timm/*'``.
+    list_variants: Callable[[str], Sequence[str]] | None = None
+    #: Import names of the optional packages ``load`` needs (``repbench list`` shows whether they are installed).
+    requires: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)
@@ -113,6 +118,8 @@ class DatasetSpec:
     #: As for encoders: ``check_variant(variant)`` refuses a variant that cannot work (a path that does not
     #: exist) when the plan is made, before any work.
     check_variant: Callable[[str], None] | None = None
+    #: Import names of the optional packages ``load`` needs (``repbench list`` shows whether they are installed).
+    requires: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)

@@ -157,12 +157,14 @@ def register_datasets() -> list[DatasetSpec]:
     for name, (*_, desc) in HF_NAMED.items():
         specs.append(DatasetSpec(name, "text", load=_named(load_hf_named, name),
                                  description=desc + " (Hugging Face, needs internet once)",
-                                 defaults={**COMMON, **defaults_of(load_hf_named)}, validate=validator(name)))
+                                 defaults={**COMMON, **defaults_of(load_hf_named)}, validate=validator(name),
+                                 requires=("datasets",)))
     specs.append(DatasetSpec(
         "hf-dataset:", "text", load=load_hf_family,
         description="any Hugging Face dataset with text and label columns (pass revision=<commit> to pin it)",
         defaults={**COMMON, **defaults_of(load_hf_family)}, validate=validator("hf-dataset:"),
-        examples=("hf-dataset:SetFit/sst5[revision=e51bdcd8cd3a30da231967c1a249ba59361279a3]",)))
+        examples=("hf-dataset:SetFit/sst5[revision=e51bdcd8cd3a30da231967c1a249ba59361279a3]",),
+        requires=("datasets",)))
     for fmt in ("csv", "jsonl"):
         load = _table_loader(fmt)
         specs.append(DatasetSpec(f"{fmt}:", "text", load=load,

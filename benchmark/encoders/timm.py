@@ -80,6 +80,13 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     return TimmLayerEncoder(encoder, layer)
 
 
+def list_timm_models(pattern: str) -> list[str]:
+    """``list_variants`` of ``timm/``: timm's architectures matching ``pattern`` (offline: its registry)."""
+    import timm
+
+    return list(timm.list_models(pattern or "*"))
+
+
 def check_timm_name(variant: str) -> None:
     """``check_variant`` of ``timm/``: the architecture must be one timm knows (offline: timm's own registry),
     else UnknownNameError with timm's close matches, when the plan is made."""
@@ -189,6 +196,7 @@ def register_encoders() -> list[EncoderSpec]:
             defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None, "checkpoint": None},
             validate=validate_checkpoint,
             check_variant=check_timm_name,
+            list_variants=list_timm_models,
             examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
                       "timm/resnet18[layer=2]"),
             count_layers=count_timm_layers,
