@@ -166,11 +166,21 @@ def to_json(board: Board) -> str:
     return json.dumps(board.to_json(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:  # lists (classes, CIs, rounds) as JSON, not Python reprs
+            out[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
+    return out
+
+
 def _flat(objects: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.json_normalize(list(objects), sep=".")
-    for col in frame.columns:  # lists (classes, CIs, rounds) as JSON, not Python reprs
-        frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
-    return frame
+    """One row per object, nested keys dotted; values keep their JSON types (an integer stays ``3371008``, never
+    ``3371008.0`` as a float column with gaps would print it)."""
+    return pd.DataFrame([_flatten(o) for o in objects], dtype=object)
 
 
 def records_csv(records: Sequence[Record]) -> str:
