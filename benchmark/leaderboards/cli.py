@@ -135,7 +135,12 @@ def _leaderboard_text(args: argparse.Namespace, inputs) -> str:
         raise OptionError("--format html renders --table cells; the board renders as markdown, csv, latex or json")
     if args.format == "csv":
         return records_csv(inputs.records)
-    return FORMATS[args.format](_board(args, inputs))
+    text = FORMATS[args.format](_board(args, inputs))
+    if args.format == "markdown":  # imported published numbers in their own section, as on the page
+        from benchmark.leaderboards.published_md import with_published
+
+        text = with_published(text, split_records(inputs.records)[1])
+    return text
 
 
 def cmd_depth(args: argparse.Namespace) -> int:

@@ -200,9 +200,9 @@ def write_board(out_dir: Path | str, board: Board, records: Sequence[Record] = (
     ``leaderboard.json``, ``records.csv`` (long form), with throughput records ``throughput.csv``, and with
     ``page`` the plots (``plots/``, PNG and SVG; skipped with a note when matplotlib is missing) and one
     self-contained ``index.html``. ``board``, ``records`` and ``throughput`` are the measured ones;
-    ``published`` records (``repbench import``) appear on the page in their own section only. Each file is
+    ``published`` records (``repbench import``) appear in their own section of the page and of the markdown. Each file is
     written atomically. Returns the paths written."""
-    written = _write_texts(Path(out_dir), board, records, throughput)
+    written = _write_texts(Path(out_dir), board, records, throughput, published)
     if page:
         written += _write_page(Path(out_dir), board, records, throughput, title, published, log)
     return written
@@ -227,9 +227,11 @@ def _write_page(out: Path, board: Board, records: Sequence[Record], throughput: 
 
 
 def _write_texts(out: Path, board: Board, records: Sequence[Record],
-                 throughput: Sequence[ThroughputRecord]) -> list[Path]:
+                 throughput: Sequence[ThroughputRecord], published: Sequence[Record] = ()) -> list[Path]:
+    from benchmark.leaderboards.published_md import with_published
+
     out.mkdir(parents=True, exist_ok=True)
-    files = {"leaderboard.md": to_markdown(board), "leaderboard.tex": to_latex(board),
+    files = {"leaderboard.md": with_published(to_markdown(board), published), "leaderboard.tex": to_latex(board),
              "leaderboard.json": to_json(board), "records.csv": records_csv(records)}
     if throughput:
         files["throughput.csv"] = throughput_csv(throughput)
