@@ -75,6 +75,9 @@ def test_a_lazy_dataset_that_fails_to_build_is_its_cells_error_record(tmp_path):
     (["leaderboard", "--results", "RESULTS", "--out", f"{UNWRITABLE}/board"], "--out"),
     (["leaderboard", "--results", "RESULTS", "--out", f"{UNWRITABLE}/lb.md"], "--out"),
     (["profile", "-e", "pixels", "--results", UNWRITABLE], "--results"),
+    (["throughput", "-e", "pixels", "--results", UNWRITABLE], "--results"),
+    (["import", "RESULTS", "--results", UNWRITABLE], "--results"),
+    (["features", "-e", "pixels", "-d", "digits", "--out", "feats.npz", "--cache-dir", UNWRITABLE], "--cache-dir"),
 ])
 def test_an_unwritable_output_is_refused_before_any_work(argv, flag, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

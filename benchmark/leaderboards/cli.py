@@ -175,6 +175,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    from benchmark.writable import check_folder
+
+    check_folder(results, "--results")
     # read every file first: a bad one stops the import before anything is written
     imported = [(path, import_file(path, fmt=args.format, model=args.model, url=args.url, dataset=args.dataset))
                 for path in expand(args.files)]

@@ -159,6 +159,9 @@ def run_command(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    from benchmark.writable import check_folder
+
+    check_folder(results, "--results")  # before any model is loaded or timed
     settings = Settings(batch_sizes=tuple(args.batch_size), precisions=tuple(args.precision),
                         device=best_device(args.device), channels_last=args.channels_last, compile=args.compile,
                         seq_len=args.seq_len, rounds=args.rounds, warmup=args.warmup,
