@@ -132,7 +132,7 @@ def short_name(name: str) -> str:
     ``imagefolder:/data/pets``) as the family and the path's last part up to its first ``__``
     (``run:simclr``, ``imagefolder:pets``); any other name as it is. The legend keeps the full label."""
     family, sep, variant = name.partition(":")
-    if not sep or ("/" not in variant and "__" not in variant):  # run:<content name> keeps its method only
+    if not sep or ("/" not in variant and not (family == "run" and "__" in variant)):  # run:<content name>
         return name
     return f"{family}:{variant.rstrip('/').rsplit('/', 1)[-1].split('__')[0]}"
 
