@@ -16,8 +16,11 @@ from benchmark import __version__
 from benchmark.catalog import load_catalog
 from benchmark.errors import ExitCode, OptionError, RepbenchError
 from benchmark.leaderboards.cli import add_parsers as add_leaderboard_parsers
-from benchmark.runtime.devices import PRECISIONS
+from benchmark.runtime import PRECISIONS
 from benchmark.throughput.cli import add_parser as add_throughput_parser
+
+#: Set to 1 to see third-party libraries' own progress bars (transformers, huggingface_hub).
+LIBRARY_PROGRESS_ENV = "REPBENCH_LIBRARY_PROGRESS"
 
 if TYPE_CHECKING:
     from benchmark.catalog import Catalog
@@ -25,6 +28,22 @@ if TYPE_CHECKING:
     from benchmark.results.record import Record
     from benchmark.runner import RunConfig
 
+
+
+def _check_outputs(results: str | Path | None = None, cache_dir: Path | None = None, use_cache: bool = True,
+                   out_folder: str | Path | None = None, out_file: str | Path | None = None) -> None:
+    """Every place a command will write, checked before any work (one line naming the flag)."""
+    from benchmark.storage.paths import default_cache_dir
+    from benchmark.storage.writable import check_file, check_folder
+
+    if results is not None:
+        check_folder(results, "--results")
+    if use_cache:
+        check_folder(cache_dir if cache_dir is not None else default_cache_dir(), "--cache-dir")
+    if out_folder is not None:
+        check_folder(out_folder, "--out")
+    if out_file is not None:
+        check_file(out_file, "--out")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -45,6 +64,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if getattr(args, "ray_address", None) and getattr(args, "executor", "local") != "ray":
         raise OptionError("--ray-address is for --executor ray; add --executor ray or drop --ray-address")
     results = _results_dir(args.results)
+    _check_outputs(results, args.cache_dir, not args.no_cache)
     catalog = load_catalog()
     suite = _eval_suite(args, catalog)
     datasets = list(suite.spec.datasets) if suite else parse_list(args.dataset)
@@ -152,6 +172,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from benchmark.options import parse_list
 
     budget = parse_budget(args.budget)
+    _check_outputs(args.results if args.eval else None, args.cache_dir, bool(args.eval) and not args.no_cache,
+                   out_folder=args.out)
     catalog = load_catalog()
     request = PretrainRequest(catalog.resolve("methods", args.method), catalog.resolve("encoders", args.backbone),
                               catalog.resolve("datasets", args.dataset), budget, seed=args.seed,
@@ -167,8 +189,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
-                      force=args.force, log=log)
+    try:
+        folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
+                          force=args.force, log=log)
+    except KeyboardInterrupt:
+        print(f"interrupted: the run's last checkpoint is in {request.folder(Path(args.out))}; run the same "
+              "command again to resume from it", file=sys.stderr)
+        return 130
     if not distributed.is_main():
         return ExitCode.OK  # rank 0 reports and evaluates
     print(f"run folder: {folder}\nencoder: run:{folder}")
@@ -191,6 +218,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise OptionError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    _check_outputs(None, args.cache_dir, not args.no_cache, out_file=out)
     catalog = load_catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
@@ -217,6 +245,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    _check_outputs(results, args.cache_dir, not args.no_cache, out_file=args.out)
     catalog = load_catalog()
     encoders = [e for text in args.encoder for e in split_list(text)]
     datasets = [d for text in args.dataset or [] for d in split_list(text)]
@@ -271,27 +300,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+    from benchmark.api import listing
 
-    from benchmark.specs import is_family
-
-    catalog = load_catalog()
-    rows = []
-    for name in catalog.names(args.kind):
-        spec = catalog.specs[args.kind][name]
-        shown = name + "<name>" if is_family(name) else name
-        extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
-        defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-        if args.kind == "suites":  # a suite has no options: show its cells and how it ranks instead
-            extra = ""
-            defaults = (f"datasets: {', '.join(spec.datasets)}; protocols: {', '.join(spec.protocols)}; "
-                        f"ranked by {spec.aggregation}" + (f" (baseline {spec.baseline})" if spec.baseline else ""))
-        rows.append([shown, extra, catalog.plugin_of(args.kind, spec), defaults, spec.description])
-    if not rows:
-        print(f"no {args.kind} registered")
-        return ExitCode.OK
-    print(tabulate(rows, headers=["name", "modality", "plugin", "options (defaults)", "description"],
-                   tablefmt="github"))
+    if args.kind:
+        listing.kind_of(args.kind)  # an unknown kind fails before the plugins load
+    print(listing.render(load_catalog(), args.kind, args.pattern))
     return ExitCode.OK
 
 
@@ -388,8 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_throughput_parser(sub)
     add_leaderboard_parsers(sub)
 
-    p = sub.add_parser("list", help="list the registered names of one kind")
-    p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods", "suites"])
+    p = sub.add_parser("list", help="list the registered names (of one kind), optionally matching a pattern")
+    p.add_argument("kind", nargs="?", default=None,
+                   help="encoders, datasets, protocols, methods or suites (singular works too; default: all)")
+    p.add_argument("pattern", nargs="?", default=None,
+                   help="an fnmatch pattern over names, e.g. 'timm/*resnet*' (families list their variants)")
     p.set_defaults(func=cmd_list)
     return parser
 
@@ -397,8 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "quiet", False):
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars of transformers too
+    if getattr(args, "quiet", False) or not os.environ.get(LIBRARY_PROGRESS_ENV):
+        # other libraries' own bars (transformers' "Loading weights", the hub's downloads) stay out of
+        # repbench's output unless asked for with REPBENCH_LIBRARY_PROGRESS=1; read when transformers is imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if args.command == "eval" and args.protocol is None and not args.suite:
         args.protocol = ["knn,linear"]
     try:

@@ -1,1 +1,1 @@
-"""Files on disk: atomic writes, where caches and data live, content digests."""
+"""Files on disk: atomic writes, where caches and data live, content digests, folders checked writable."""
