@@ -179,9 +179,17 @@ class Catalog:
         if variant is not None and canonical is not None and canonical(variant) != variant:
             req = replace(req, name=req.name[: len(req.name) - len(variant)] + canonical(variant))
             spec, variant = self.get(kind, req.name)
+        owner = f"{kind[:-1]} {req.name!r}"
+        check = getattr(spec, "check_variant", None)
+        if variant is not None and check is not None:  # refused before any work (a misspelled model, no file)
+            try:
+                check(variant)
+            except RepbenchError:
+                raise
+            except (ValueError, OSError) as exc:
+                raise OptionError(f"{owner}: {exc}") from exc
         if variant is not None and getattr(spec, "bind", None) is not None:  # a family over other specs
             spec = spec.bind(variant, self)
-        owner = f"{kind[:-1]} {req.name!r}"
         hints = option_hints(getattr(spec, CALLABLES[kind]))
         options = coerce_options(owner, req.options, spec.defaults, hints)
         if spec.validate is not None:  # values checked before any data or weights load
@@ -191,7 +199,15 @@ class Catalog:
                 raise
             except (ValueError, TypeError) as exc:
                 raise OptionError(f"{owner}: {exc}") from exc
-        return Resolved(spec, req.name, options, variant)
+        name = req.name
+        if variant is not None and getattr(spec, "name_of", None) is not None:  # named by content (run:)
+            try:
+                name = spec.name + spec.name_of(variant)
+            except RepbenchError:
+                raise
+            except (ValueError, OSError) as exc:
+                raise OptionError(f"{owner}: {exc}") from exc
+        return Resolved(spec, name, options, variant)
 
     def plugin_of(self, kind: str, spec: Any) -> str | None:
         return self.provider.get((kind, spec.name))

@@ -17,8 +17,12 @@ from benchmark import __version__
 from benchmark.catalog import load_catalog
 from benchmark.errors import ExitCode, OptionError, RepbenchError
 from benchmark.leaderboards.cli import add_parsers as add_leaderboard_parsers
-from benchmark.runtime.devices import PRECISIONS
+from benchmark.runtime import PRECISIONS
+from benchmark.storage.writable import check_outputs
 from benchmark.throughput.cli import add_parser as add_throughput_parser
+
+#: Set to 1 to see third-party libraries' own progress bars (transformers, huggingface_hub).
+LIBRARY_PROGRESS_ENV = "REPBENCH_LIBRARY_PROGRESS"
 
 if TYPE_CHECKING:
     from benchmark.catalog import Catalog
@@ -46,6 +50,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if getattr(args, "ray_address", None) and getattr(args, "executor", "local") != "ray":
         raise OptionError("--ray-address is for --executor ray; add --executor ray or drop --ray-address")
     results = _results_dir(args.results)
+    check_outputs(results, args.cache_dir, not args.no_cache)
     catalog = load_catalog()
     suite = _eval_suite(args, catalog)
     datasets = list(suite.spec.datasets) if suite else parse_list(args.dataset)
@@ -152,9 +157,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from benchmark.features import best_device
     from benchmark.methods.budget import parse_budget
     from benchmark.methods.runs import PretrainRequest, pretrain
+    from benchmark.methods.watch import watch_from_flags
     from benchmark.options import parse_list
 
     budget = parse_budget(args.budget)
+    check_outputs(args.results if args.eval else None, args.cache_dir, bool(args.eval) and not args.no_cache,
+                   out_folder=args.out)
     catalog = load_catalog()
     request = PretrainRequest(catalog.resolve("methods", args.method), catalog.resolve("encoders", args.backbone),
                               catalog.resolve("datasets", args.dataset), budget, seed=args.seed,
@@ -170,8 +178,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
-    folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
-                      force=args.force, log=log, watch=_watch(args))
+    try:
+        folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
+                          force=args.force, log=log, watch=watch_from_flags(args.probe_every, args.stop_on_collapse, args.seed))
+    except KeyboardInterrupt:
+        print(f"interrupted: the run's last checkpoint is in {request.folder(Path(args.out))}; run the same "
+              "command again to resume from it", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     if not distributed.is_main():
         return ExitCode.OK  # rank 0 reports and evaluates
     print(f"run folder: {folder}\nencoder: run:{folder}")
@@ -187,19 +200,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return evaluate_plan(catalog, plan, config)
 
 
-def _watch(args: argparse.Namespace):
-    """The online probe / collapse monitors of ``repbench pretrain`` (None without --probe-every or
-    --stop-on-collapse)."""
-    if args.probe_every is None and not args.stop_on_collapse:
-        return None
-    if args.probe_every is not None and args.probe_every < 1:
-        raise OptionError(f"--probe-every {args.probe_every}: use a whole number of steps >= 1")
-    from benchmark.methods.watch import Watch
-
-    return Watch(every=args.probe_every or 50, probe=args.probe_every is not None,
-                 stop_on_collapse=args.stop_on_collapse, seed=args.seed)
-
-
 def cmd_features(args: argparse.Namespace) -> int:
     from benchmark.features import save_npz
     from benchmark.runner import RunConfig, load_task
@@ -207,6 +207,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise OptionError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    check_outputs(None, args.cache_dir, not args.no_cache, out_file=out)
     catalog = load_catalog()
     enc = catalog.resolve("encoders", args.encoder)
     dset = catalog.resolve("datasets", args.dataset)
@@ -233,6 +234,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    check_outputs(results, args.cache_dir, not args.no_cache, out_file=args.out)
     catalog = load_catalog()
     encoders = [e for text in args.encoder for e in split_list(text)]
     datasets = [d for text in args.dataset or [] for d in split_list(text)]
@@ -288,27 +290,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
+    from benchmark.api import listing
 
-    from benchmark.specs import is_family
-
-    catalog = load_catalog()
-    rows = []
-    for name in catalog.names(args.kind):
-        spec = catalog.specs[args.kind][name]
-        shown = name + "<name>" if is_family(name) else name
-        extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
-        defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-        if args.kind == "suites":  # a suite has no options: show its cells and how it ranks instead
-            extra = ""
-            defaults = (f"datasets: {', '.join(spec.datasets)}; protocols: {', '.join(spec.protocols)}; "
-                        f"ranked by {spec.aggregation}" + (f" (baseline {spec.baseline})" if spec.baseline else ""))
-        rows.append([shown, extra, catalog.plugin_of(args.kind, spec), defaults, spec.description])
-    if not rows:
-        print(f"no {args.kind} registered")
-        return ExitCode.OK
-    print(tabulate(rows, headers=["name", "modality", "plugin", "options (defaults)", "description"],
-                   tablefmt="github"))
+    if args.kind:
+        listing.kind_of(args.kind)  # an unknown kind fails before the plugins load
+    print(listing.render(load_catalog(), args.kind, args.pattern))
     return ExitCode.OK
 
 
@@ -414,8 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_throughput_parser(sub)
     add_leaderboard_parsers(sub)
 
-    p = sub.add_parser("list", help="list the registered names of one kind")
-    p.add_argument("kind", choices=["encoders", "datasets", "protocols", "methods", "suites"])
+    p = sub.add_parser("list", help="list the registered names (of one kind), optionally matching a pattern")
+    p.add_argument("kind", nargs="?", default=None,
+                   help="encoders, datasets, protocols, methods or suites (singular works too; default: all)")
+    p.add_argument("pattern", nargs="?", default=None,
+                   help="an fnmatch pattern over names, e.g. 'timm/*resnet*' (families list their variants)")
     p.set_defaults(func=cmd_list)
     return parser
 
@@ -423,8 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "quiet", False):
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars of transformers too
+    if getattr(args, "quiet", False) or not os.environ.get(LIBRARY_PROGRESS_ENV):
+        # other libraries' own bars (transformers' "Loading weights", the hub's downloads) stay out of
+        # repbench's output unless asked for with REPBENCH_LIBRARY_PROGRESS=1; read when transformers is imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if args.command == "eval" and args.protocol is None and not args.suite:
         args.protocol = ["knn,linear"]
     try:

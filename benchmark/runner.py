@@ -187,7 +187,12 @@ def run_pair(catalog: Catalog, cells: Sequence[Cell], finished: Sequence[Record 
         for i in todo:
             yield i, error_record(catalog, cells[i], config, context.env, error, context.precision)
         return
-    stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
+    try:
+        stale = [i for i, rec in enumerate(finished) if rec is not None and not _same_inputs(rec, task)]
+    except Exception as exc:  # a lazy dataset that fails to build when fingerprinted
+        for i in todo:
+            yield i, error_record(catalog, cells[i], config, context.env, exc, context.precision)
+        return
     if stale:
         log(f"{len(stale)} finished cell(s) of {enc.label} x {dset.label} were made with other weights or data "
             f"(fingerprints differ): rerunning them")

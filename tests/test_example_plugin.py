@@ -77,6 +77,7 @@ def test_specs_are_registered_by_the_example_plugin(catalog):
     assert catalog.registered_by("example") == {"datasets": ["example/shapes"],
                                                 "encoders": ["example/random-conv"],
                                                 "methods": ["example-distill", "example-siam"],
+                                                "protocols": ["example/centroid"],
                                                 "suites": ["example-shapes-v1"]}
     assert dict(catalog.specs["methods"]["example-siam"].defaults) == {"hidden": 64, "crop_min": 0.3, "lr": 0.05}
     assert dict(enc.defaults) == {"width": 16, "img_size": 32, "seed": 0}
@@ -289,3 +290,49 @@ def test_installed_plugins_method_is_listed_and_trains_through_the_core_loop(sit
     assert run["status"] == "finished" and run["result"]["steps"] == 4 and run["plugin"] == "example"
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
     assert record["status"] == "ok" and record["encoder"]["pretraining"]["method"] == "example-siam[hidden=16]"
+
+
+# --- the protocol template and the README ------------------------------------------------------------------
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_centroid_protocol_matches_sklearn_nearest_centroid(catalog, normalize):
+    from sklearn.neighbors import NearestCentroid
+
+    from benchmark.testing import ArrayTask, blobs, check_protocol
+
+    x_train, y_train = blobs(n_per_class=30, n_classes=4, dim=8, seed=1, spread=3.0)
+    x_test, y_test = blobs(n_per_class=10, n_classes=4, dim=8, seed=2, spread=3.0)
+    spec = catalog.specs["protocols"]["example/centroid"]
+    output = check_protocol(spec, ArrayTask({"train": (x_train, y_train), "test": (x_test, y_test)}),
+                            normalize=normalize)
+    if normalize:
+        x_train, x_test = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (x_train, x_test))
+    want = NearestCentroid().fit(x_train, y_train).predict(x_test)
+    assert np.array_equal(output.predictions, want) and np.array_equal(output.labels, y_test)
+    assert 0.25 < (want == y_test).mean() < 1.0  # a real task, neither trivial nor hopeless
+
+
+def test_centroid_protocol_runs_in_a_plan_and_checks_its_option(catalog, tmp_path):
+    from benchmark.errors import OptionError
+    from benchmark.plan import make_plan
+    from benchmark.runner import RunConfig, run_plan
+
+    with pytest.raises(OptionError, match="option normalize: expected true or false"):
+        catalog.resolve("protocols", "example/centroid[normalize=3]")
+    plan = make_plan(catalog, ["example/random-conv[width=4]"], ["example/shapes[n_per_class=8]"],
+                     ["example/centroid"])
+    (record,) = [r.to_json() for r in run_plan(catalog, plan, RunConfig(results_dir=tmp_path, use_cache=False,
+                                                                         quiet=True))]
+    assert record["status"] == "ok" and 0.0 <= record["metrics"]["top1"] <= 1.0
+
+
+def test_readme_names_real_modules_and_every_hook():
+    from benchmark import hookspecs
+
+    readme = (PLUGIN_DIR / "README.md").read_text()
+    for module in set(re.findall(r"`(benchmark(?:\.[a-z_]+)+)", readme)):
+        importlib.import_module(module)
+    for name in ("benchmark.data.", "`benchmark.data`"):
+        assert name not in readme
+    hooks = [n for n in dir(hookspecs) if n.startswith("register_")]
+    assert hooks and all(h in readme for h in hooks), [h for h in hooks if h not in readme]

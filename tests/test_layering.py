@@ -41,7 +41,8 @@ LAYERS: list[tuple[str, ...]] = [
     # executors: a plan run cell by cell, a pretraining run (methods.runs), a throughput sweep
     ("benchmark.runner", "benchmark.runner_ray", "benchmark.methods.runs", "benchmark.throughput"),
     ("benchmark.leaderboards",),
-    ("benchmark.testing", "benchmark.cli", "benchmark.__main__", "benchmark"),  # "benchmark": the __init__ only
+    # front ends: the command line and the Python API behind ``import repbench`` (benchmark.api)
+    ("benchmark.testing", "benchmark.cli", "benchmark.api", "benchmark.__main__", "benchmark"),  # "benchmark": the __init__ only
 ]
 
 

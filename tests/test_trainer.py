@@ -397,3 +397,37 @@ def test_the_result_says_how_the_schedule_was_fixed(tmp_path):
     assert run(*contrastive_method(), tmp_path / "a", Budget(steps=3)).estimate == "steps budget: 3 steps"
     result = run(*contrastive_method(), tmp_path / "b", Budget(epochs=2))
     assert result.estimate == "epochs budget: 10 steps (2 x 5 steps)"
+
+
+def test_progress_every_few_seconds_even_between_step_intervals(tmp_path):
+    """Slow steps (3 s each on the clock): a line about every 10 s, not only every ``log_every`` steps."""
+    clock, lines = FakeClock(), []
+    method, backbone = contrastive_method(clock=clock, step_s=3.0)
+    run(method, backbone, tmp_path, Budget(steps=12), log=lines.append, log_every=50, log_every_s=10.0,
+        clock=clock)
+    steps = [int(line.split()[1].split("/")[0]) for line in lines if line.startswith("step ")]
+    assert steps == [4, 8, 12]  # 12 s, 24 s, then the last step
+    assert all("ETA" in line and "loss" in line for line in lines if line.startswith("step "))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_call_resumes(tmp_path):
+    import os
+    import signal
+
+    class Interrupting(Contrastive):
+        def forward(self, views, labels=None):
+            if self.calls == 2:  # during the third step
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().forward(views, labels)
+
+    backbone = tiny_backbone(0)
+    method = TinyMethod(Interrupting(backbone))
+    lines: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        run(method, backbone, tmp_path, Budget(steps=6), log=lines.append)
+    assert "interrupted after step 3: checkpoint saved in" in lines[-1] and "run the same command" in lines[-1]
+    method.objective.calls = 10  # no second interruption
+    result = run(method, backbone, tmp_path, Budget(steps=6), log=lines.append)
+    assert result.resumed_from_step == 3 and result.steps == 6
+    uninterrupted = run(*contrastive_method(0), tmp_path / "straight", Budget(steps=6))
+    assert result.loss_curve == pytest.approx(uninterrupted.loss_curve)

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark import checks
-from benchmark.errors import ContractError, DataError, OptionError
+from benchmark.errors import ContractError, DataError, MissingData, OptionError
 from benchmark.specs import Split
 
 
@@ -187,3 +187,17 @@ def gray_images(array: np.ndarray, max_value: float = 255.0) -> list[Image.Image
     """(N, H, W) numbers in [0, max_value] -> a list of 8-bit grayscale PIL images."""
     scaled = np.clip(np.asarray(array, dtype=np.float64) * (255.0 / max_value), 0, 255).round().astype(np.uint8)
     return [Image.fromarray(a) for a in scaled]
+
+
+def require_path(family: str, what: str = "file or folder") -> Callable[[str], None]:
+    """A family spec's ``check_variant`` for ``<family><path>`` datasets (``imagefolder:``, ``csv:``): the path
+    must exist when the plan is made, so a typo fails before any work instead of as a failed cell."""
+
+    def check(variant: str) -> None:
+        from pathlib import Path
+
+        if not Path(variant).expanduser().exists():
+            raise MissingData(f"dataset '{family}{variant}': no such file or folder {variant}; give the path "
+                              f"of a {what}")
+
+    return check

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from benchmark import checks
-from benchmark.datasets.base import InMemoryDataset, check_options
+from benchmark.datasets.base import InMemoryDataset, check_options, require_path
 from benchmark.datasets.tables import (
     make_text_dataset,
     package_file,
@@ -157,17 +157,20 @@ def register_datasets() -> list[DatasetSpec]:
     for name, (*_, desc) in HF_NAMED.items():
         specs.append(DatasetSpec(name, "text", load=_named(load_hf_named, name),
                                  description=desc + " (Hugging Face, needs internet once)",
-                                 defaults={**COMMON, **defaults_of(load_hf_named)}, validate=validator(name)))
+                                 defaults={**COMMON, **defaults_of(load_hf_named)}, validate=validator(name),
+                                 requires=("datasets",)))
     specs.append(DatasetSpec(
         "hf-dataset:", "text", load=load_hf_family,
         description="any Hugging Face dataset with text and label columns (pass revision=<commit> to pin it)",
         defaults={**COMMON, **defaults_of(load_hf_family)}, validate=validator("hf-dataset:"),
-        examples=("hf-dataset:SetFit/sst5[revision=e51bdcd8cd3a30da231967c1a249ba59361279a3]",)))
+        examples=("hf-dataset:SetFit/sst5[revision=e51bdcd8cd3a30da231967c1a249ba59361279a3]",),
+        requires=("datasets",)))
     for fmt in ("csv", "jsonl"):
         load = _table_loader(fmt)
         specs.append(DatasetSpec(f"{fmt}:", "text", load=load,
                                  description=f"your own .{fmt}: a folder with train/test files, or one file with a "
                                              f"split column",
                                  defaults={**COMMON, **defaults_of(load)}, validate=validator(f"{fmt}:"),
+                                 check_variant=require_path(f"{fmt}:", f".{fmt} file or folder of them"),
                                  examples=(f"{fmt}:data/reviews.{fmt}", f"{fmt}:data/reviews_folder[label_column=y]")))
     return specs

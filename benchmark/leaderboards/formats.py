@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from benchmark.errors import OptionError
-from benchmark.leaderboards.model import Board
-from benchmark.leaderboards.safe_text import csv_text
-from benchmark.results.record import Record
-from benchmark.results.throughput import ThroughputRecord
+
+if TYPE_CHECKING:  # the parsers read FORMATS at startup: nothing here may import torch or pandas
+    from benchmark.leaderboards.model import Board
+    from benchmark.results.record import Record
+    from benchmark.results.throughput import ThroughputRecord
 
 
 @dataclass
@@ -41,9 +43,14 @@ class Source:
 
 
 def _board_markdown(src: Source) -> str:
+    """The board's tables; imported published numbers (in ``everything``) after them in their own section, as on
+    the page."""
+    from benchmark.leaderboards.published import split_records
+    from benchmark.leaderboards.published_md import with_published
     from benchmark.leaderboards.render import to_markdown
 
-    return to_markdown(src.board())
+    published = split_records(src.everything)[1] if src.everything is not None else []
+    return with_published(to_markdown(src.board()), published)
 
 
 def _board_latex(src: Source) -> str:
@@ -77,6 +84,7 @@ def _cells(fmt: str) -> Callable[[Source], str]:
 def _methods(fmt: str) -> Callable[[Source], str]:
     def draw(src: Source) -> str:
         from benchmark.leaderboards.methods import methods_frame, methods_markdown
+        from benchmark.leaderboards.safe_text import csv_text
 
         return methods_markdown(src.records) if fmt == "markdown" else csv_text(methods_frame(src.records))
 
@@ -86,6 +94,7 @@ def _methods(fmt: str) -> Callable[[Source], str]:
 def _profile(fmt: str) -> Callable[[Source], str]:
     def draw(src: Source) -> str:
         from benchmark.leaderboards.profile import profile_markdown, profile_table
+        from benchmark.leaderboards.safe_text import csv_text
 
         table = profile_table(src.records, baseline=src.baseline)
         return profile_markdown(table) if fmt == "markdown" else csv_text(table)
@@ -116,3 +125,22 @@ def render(table: str, fmt: str, source: Source) -> str:
         raise OptionError(f"--table {table} renders as {', '.join(formats)}; --format {fmt} is for "
                           f"--table {' or '.join(others)}")
     return formats[fmt](source)
+
+
+#: The --format an --out file's suffix asks for.
+SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "markdown", ".csv": "csv", ".tex": "latex",
+                  ".json": "json", ".html": "html", ".htm": "html"}
+
+
+def format_for(out: Path | None, given: str | None) -> str:
+    """--format from the --out file's suffix (lb.csv writes CSV); a suffix that names no format, or one that
+    contradicts --format, is refused rather than written in another format."""
+    if out is None or not out.suffix:
+        return given or "markdown"
+    wanted = SUFFIX_FORMATS.get(out.suffix.lower())
+    if wanted is None:
+        raise OptionError(f"--out {out}: the suffix {out.suffix} names no format; use "
+                          f"{', '.join(sorted(SUFFIX_FORMATS))} (or a folder, without a suffix, for the whole board)")
+    if given is not None and given != wanted:
+        raise OptionError(f"--out {out} is {wanted} by its suffix but --format is {given}; drop one of them")
+    return wanted

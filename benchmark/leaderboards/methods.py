@@ -79,8 +79,13 @@ def methods_frame(records: Iterable[Record]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows.values()), columns=COLUMNS).fillna("–")
     if frame.empty:
         return frame
+    reference = frame["method"].str.startswith("none")
+    runs_on = set(frame.loc[~reference, "evaluated on"])
+    if runs_on:  # references only where a run was evaluated (no text encoders beside image methods)
+        frame = frame[~reference | frame["evaluated on"].isin(runs_on)]
     order = frame["method"].str.startswith("none").map({True: 1, False: 0})
-    return frame.assign(_o=order).sort_values(["evaluated on", "_o", "method", "backbone"]).drop(columns="_o")
+    return (frame.assign(_o=order).sort_values(["evaluated on", "_o", "method", "backbone"]).drop(columns="_o")
+            .reset_index(drop=True))  # a fresh index: the page shows no raw row numbers
 
 
 NOTE = ("kNN and linear: top-1 in percent on the evaluation dataset's test split, ± half the width of the 95% "

@@ -89,11 +89,21 @@ def to_json(board: Board) -> str:
     return json.dumps(board.to_json(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:  # lists (classes, CIs, rounds) as JSON, not Python reprs
+            out[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
+    return out
+
+
 def _flat(objects: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.json_normalize(list(objects), sep=".")
-    for col in frame.columns:  # lists (classes, CIs, rounds) as JSON, not Python reprs
-        frame[col] = frame[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
-    return frame
+    """One row per object, nested keys dotted; values keep their JSON types (an integer stays ``3371008``, never
+    ``3371008.0`` as a float column with gaps would print it)."""
+    return pd.DataFrame([_flatten(o) for o in objects], dtype=object)
 
 
 def records_csv(records: Sequence[Record]) -> str:
@@ -113,9 +123,9 @@ def write_board(out_dir: Path | str, board: Board, records: Sequence[Record] = (
     ``leaderboard.json``, ``records.csv`` (long form), with throughput records ``throughput.csv``, and with
     ``page`` the plots (``plots/``, PNG and SVG; skipped with a note when matplotlib is missing) and one
     self-contained ``index.html``. ``board``, ``records`` and ``throughput`` are the measured ones;
-    ``published`` records (``repbench import``) appear on the page in their own section only. Each file is
+    ``published`` records (``repbench import``) appear in their own section of the page and of the markdown. Each file is
     written atomically. Returns the paths written."""
-    written = _write_texts(Path(out_dir), board, records, throughput)
+    written = _write_texts(Path(out_dir), board, records, throughput, published)
     if page:
         written += _write_page(Path(out_dir), board, records, throughput, title, published, log)
     return written
@@ -140,9 +150,11 @@ def _write_page(out: Path, board: Board, records: Sequence[Record], throughput: 
 
 
 def _write_texts(out: Path, board: Board, records: Sequence[Record],
-                 throughput: Sequence[ThroughputRecord]) -> list[Path]:
+                 throughput: Sequence[ThroughputRecord], published: Sequence[Record] = ()) -> list[Path]:
+    from benchmark.leaderboards.published_md import with_published
+
     out.mkdir(parents=True, exist_ok=True)
-    files = {"leaderboard.md": to_markdown(board), "leaderboard.tex": to_latex(board),
+    files = {"leaderboard.md": with_published(to_markdown(board), published), "leaderboard.tex": to_latex(board),
              "leaderboard.json": to_json(board), "records.csv": records_csv(records)}
     if throughput:
         files["throughput.csv"] = throughput_csv(throughput)

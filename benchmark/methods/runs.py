@@ -237,15 +237,48 @@ class RunEncoder(torch.nn.Module):
         return digest({"run": self.inner.fingerprint, "v": 1})
 
 
-def load_run(variant: str) -> RunEncoder:
-    """``run:<folder>``: the backbone recorded in the folder's run.json with its trained weights."""
-    from safetensors.torch import load_file
+#: Where ``run:<name>`` looks when ``<name>`` is not a folder: ``repbench pretrain``'s default ``--out``.
+DEFAULT_RUNS = Path("runs")
 
+
+def run_folder(variant: str) -> Path:
+    """The folder ``run:<variant>`` names: the path as given, else ``<name>`` under :data:`DEFAULT_RUNS`."""
     folder = Path(variant).expanduser()
+    if not folder.is_dir() and (DEFAULT_RUNS / variant).is_dir():
+        return DEFAULT_RUNS / variant
+    return folder
+
+
+def run_name(run: Mapping[str, Any]) -> str:
+    """A run's name from its content (what trained what on which data, seed, config digest): the run folder's
+    name as ``repbench pretrain`` made it, wherever the folder is now and whatever it is called."""
+    return (f"{_slug(str(run.get('method')))}__{_slug(str(run.get('backbone')))}__{_slug(str(run.get('dataset')))}"
+            f"__s{run.get('seed')}__{str(run.get('config_digest'))[:10]}")
+
+
+def name_run(variant: str) -> str:
+    """``EncoderSpec.name_of`` of ``run:``: the run's content name; a folder that is not a finished run is
+    refused when the plan is made."""
+    folder = run_folder(variant)
     run = read_run(folder)
+    _check_finished(folder, run)
+    return run_name(run)
+
+
+def _check_finished(folder: Path, run: Mapping[str, Any]) -> None:
     if run.get("status") != "finished" or not (folder / WEIGHTS_FILE).is_file():
         raise MissingData(f"run {folder} has not finished training (status {run.get('status')!r}); rerun the "
                           "same `repbench pretrain` command to resume it")
+
+
+def load_run(variant: str) -> RunEncoder:
+    """``run:<folder>``: the backbone recorded in the folder's run.json with its trained weights (``run:<name>``
+    also finds ``runs/<name>``)."""
+    from safetensors.torch import load_file
+
+    folder = run_folder(variant)
+    run = read_run(folder)
+    _check_finished(folder, run)
     check_run(folder, run)
     inner = Catalog.load().resolve("encoders", run["backbone"]).load()
     if not isinstance(inner, TorchImageEncoder):
@@ -298,7 +331,7 @@ def check_run(folder: Path, run: Mapping[str, Any]) -> None:
 
 def run_weights_id(variant: str | None, options: Mapping[str, Any]) -> str | None:
     """The content hash of a run folder's trained weights (None before it has any)."""
-    return file_sha256(Path(variant or "").expanduser() / WEIGHTS_FILE)
+    return file_sha256(run_folder(variant or "") / WEIGHTS_FILE)
 
 
 def canonical_run_variant(variant: str) -> str:
@@ -309,7 +342,8 @@ def canonical_run_variant(variant: str) -> str:
 
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
-    return [EncoderSpec("run:", "image", load=load_run, weights_id=run_weights_id,
+    return [EncoderSpec("run:", "image", load=load_run, name_of=name_run, weights_id=run_weights_id,
                         canonical_variant=canonical_run_variant,
-                        description="a backbone trained by `repbench pretrain`: run:<run folder>",
+                        description="a backbone trained by `repbench pretrain`: run:<run folder>, or "
+                                    "run:<name> of a folder under ./runs",
                         examples=("run:runs/simclr__timm-resnet18__fashion-mnist__s0__1a2b3c4d5e",))]

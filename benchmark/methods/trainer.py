@@ -51,6 +51,7 @@ from benchmark.methods.schedule import StepInfo
 from benchmark.methods.watch import Watch, Watcher
 from benchmark.runtime import distributed as dist
 from benchmark.runtime.devices import peak_memory, precision_autocast, resolve_precision
+from benchmark.runtime.interrupt import StepInterrupt
 from benchmark.runtime.training import (
     OPTIMIZERS,
     EpochBatches,
@@ -287,11 +288,19 @@ class _Loop:
             return 0.0
         self.model.train(True)
         start = last_save = clock()
+        self.last_report = 0.0
         first_step_done: float | None = None
         timing = p.total is None and self.budget.seconds is not None
+        interrupt = StepInterrupt()
         for done_here, (views, labels) in enumerate(self.loader(), start=1):
-            self.step(views, labels)
+            with interrupt:  # Ctrl-C lands between steps, never inside an optimiser update
+                self.step(views, labels)
             now = clock()
+            if interrupt.pressed:
+                self.save(p.elapsed_s + now - start, finished=False)
+                self.log(f"interrupted after step {p.step}: checkpoint saved in {o['workdir']}; run the same "
+                         "command again to resume from it")
+                raise KeyboardInterrupt
             if timing and done_here == 1:
                 first_step_done = now
             if timing and done_here >= max(2, o["timing_steps"]) and first_step_done is not None:
@@ -331,8 +340,12 @@ class _Loop:
 
     def report(self, done_here: int, seconds: float) -> None:
         p, total = self.progress, self.schedule()
-        if self.o["log"] is None or (p.step % self.o["log_every"] and p.stopped_by is None):
+        every_s = self.o["log_every_s"]
+        due = (p.step % self.o["log_every"] == 0 or p.stopped_by is not None
+               or (every_s is not None and seconds - self.last_report >= every_s))
+        if self.o["log"] is None or not due:
             return
+        self.last_report = seconds
         rate = done_here / max(seconds, 1e-9)
         shown = f"{total}" if p.total is not None or self.cap else "?"
         eta = duration((total - p.step) / rate) if shown != "?" else "?"
@@ -361,14 +374,16 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
           num_workers: int = 0, log: Callable[[str], None] | None = None, use_labels: bool = False,
           method_name: str = "method", clock: Callable[[], float] = time.perf_counter,
           pause_at_step: int | None = None, timing_steps: int = 5, log_every: int = 50,
-          watch: Watch | None = None) -> TrainResult:
+          watch: Watch | None = None, log_every_s: float | None = 10.0) -> TrainResult:
     """Pretrain ``method`` (built around ``backbone``) on ``data`` under ``budget``; see the module docstring.
 
     ``workdir`` holds the checkpoints (created when missing); a checkpoint of ``config_digest`` there is resumed,
     one of another digest is refused (OptionError, nothing written). ``batch_size`` per process overrides
     ``method.defaults.batch_size``. ``precision``: ``auto`` (bf16 on CUDA, fp32 on the CPU), ``fp32``, ``bf16`` or
     ``fp16`` (CUDA, with a GradScaler). ``log(line)`` receives progress lines (step/total, loss, lr, samples/s,
-    ETA) about every ``log_every`` steps. ``clock`` measures the seconds budget, the timing and checkpoint
+    ETA) every ``log_every`` steps and at least every ``log_every_s`` seconds. Ctrl-C (SIGINT in the main
+    thread) ends training after the current step with a checkpoint, and raises KeyboardInterrupt; rerunning
+    resumes from it. ``clock`` measures the seconds budget, the timing and checkpoint
     intervals (inject a fake one in tests). ``pause_at_step`` ends this call after that many steps in total, with
     a checkpoint (``stopped_by='paused'``), as an interruption would. ``watch``: the online probe and collapse
     monitors (:mod:`benchmark.methods.watch`; ``stopped_by='collapse'`` when one stops the run). The trained
@@ -387,7 +402,7 @@ def train(method: Method, backbone: Backbone, data: Split, *, budget: Budget, wo
             "batch_size": batch_size, "precision": precision, "checkpoint_every_steps": checkpoint_every_steps,
             "checkpoint_every_s": checkpoint_every_s, "num_workers": num_workers, "log": log,
             "use_labels": use_labels, "method_name": method_name, "clock": clock, "pause_at_step": pause_at_step,
-            "timing_steps": timing_steps, "log_every": log_every, "watch": watch}
+            "timing_steps": timing_steps, "log_every": log_every, "watch": watch, "log_every_s": log_every_s}
     loop = _Loop(method, backbone, data, budget, opts)
     if loop.dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(loop.dev)

@@ -66,6 +66,17 @@ class Watch:
             raise OptionError(f"watch C {self.C!r}: use a number > 0")
 
 
+def watch_from_flags(probe_every: int | None, stop_on_collapse: bool, seed: int) -> Watch | None:
+    """The Watch of ``repbench pretrain --probe-every N [--stop-on-collapse]`` (None when neither is given:
+    the run is not watched); monitors every 50 steps when only --stop-on-collapse is given."""
+    if probe_every is None and not stop_on_collapse:
+        return None
+    if probe_every is not None and probe_every < 1:
+        raise OptionError(f"--probe-every {probe_every}: use a whole number of steps >= 1")
+    return Watch(every=probe_every or 50, probe=probe_every is not None, stop_on_collapse=stop_on_collapse,
+                 seed=seed)
+
+
 def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:
     """RankMe of embeddings ``z`` (N, D): ``exp(-sum p log p)`` with ``p = sigma / ||sigma||_1 + eps``."""
     sigma = torch.linalg.svdvals(z.double())

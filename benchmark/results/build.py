@@ -36,15 +36,23 @@ def build_record(catalog: Catalog, cell: Cell, *, seed: int, precision: str, env
     field; when even its info is unusable, only the harness's identity fields are kept.
     """
     e, d, p = cell.encoder, cell.dataset, cell.protocol
+    # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
+    enc_block: dict[str, Any] = {}
+    dset_block: dict[str, Any] = {}
+    if task is not None:
+        try:  # a lazy dataset whose build raises does so here again: the cell's error, not the sweep's end
+            enc_block, dset_block = dict(task.encoder.info), dict(task.dataset.info)
+            identity = {"encoder": task.encoder.fingerprint, "dataset": task.dataset.fingerprint,
+                        "classes": list(task.dataset.classes)}
+        except Exception as exc:
+            enc_block, dset_block, task, output = {}, {}, None, None
+            error = error or exc
     metrics: dict[str, Any] = {}
     if output is not None and error is None:
         try:
             metrics = cell_metrics(output, seed, p.name)
         except Exception as exc:
             error = exc
-    # what the plugin reports first, then the harness's own identity fields, which a plugin's info cannot replace
-    enc_block: dict[str, Any] = dict(task.encoder.info) if task is not None else {}
-    dset_block: dict[str, Any] = dict(task.dataset.info) if task is not None else {}
     enc_block.update(name=e.name, label=e.label, options=dict(e.options),
                      plugin=catalog.plugin_of("encoders", e.spec), modality=e.spec.modality)
     dset_block.update(name=d.name, label=d.label, options=dict(d.options),
@@ -52,9 +60,9 @@ def build_record(catalog: Catalog, cell: Cell, *, seed: int, precision: str, env
     if task is not None:
         if task.embed_dim is not None:
             enc_block["embed_dim"] = task.embed_dim
-        enc_block["fingerprint"] = task.encoder.fingerprint
-        dset_block["fingerprint"] = task.dataset.fingerprint
-        dset_block["classes"] = list(task.dataset.classes)
+        enc_block["fingerprint"] = identity["encoder"]
+        dset_block["fingerprint"] = identity["dataset"]
+        dset_block["classes"] = identity["classes"]
     protocol = {"name": p.name, "label": p.label, "hyperparameters": dict(p.options),
                 "chosen": output.chosen if output is not None else {},
                 "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,

@@ -19,11 +19,9 @@ from typing import Any
 import torch
 
 from benchmark.errors import OptionError
+from benchmark.runtime import PRECISIONS as PRECISIONS  # re-exported: the names live torch-free in runtime
+from benchmark.runtime import TRAIN_PRECISIONS as TRAIN_PRECISIONS
 
-#: The precisions extraction and throughput can run in (features are stored as float32).
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-#: What a training run may ask for: ``auto`` is bf16 on CUDA and fp32 elsewhere.
-TRAIN_PRECISIONS: tuple[str, ...] = ("auto", *PRECISIONS)
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -1,2 +1,2 @@
-"""Files on disk: atomic writes, where caches and data live, content digests, row-chunked passes over (memory-mapped)
-arrays (chunked.py)."""
+"""Files on disk: atomic writes, where caches and data live, content digests, folders checked writable, row-chunked
+passes over (memory-mapped) arrays (chunked.py)."""

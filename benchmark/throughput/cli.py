@@ -17,10 +17,13 @@ from typing import Any
 
 from benchmark import errors
 from benchmark.errors import ExitCode, OptionError, RepbenchError
-from benchmark.runtime.devices import PRECISIONS
+from benchmark.runtime import PRECISIONS
 
-HEADERS = ["encoder", "device", "precision", "batch", "status", "samples/s (min-max)", "ms/batch", "tokens/s",
-           "peak mem MiB", "params M", "GFLOPs/sample", "TFLOP/s", "% spec peak", "% matmul peak"]
+HEADERS = ["encoder", "device", "precision", "input", "batch", "status", "samples/s (min-max)", "ms/batch",
+           "tokens/s", "peak mem MiB", "params M", "GMACs/sample", "GFLOPs/sample", "TFLOP/s", "% spec peak",
+           "% matmul peak"]
+#: Rounds whose fastest is more than this many times the slowest get a warning under the table.
+WIDE_SPREAD = 1.5
 
 
 def _ints(text: str) -> list[int]:
@@ -76,6 +79,22 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 1, pct: bool = False) -> 
     return f"{100 * value:.{digits}f}%" if pct else f"{value / scale:,.{digits}f}"
 
 
+def _fraction(value: Any) -> str:
+    """A fraction of a peak; above 1 it cannot be true (a peak undercut on a busy device): withheld."""
+    return "-" if value is None or value > 1.0 else _fmt(value, pct=True)
+
+
+def input_size(record: Any) -> str:
+    """What one sample was: ``224 px`` for an image batch (N, C, H, W), ``seq 128`` for tokens, else ``-``."""
+    if record.seq_len is not None:
+        return f"seq {record.seq_len}"
+    shape = (record.extra.get("input_shapes") or {}).get("x")
+    if isinstance(shape, list) and len(shape) == 4:
+        h, w = shape[2], shape[3]
+        return f"{h} px" if h == w else f"{h}x{w} px"
+    return "-"
+
+
 def table(records: Sequence[Any]) -> str:
     """The GitHub-format table of throughput records (one row per record)."""
     from tabulate import tabulate
@@ -85,13 +104,28 @@ def table(records: Sequence[Any]) -> str:
         m = r.metrics
         rate = "-" if r.status != "ok" else (f"{m['samples_per_s']:,.1f} ({m['samples_per_s_min']:,.1f}-"
                                              f"{m['samples_per_s_max']:,.1f})")
+        flops = m.get("flops_per_sample")
         rows.append([r.label, r.device_name if r.device == "cpu" else f"{r.device} {r.device_name}",
-                     r.precision_ran, r.batch_size, r.status, rate, _fmt(m.get("ms_per_batch"), digits=2),
-                     _fmt(m.get("tokens_per_s"), digits=0), _fmt(m.get("peak_memory_bytes"), 2**20, 0),
-                     _fmt(m.get("params"), 1e6, 2), _fmt(m.get("flops_per_sample"), 1e9, 3),
-                     _fmt(m.get("achieved_flops_per_s"), 1e12, 3), _fmt(m.get("fraction_of_peak"), pct=True),
-                     _fmt(m.get("fraction_of_measured_peak"), pct=True)])
+                     r.precision_ran, input_size(r), r.batch_size, r.status, rate,
+                     _fmt(m.get("ms_per_batch"), digits=2), _fmt(m.get("tokens_per_s"), digits=0),
+                     _fmt(m.get("peak_memory_bytes"), 2**20, 0), _fmt(m.get("params"), 1e6, 2),
+                     _fmt(flops / 2 if flops is not None else None, 1e9, 3), _fmt(flops, 1e9, 3),
+                     _fmt(m.get("achieved_flops_per_s"), 1e12, 3), _fraction(m.get("fraction_of_peak")),
+                     _fraction(m.get("fraction_of_measured_peak"))])
     return tabulate(rows, headers=HEADERS, tablefmt="github")
+
+
+def spread_warnings(records: Sequence[Any]) -> list[str]:
+    """A line per measurement whose rounds spread widely (fastest > :data:`WIDE_SPREAD` x slowest): its median
+    is not to be trusted to more than that."""
+    out = []
+    for r in records:
+        lo, hi = r.metrics.get("samples_per_s_min"), r.metrics.get("samples_per_s_max")
+        if r.status == "ok" and lo and hi and hi > WIDE_SPREAD * lo:
+            out.append(f"warning: {r.label} batch {r.batch_size} {r.precision_ran}: rounds ranged {lo:,.1f}-"
+                       f"{hi:,.1f} samples/s ({hi / lo:.1f}x): the device was busy; rerun on an idle one or with "
+                       "more --rounds")
+    return out
 
 
 def _user_error(failure: Any) -> type[RepbenchError] | None:
@@ -124,6 +158,9 @@ def run_command(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
+    from benchmark.storage.writable import check_folder
+
+    check_folder(results, "--results")  # before any model is loaded or timed
     settings = ThroughputSettings(batch_sizes=tuple(args.batch_size), precisions=tuple(args.precision),
                         device=best_device(args.device), channels_last=args.channels_last, compile=args.compile,
                         seq_len=args.seq_len, rounds=args.rounds, warmup=args.warmup,
@@ -140,6 +177,8 @@ def run_command(args: argparse.Namespace) -> int:
                          isolate=not args.in_process, log=log)
     if run.records:
         print(table(run.records))
+        for line in spread_warnings(run.records):
+            print(line, file=sys.stderr)
         print(f"\n{len(run.records)} throughput records in {results}/", file=sys.stderr)
     _report_failures(run.failures)
     failed = bool(run.failures) or any(r.status == "error" for r in run.records)

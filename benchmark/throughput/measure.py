@@ -158,6 +158,13 @@ def _derive(cell: Measurement, timing: Timing, tokens: int | None, flops: tuple[
                       ("fraction_of_measured_peak", peaks.get("measured_peak_flops_per_s"))):
         m[key] = achieved / peak if achieved is not None and peak else None
     m.update(peaks)
+    for key, what in (("fraction_of_peak", "the spec-sheet peak"), ("fraction_of_measured_peak",
+                                                                     "the measured matmul peak")):
+        if m[key] is not None and m[key] > 1.0:  # a fraction of a peak cannot exceed 1: the peak was undercut
+            m[key] = None
+            m.setdefault("peak_withheld", []).append(
+                f"withheld the fraction of {what}: the cell ran faster than it (a peak measured on a busy "
+                "device, or FLOPs over-counted)")
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in m.items()}
 
 
@@ -223,6 +230,7 @@ def measure_cell(encoder: Any, batch_size: int, precision: str, settings: Throug
     cell.timing = timing
     memory, source = devices.peak_memory(device)
     cell.metrics = _derive(cell, timing, tokens, flops, peaks)
+    cell.notes += cell.metrics.pop("peak_withheld", [])
     cell.metrics.update(peak_memory_bytes=memory, memory_source=source)
     return cell
 

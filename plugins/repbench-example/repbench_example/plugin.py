@@ -1,4 +1,5 @@
-"""The example repbench plugin: an image encoder, an image dataset and a pretraining method, through repbench's hooks.
+"""The example repbench plugin: an image encoder, an image dataset, a protocol, a pretraining method and a suite,
+through repbench's hooks.
 
 This module is what the entry point names (``example = "repbench_example.plugin"`` in pyproject.toml). It only
 uses repbench's public API (``benchmark``) and the helper modules documented for plugin authors
@@ -8,6 +9,8 @@ uses repbench's public API (``benchmark``) and the helper modules documented for
   baseline: a learned encoder that does not beat them has learned little.
 - ``example/shapes``: procedurally generated grayscale images of circles, squares, triangles and plus signs,
   with seeded position, size, brightness and noise, and a fixed seeded stratified train/test split.
+- ``example/centroid``: a protocol, nearest class mean on frozen features (optionally L2-normalised first):
+  the template for an evaluation; the harness extracts and caches the features and scores the predictions.
 - ``example-siam``: a SimSiam-style pretraining method (Chen & He, 2021) in about 50 lines: views, an objective
   and a recipe. repbench's loop does everything else (optimiser, schedule, checkpoints, resume).
 - ``example-distill``: a DINO-style self-distillation in under 80 lines, the template for methods that need
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +34,8 @@ from benchmark import (
     DatasetSpec,
     EncoderSpec,
     MethodSpec,
+    ProtocolOutput,
+    ProtocolSpec,
     Split,
     SuiteSpec,
     TrainDefaults,
@@ -181,6 +187,33 @@ def register_datasets() -> list[DatasetSpec]:
             examples=("example/shapes", "example/shapes[n_per_class=500,noise=0.3]"),
         )
     ]
+
+
+# --- the protocol -------------------------------------------------------------------------------------------
+
+def evaluate_centroid(task: Any, normalize: bool = True) -> ProtocolOutput:
+    """Nearest class mean: each test sample gets the class whose mean training feature is nearest (Euclidean).
+
+    ``task.features(split)`` gives (features float32 (N, D), labels int64 (N,)), extracted once per encoder and
+    dataset and cached; return the test predictions with the test labels, and the harness computes top-1 and
+    its bootstrap confidence interval. ``normalize`` L2-normalises the features first (cosine geometry).
+    """
+    x_train, y_train = task.features("train")
+    x_test, y_test = task.features("test")
+    if normalize:
+        x_train, x_test = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (x_train, x_test))
+    classes = np.unique(y_train)
+    means = np.stack([x_train[y_train == c].mean(0) for c in classes])
+    distances = ((x_test[:, None, :] - means[None, :, :]) ** 2).sum(-1)
+    return ProtocolOutput(predictions=classes[distances.argmin(1)], labels=y_test,
+                          chosen={"classes_seen": int(len(classes))})
+
+
+@hookimpl
+def register_protocols() -> list[ProtocolSpec]:
+    return [ProtocolSpec("example/centroid", evaluate=evaluate_centroid, primary_metric="top1",
+                         description="nearest class mean on frozen features (the example plugin's protocol)")]
+    # options come from evaluate's signature (normalize=True): repbench types and checks them before any work
 
 
 # --- the pretraining method ---------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ import numpy as np
 
 from benchmark.checks import integer_labels
 from benchmark.options import check_spec_name, defaults_of, fill_defaults, is_family  # noqa: F401 (re-exported)
+from benchmark.specs.training import Backbone as Backbone  # re-exported: plugins import them from here
+from benchmark.specs.training import Budget as Budget
+from benchmark.specs.training import BuiltMethod as BuiltMethod
+from benchmark.specs.training import Method as Method
+from benchmark.specs.training import TrainDefaults as TrainDefaults
 
 if TYPE_CHECKING:
     import torch
@@ -57,6 +62,19 @@ class EncoderSpec:
     weights_id: Callable[[str | None, Mapping[str, Any]], str | None] | None = None
     #: ``canonical_variant(variant) -> str``: one spelling per family variant (``run:runs/X/`` is ``run:runs/X``).
     canonical_variant: Callable[[str], str] | None = None
+    #: Families whose variant is a place rather than an identity (``run:<folder>``) set ``name_of(variant)``:
+    #: the variant records name the encoder by, from its content (a run's method, backbone, data and digest),
+    #: never from where it sits. Called when the plan is made; raising (a folder that is not a run) refuses the
+    #: name before any work. ``load`` still receives the variant as typed.
+    name_of: Callable[[str], str] | None = None
+    #: Families set ``check_variant(variant)`` to refuse a variant that cannot work (a misspelled timm model)
+    #: when the plan is made, before any work: it raises a RepbenchError (or ValueError) saying what to do.
+    check_variant: Callable[[str], None] | None = None
+    #: Families that can enumerate their variants offline set ``list_variants(pattern)`` -> variant names
+    #: matching an fnmatch ``pattern`` (``timm/`` with timm.list_models), for ``repbench list encoders 'timm/*'``.
+    list_variants: Callable[[str], Sequence[str]] | None = None
+    #: Import names of the optional packages ``load`` needs (``repbench list`` shows whether they are installed).
+    requires: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.modality)
@@ -83,6 +101,11 @@ class DatasetSpec:
     bind: Callable[[str, Any], DatasetSpec] | None = None
     #: A bound family spec's inner datasets (``shift:A>B``: A and B), whose plugins config digests name too.
     inner: tuple[DatasetSpec, ...] = ()
+    #: As for encoders: ``check_variant(variant)`` refuses a variant that cannot work (a path that does not
+    #: exist) when the plan is made, before any work.
+    check_variant: Callable[[str], None] | None = None
+    #: Import names of the optional packages ``load`` needs (``repbench list`` shows whether they are installed).
+    requires: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)
@@ -145,89 +168,6 @@ class MethodSpec:
         if not callable(self.build):
             raise TypeError(f"method {self.name!r}: build must be callable")
         fill_defaults(self, self.build)
-
-
-@dataclass(frozen=True)
-class TrainDefaults:
-    """A method's recipe, which the loop applies: optimiser (``sgd``, ``lars`` or ``adamw``), base ``lr`` for
-    ``reference_batch`` (the loop scales it by global batch / reference batch), ``weight_decay`` (never on
-    biases and norm scales), SGD/LARS ``momentum``, ``warmup_fraction`` of the steps (then cosine to zero),
-    ``batch_size``, ``grad_clip`` (0: off), and for momentum pairs the EMA ``tau`` at step 0 (raised to 1 by a
-    cosine schedule, as in BYOL)."""
-
-    optimizer: Literal["sgd", "lars", "adamw"] = "sgd"
-    lr: float = 0.06
-    reference_batch: int = 128
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    warmup_fraction: float = 0.0
-    batch_size: int = 128
-    grad_clip: float = 0.0
-    tau: float = 0.99
-
-
-@dataclass
-class Backbone:
-    """What a method builds around: the resolved encoder (``resolved.label`` names it in records) and the loaded
-    encoder, a :class:`Trainable` ``torch.nn.Module`` whose ``encode(batch) -> (B, embed_dim)`` is
-    differentiable. ``input_size`` (C, H, W) and ``mean``/``std`` come from its preprocessing, so views produce
-    tensors of the shape and normalisation the backbone expects."""
-
-    resolved: Any  # benchmark.catalog.Resolved (kept Any here: specs must not import the catalog)
-    encoder: Any
-    embed_dim: int
-    input_size: tuple[int, int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-@runtime_checkable
-class Method(Protocol):
-    """What ``MethodSpec.build`` returns; the loop owns everything else.
-
-    - ``views(sample) -> list[Tensor]``: the augmented views of one raw sample (CPU tensors of the backbone's input
-      shape; multi-crop: one size per position); runs in data-loader workers: picklable, ``torch``'s RNG only.
-    - ``objective``: an ``nn.Module`` holding the backbone and the method's heads, predictor and loss;
-      ``objective(views, labels) -> scalar loss`` with ``views`` a list of (B, C, H, W) batches, one per view,
-      and ``labels`` (B,) or None. It never calls backward and never moves devices or sets AMP; for losses over
-      the whole global batch it calls :func:`benchmark.runtime.distributed.gather` (identity on one process).
-    - ``momentum_pairs``: (online, target) modules; after each optimiser step the loop sets
-      ``target = tau * target + (1 - tau) * online`` (the target is never optimised).
-    - ``defaults``: the :class:`TrainDefaults` recipe.
-    - ``on_step(step, total_steps)``: an optional hook called before each step (e.g. a temperature schedule); the
-      objective's own optional ``before_step(info)`` gets a :class:`benchmark.methods.schedule.StepInfo` then.
-    """
-
-    objective: Any
-    momentum_pairs: Sequence[tuple[Any, Any]]
-    defaults: TrainDefaults
-
-    def views(self, sample: Any) -> list[Any]: ...
-
-
-@dataclass
-class BuiltMethod:
-    """The plain :class:`Method`: what most ``build`` functions return (the built-ins all do). ``views`` is a
-    picklable callable (sample -> list of view tensors), so loader workers receive only the augmentations."""
-
-    objective: Any
-    views: Callable[[Any], list[Any]]
-    defaults: TrainDefaults
-    momentum_pairs: Sequence[tuple[Any, Any]] = ()
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A fixed training budget; whichever limit is reached first ends training. A ``seconds`` budget fixes the
-    schedule's length from a timed warm-up, so cosine and EMA schedules are defined."""
-
-    epochs: int | None = None
-    steps: int | None = None
-    seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.epochs is None and self.steps is None and self.seconds is None:
-            raise ValueError("a budget needs epochs, steps or seconds")
 
 
 @dataclass

@@ -1,0 +1,39 @@
+"""Short labels keep every option that changes what an encoder is (weights, checkpoint, image size, layer): a
+random-init 32 px ResNet-18 is never shown as plain ``timm/resnet18``."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.leaderboards.board import cells_frame, encoder_short_name
+from benchmark.results.record import EncoderBlock, Record
+
+
+def _enc(name, options, weights=None):
+    return EncoderBlock.from_json({"name": name, "label": name, "options": options, "weights": weights}, "t", "e")
+
+
+@pytest.mark.parametrize("name, options, weights, short", [
+    ("timm/resnet18", {"pretrained": False, "img_size": 32, "seed": 0, "layer": None, "checkpoint": None},
+     "random-init(seed=0)", "timm/resnet18 (random init, 32 px)"),
+    ("timm/resnet18", {"pretrained": True, "img_size": None, "layer": None, "checkpoint": None},
+     "pretrained:timm/resnet18.a1_in1k", "timm/resnet18"),
+    ("timm/resnet18", {"pretrained": True, "img_size": None, "layer": 2, "checkpoint": "/data/x/best.safetensors"},
+     "checkpoint:best.safetensors (sha256 0011)", "timm/resnet18 (ckpt best.safetensors, layer 2)"),
+    ("hf/bert-base-uncased", {"layer": 3}, "pretrained:bert-base-uncased@main", "hf/bert-base-uncased (layer 3)"),
+    ("pixels", {"size": None}, None, "pixels"),
+    ("run:simclr__timm-resnet18-img_size-32-pretrained-false__fashion-mnist__s0__1a2b3c4d5e", {}, "x", "run:simclr"),
+])
+def test_short_name_keeps_what_changes_the_encoder(name, options, weights, short):
+    assert encoder_short_name(_enc(name, options, weights)) == short
+
+
+def test_the_board_frame_uses_them():
+    record = Record.from_json({
+        "schema_version": 1, "id": "x", "status": "ok",
+        "encoder": {"name": "timm/resnet18", "label": "timm/resnet18[img_size=32,pretrained=false]",
+                    "options": {"pretrained": False, "img_size": 32}, "weights": "random-init(seed=0)"},
+        "dataset": {"name": "digits", "label": "digits", "modality": "image", "classes": ["a", "b"]},
+        "protocol": {"name": "knn", "label": "knn", "primary_metric": "top1"},
+        "metrics": {"top1": 0.5}, "seed": 0, "timings": {}, "environment": {}, "error": None})
+    assert cells_frame([record])["encoder_name"].tolist() == ["timm/resnet18 (random init, 32 px)"]
