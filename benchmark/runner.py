@@ -33,7 +33,7 @@ from benchmark.options import Requested
 from benchmark.plugins import dist_version
 from benchmark.protocols.metrics import score
 from benchmark.results import ResultStore, environment, make_record
-from benchmark.specs import ProtocolOutput
+from benchmark.specs import FieldDataset, ProtocolOutput
 
 
 @dataclass
@@ -68,6 +68,8 @@ class Plan:
 
     cells: list[Cell]
     skipped_modality: list[tuple[str, str, str]] = field(default_factory=list)
+    #: cells whose protocol does not accept the dataset's task kind (``DatasetSpec.kind``, ``ProtocolSpec.kinds``)
+    skipped_kind: list[tuple[str, str, str]] = field(default_factory=list)
     shard: tuple[int, int] = (0, 1)
     pairs: int = 0  # (encoder, dataset) pairs this shard was given, before modality filtering
 
@@ -92,6 +94,7 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
     index, count = shard
     if not (0 <= index < count):
         raise OptionError(f"shard {index}/{count} is invalid: use i/n with 0 <= i < n")
+    check_kinds(dsets, prots)
     plan = Plan([], shard=shard)
     for pair_no, (e, d) in enumerate(itertools.product(encs, dsets)):
         if pair_no % count != index:
@@ -101,8 +104,30 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
             if e.spec.modality != d.spec.modality or d.spec.modality not in p.spec.modalities:
                 plan.skipped_modality.append((e.label, d.label, p.label))
                 continue
+            if d.spec.kind not in p.spec.kinds:  # another dataset of the list is of a kind it accepts
+                plan.skipped_kind.append((e.label, d.label, p.label))
+                continue
             plan.cells.append(Cell(e, d, p))
     return plan
+
+
+def check_kinds(datasets: Sequence[Resolved], protocols: Sequence[Resolved]) -> None:
+    """OptionError (one line) when a protocol accepts none of the listed datasets' task kinds, or a dataset is
+    of a kind no listed protocol accepts: asking ``sts`` of a classification dataset is a mistake, not a skip.
+    Mixed lists (classification and retrieval datasets, knn and qrels protocols) run the cells that match."""
+    kinds = {d.spec.kind for d in datasets}
+    for p in protocols:
+        if kinds and not kinds & set(p.spec.kinds):
+            d = datasets[0]
+            raise OptionError(f"protocol {p.label!r} evaluates {' or '.join(p.spec.kinds)} datasets, but "
+                              f"{d.label!r} is a {d.spec.kind} dataset; pick a protocol that accepts {d.spec.kind} "
+                              f"(repbench list protocols) or a {p.spec.kinds[0]} dataset")
+    accepted = {k for p in protocols for k in p.spec.kinds}
+    for d in datasets:
+        if protocols and d.spec.kind not in accepted:
+            raise OptionError(f"dataset {d.label!r} is a {d.spec.kind} dataset, which none of the protocols "
+                              f"{', '.join(p.label for p in protocols)} evaluates; add a protocol that accepts "
+                              f"{d.spec.kind} (repbench list protocols)")
 
 
 def _seed_everything(seed: int) -> None:
@@ -342,8 +367,11 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
         if not isinstance(output, ProtocolOutput):
             raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
                                 "ProtocolOutput")
-        n_test = len(task.checked_split("test"))
-        check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
+        if isinstance(task.dataset, FieldDataset):  # task kinds score themselves: no class predictions
+            check_protocol_output(output, 0, 0, cell.protocol.name)
+        else:
+            n_test = len(task.checked_split("test"))
+            check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
         error = None
     except Exception as exc:
         output, error = None, exc
@@ -377,6 +405,8 @@ def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any]
         enc_block["fingerprint"] = task.encoder.fingerprint
         dset_block["fingerprint"] = task.dataset.fingerprint
         dset_block["classes"] = list(task.dataset.classes)
+        if task.roles:  # task kinds: the role and prompt each field was encoded with
+            enc_block["fields"] = {name: dict(how) for name, how in task.roles.items()}
     protocol = {"name": p.name, "label": p.label, "hyperparameters": dict(p.options),
                 "chosen": output.chosen if output is not None else {},
                 "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 
 Modality = Literal["image", "text"]
 MODALITIES: tuple[str, ...] = ("image", "text")
+#: What a dataset holds (:mod:`benchmark.datasets.pairs`): ``classification`` (samples with class labels: every
+#: dataset before task kinds, still the default), ``scored-pairs`` (two texts and a graded similarity, STS),
+#: ``labelled-pairs`` (two texts and a 0/1 label: duplicates, paraphrases) and ``retrieval`` (queries, a corpus,
+#: graded relevance judgments and, for reranking, a candidate list per query). Datasets declare one; protocols
+#: declare the kinds they accept, as they declare modalities.
+KINDS: tuple[str, ...] = ("classification", "scored-pairs", "labelled-pairs", "retrieval")
+#: The role a field is encoded in (:class:`RoleAware`): a retrieval task's queries and documents; None: no role.
+ROLES: tuple[str, ...] = ("query", "document")
 #: The precisions extraction can run in (bf16 / fp16 autocast on CUDA only; features are stored as float32).
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 #: ``validate(options)`` of a spec: raises :class:`~benchmark.errors.OptionError` for values it cannot use.
@@ -49,6 +57,12 @@ def _fill_defaults(spec: Any, fn: Callable[..., Any]) -> None:
     """``defaults=None`` (the default) means: read them from ``fn``'s signature."""
     if spec.defaults is None:
         object.__setattr__(spec, "defaults", defaults_of(fn))
+
+
+def _check_kind(owner: str, kinds: Sequence[str]) -> None:
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValueError(f"{owner}: task kinds must be among {KINDS}, got {list(kinds)!r}")
 
 
 def _check_common(kind: str, name: str, modality: str | None = None) -> None:
@@ -102,9 +116,12 @@ class DatasetSpec:
     #: mean", before any work) and returns the DatasetSpec serving this variant, under the family's name, with
     #: its real modality, options and load. The catalog calls it in ``resolve``.
     bind: Callable[[str, Any], DatasetSpec] | None = None
+    #: What the dataset holds (one of :data:`KINDS`); only protocols that accept it run on it.
+    kind: str = "classification"
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)
+        _check_kind(f"dataset {self.name!r}", (self.kind,))
         if not callable(self.load):
             raise TypeError(f"dataset {self.name!r}: load must be callable")
         _fill_defaults(self, self.load)
@@ -127,9 +144,12 @@ class ProtocolSpec:
     defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from evaluate's signature
     modalities: tuple[str, ...] = MODALITIES
     validate: Validator | None = None
+    #: The dataset kinds (:data:`KINDS`) it evaluates; the plan pairs it with datasets of these kinds only.
+    kinds: tuple[str, ...] = ("classification",)
 
     def __post_init__(self) -> None:
         _check_common("protocol", self.name)
+        _check_kind(f"protocol {self.name!r}", self.kinds)
         if is_family(self.name):
             raise ValueError(f"protocol {self.name!r}: protocol names cannot be families")
         if not callable(self.evaluate):
@@ -357,6 +377,44 @@ class SharedSplits(Protocol):
 
 
 @runtime_checkable
+class RoleAware(Protocol):
+    """An asymmetric encoder that embeds a text differently as a query and as a document (E5's "query: " /
+    "passage: " prefixes, instruction prompts, two towers). ``for_role(role)`` (``role`` in :data:`ROLES`)
+    returns the encoder to use for that role: same weights, its own ``fingerprint`` (covering the prompt) and
+    ``info`` (saying the prompt). The harness calls it for every field of a kind whose role is set and keys the
+    feature cache on the role; encoders without the capability are symmetric and get one cache entry per text
+    set whatever the role."""
+
+    def for_role(self, role: str) -> Encoder: ...
+
+
+@runtime_checkable
+class FieldDataset(Protocol):
+    """A dataset of a kind other than classification (:mod:`benchmark.datasets.pairs`): ``fields()`` maps
+    each field to encode (``sentence1``, ``queries``, ``corpus``) to its :class:`Field`; ``fit_samples()``
+    are the texts a :class:`Fittable` encoder is fitted on (never gold scores or judgments); ``data`` is the
+    kind's container (scored pairs, labelled pairs, retrieval) protocols score against."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def data(self) -> Any: ...
+
+    def fields(self) -> Mapping[str, Field]: ...
+
+    def fit_samples(self) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True)
+class Field:
+    """The samples of one field of a :class:`FieldDataset` and the role they are encoded in (None: no role)."""
+
+    samples: Sequence[Any]
+    role: str | None = None
+
+
+@runtime_checkable
 class Trainable(Protocol):
     """An encoder that can be trained: a ``torch.nn.Module`` whose ``encode`` is differentiable (no
     ``no_grad``, no detach), so fine-tuning and pretraining reach its ``parameters()``."""
@@ -393,6 +451,10 @@ class ProtocolOutput:
     labels: np.ndarray | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     chosen: dict[str, Any] = field(default_factory=dict)
+    #: What ``repbench eval --save-predictions`` writes beside the record, never the record itself:
+    #: ``{"pairs": (ids, scores, gold)}`` (sts, pairclass) or ``{"run": (query ids, doc ids, (Q, k) doc index,
+    #: (Q, k) scores)}`` (retrieval over qrels, rerank). :mod:`benchmark.results.predictions` writes them.
+    saved: dict[str, Any] = field(default_factory=dict)
 
 
 class EvalTask(Protocol):
@@ -414,6 +476,11 @@ class EvalTask(Protocol):
 
     def load_encoder(self) -> Encoder:
         """The encoder itself, on ``device``, for protocols that train it (fine-tuning)."""
+        ...
+
+    def embeddings(self, field: str) -> np.ndarray:
+        """float32 (N, D) features of one field of a :class:`FieldDataset` (``queries``, ``corpus``,
+        ``sentence1``), encoded once in the field's role and cached."""
         ...
 
 
