@@ -80,13 +80,13 @@ def test_ranking_is_trec_order_and_exact_at_the_cut():
         sims = c @ q[data.query_ids.index(qid)]
         brute = sorted(range(len(doc_ids)), key=lambda j: (-round(float(sims[j]), 5), _neg(doc_ids[j])))[:5]
         assert list(row) == brute
-    corpus_order = evaluate_qrels(FieldTask(data, emb), ks=[5]).saved["run"][2]
+    corpus_order = evaluate_qrels(FieldTask(data, emb), ks=[5], tie_break="corpus").saved["run"][2]
     assert not np.array_equal(corpus_order, idx)  # the two tie-breaks differ on this data
 
 
 def test_rerank_equals_sklearn_ap_and_a_hand_written_mrr():
     data, emb = _synthetic(seed=5, candidates=True)
-    out = evaluate_rerank(FieldTask(data, emb))
+    out = evaluate_rerank(FieldTask(data, emb), tie_break="corpus")
     q = emb["queries"] / np.linalg.norm(emb["queries"], axis=1, keepdims=True).clip(1e-12)
     c = emb["corpus"] / np.linalg.norm(emb["corpus"], axis=1, keepdims=True).clip(1e-12)
     aps, rrs = [], []
