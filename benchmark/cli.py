@@ -69,7 +69,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                       force=args.force, quiet=args.quiet, workers=args.workers)
+                       force=args.force, quiet=args.quiet, workers=args.workers,
+                       save_predictions=getattr(args, "save_predictions", False))
     config.distributed = ranks
     if getattr(args, "executor", "local") == "ray":
         if ranks:
@@ -307,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="folder for the JSON records (default: ./results)")
     p.add_argument("--seed", type=int, default=0, help="seed of every protocol's random choices (default: 0)")
     p.add_argument("--force", action="store_true", help="rerun cells that already have a finished record")
+    p.add_argument("--save-predictions", action="store_true",
+                   help="also write each cell's predictions beside its record: a TREC run (retrieval), per-pair "
+                        "scores (sts, pairclass) or per-sample predictions (classification)")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs; one "
                    "task of a SLURM job array each: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     p.add_argument("--executor", choices=["local", "ray"], default="local",

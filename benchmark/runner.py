@@ -49,6 +49,7 @@ class RunConfig:
     quiet: bool = False
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
     distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
+    save_predictions: bool = False  # write each cell's predictions beside its record (benchmark.results.predictions)
 
 
 @dataclass
@@ -385,7 +386,13 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
     protocol_s = time.perf_counter() - start - sum(features_s.values())
     timings = {"load_s": load_s, "features_s": features_s, "features_cached": dict(task.cached),
                "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
-    return _record(catalog, cell, config, env, task, output, timings, error, precision)
+    record = _record(catalog, cell, config, env, task, output, timings, error, precision)
+    if config.save_predictions and output is not None and record["status"] == "ok":
+        from benchmark.results.predictions import write_predictions
+        from benchmark.results.store import ResultStore
+
+        write_predictions(ResultStore(config.results_dir).path(*cell.labels, config.seed), output, cell.encoder.label)
+    return record
 
 
 def _record(catalog: Catalog, cell: Cell, config: RunConfig, env: dict[str, Any], task: HarnessTask | None,
