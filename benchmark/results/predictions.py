@@ -32,7 +32,8 @@ def write_predictions(record_path: Path, output: ProtocolOutput, tag: str) -> li
     stem = record_path.with_suffix("")
     written = []
     if "run" in output.saved:
-        written.append(write_run(stem.with_name(stem.name + ".run"), *output.saved["run"], tag=tag))
+        qids, doc_ids, indices, scores = output.saved["run"]
+        written.append(write_run(stem.with_name(stem.name + ".run"), qids, doc_ids, indices, scores, tag=tag))
     if "pairs" in output.saved:
         ids, scores, gold = output.saved["pairs"]
         written.append(_csv(stem.with_name(stem.name + ".pairs.csv"), ("id", "score", "gold"),
