@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
+from benchmark.leaderboards.kinds import kind_means
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
 from benchmark.results.record import Record
@@ -83,9 +84,13 @@ class Board:
     quality_vs_throughput: list[dict[str, Any]] = field(default_factory=list)
     suite: dict[str, Any] | None = None
     lacking: dict[str, list[str]] = field(default_factory=dict)  # suite mode: encoder -> "dataset x protocol"
+    kinds: list[dict[str, Any]] = field(default_factory=list)  # per-task-kind means (leaderboards.kinds)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not data["kinds"]:  # boards of one task kind stay as they were published
+            del data["kinds"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Board:
@@ -119,10 +124,11 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
                      "status": r.status if value is not None else "error", "value": value, "ci_low": lo,
                      "ci_high": hi, "classes": len(r.dataset.classes) if r.dataset.classes else None,
                      "n_test": r.n_test, "metric": r.metric, "higher_is_better": r.protocol.higher_is_better
-                     is not False, "created_at": str(r.created_at or "")})
+                     is not False, "created_at": str(r.created_at or ""),
+                     "kind": r.dataset.extra.get("kind") or "classification"})
     frame = pd.DataFrame(rows, columns=["encoder", "encoder_name", "dataset", "dataset_name", "protocol", "modality",
                                         "seed", "status", "value", "ci_low", "ci_high", "classes", "n_test",
-                                        "metric", "higher_is_better", "created_at"])
+                                        "metric", "higher_is_better", "created_at", "kind"])
     frame = frame.sort_values("created_at", kind="stable")
     return frame.drop_duplicates(["encoder", "dataset", "protocol", "seed"], keep="last").reset_index(drop=True)
 
@@ -271,8 +277,10 @@ def build_board(records: Iterable[Record], throughput: Iterable[ThroughputRecord
         tables.append(build_table(part, protocol, modality, datasets=datasets, ranked_by=by, baseline=base,
                                   eshort=eshort))
     speed = throughput_rows(throughput)
+    kinds = kind_means(shown) if len(set(shown["kind"])) > 1 else []  # one kind: the tables say it all
     return Board(tables, speed, quality_vs_throughput(tables, speed),
-                 None if suite is None else {**suite.tag(), "plugin": suite.plugin, "aggregation": by}, lacking)
+                 None if suite is None else {**suite.tag(), "plugin": suite.plugin, "aggregation": by}, lacking,
+                 kinds)
 
 
 def _groups(frame: pd.DataFrame, suite: ResolvedSuite | None) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ import pandas as pd
 from benchmark.atomic import write_text
 from benchmark.leaderboards.aggregate import TITLES
 from benchmark.leaderboards.board import Board, Cell, Row, Table
+from benchmark.leaderboards.kinds import kinds_markdown
 from benchmark.leaderboards.quality import QUALITY_COLUMNS, THROUGHPUT_COLUMNS
 from benchmark.leaderboards.tables import md_escape
 from benchmark.results.record import Record
@@ -124,6 +125,8 @@ def to_markdown(board: Board) -> str:
     parts += [table_markdown(t) for t in board.tables] or ([] if board.throughput else ["(no results)"])
     if board.tables:
         parts.append(CI_NOTE)
+    if board.kinds:
+        parts.append(kinds_markdown(board.kinds))
     for title, rows, columns in (("Throughput", board.throughput, THROUGHPUT_COLUMNS),
                                  ("Quality vs throughput", board.quality_vs_throughput, QUALITY_COLUMNS)):
         if rows:
