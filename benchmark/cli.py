@@ -57,8 +57,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ranks = _join_ranks(args)
     for e, d, p in plan.skipped_modality if _is_main() else ():
         print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
-    for e, d, p in plan.skipped_kind if _is_main() else ():
-        print(f"skipping {e} x {d} x {p}: the protocol does not evaluate this dataset's task kind", file=sys.stderr)
+    if plan.skipped_kind and _is_main():
+        print(f"skipping {len(plan.skipped_kind)} cell(s) whose protocol does not evaluate the dataset's task kind "
+              f"(e.g. {' x '.join(plan.skipped_kind[0])})", file=sys.stderr)
     if not plan.pairs:
         i, n = plan.shard
         print(f"shard {i}/{n} has no cells (fewer encoder x dataset pairs than shards); nothing to do",

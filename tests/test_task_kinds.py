@@ -136,3 +136,15 @@ def test_offline_derived_retrieval_task_runs_from_the_cli(tmp_path, capsys):
     rec = json.loads(path.read_text())
     assert rec["status"] == "ok" and rec["metrics"]["n_queries"] == 200
     assert 0.05 < rec["metrics"]["ndcg@10"] < 1 and rec["dataset"]["sizes"]["corpus"] > 5000
+
+
+def test_suite_cells_pair_each_protocol_with_the_kinds_it_accepts(catalog):
+    from benchmark.leaderboards.suites import resolve_suite
+
+    suite = resolve_suite(catalog, "offline-text-v2")
+    kinds = {d.label: d.spec.kind for d in (catalog.resolve("datasets", s) for s in suite.spec.datasets)}
+    accepts = {p: catalog.resolve("protocols", p).spec.kinds for p in suite.protocols}
+    assert all(kinds[d] in accepts[p] for _, d, p in suite.cells)
+    assert {p for _, _, p in suite.cells} == set(suite.protocols)  # every protocol has cells
+    v1 = resolve_suite(catalog, "offline-text-v1")
+    assert set(v1.cells) < set(suite.cells)  # v2 = v1's classification cells plus the embedding tasks
