@@ -119,10 +119,10 @@ def check_kinds(datasets: Sequence[Resolved], protocols: Sequence[Resolved]) -> 
     kinds = {d.spec.kind for d in datasets}
     for p in protocols:
         if kinds and not kinds & set(p.spec.kinds):
-            d = datasets[0]
-            raise OptionError(f"protocol {p.label!r} evaluates {' or '.join(p.spec.kinds)} datasets, but "
-                              f"{d.label!r} is a {d.spec.kind} dataset; pick a protocol that accepts {d.spec.kind} "
-                              f"(repbench list protocols) or a {p.spec.kinds[0]} dataset")
+            given = "; ".join(f"{d.label!r} is a {d.spec.kind} dataset" for d in datasets[:3])
+            raise OptionError(f"protocol {p.label!r} evaluates {' or '.join(p.spec.kinds)} datasets, but {given}; "
+                              f"pick a protocol that accepts {datasets[0].spec.kind} (repbench list protocols) or a "
+                              f"{p.spec.kinds[0]} dataset")
     accepted = {k for p in protocols for k in p.spec.kinds}
     for d in datasets:
         if protocols and d.spec.kind not in accepted:
