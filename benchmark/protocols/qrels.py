@@ -18,7 +18,7 @@ retrieval share), so memory is bounded by one chunk's similarities, never querie
 Ties (deterministic, documented): documents of equal similarity are ranked by **descending document id**
 (``tie_break="docid"``, default) — trec_eval's own order (it sorts a run by score, then by docno descending),
 so a run file written here re-scores to the same numbers in any trec_eval; membership of the last places of
-the top list is exact (:func:`benchmark.protocols.retrieval._exact_order`). ``tie_break="corpus"`` ranks ties by
+the top list is exact (:func:`exact_top`). ``tie_break="corpus"`` ranks ties by
 position in the corpus instead. The tests check every metric against ``pytrec_eval`` to 1e-9, ties included.
 """
 
@@ -34,9 +34,8 @@ import torch
 from benchmark.datasets.pairs import RetrievalData, task_data
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols import checks
-from benchmark.protocols.knn import chunked_topk
+from benchmark.protocols.knn import TopkChunk, chunked_topk
 from benchmark.protocols.resample import mean_ci
-from benchmark.protocols.retrieval import _exact_order
 from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
 
 OWNER = "protocol 'qrels-retrieval'"
@@ -56,11 +55,33 @@ def search(queries: np.ndarray, corpus: np.ndarray, depth: int, order: np.ndarra
            chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Per chunk of queries: (first query row, (rows, depth) corpus indices, (rows, depth) similarities), ranked
     by similarity then by position in ``order`` (see the module); exact top ``depth``."""
-    chunks = chunked_topk(np.asarray(corpus, np.float32)[order], queries, depth, device=device, chunk_rows=chunk_rows)
+    extra = int(depth < len(corpus))  # one more column tells whether a run of ties crosses the cut
+    chunks = chunked_topk(np.asarray(corpus, np.float32)[order], queries, depth + extra, device=device,
+                          chunk_rows=chunk_rows)
     with torch.inference_mode():
         for chunk in chunks:
-            vals, idx = _exact_order(chunk)
+            vals, idx = exact_top(chunk, depth)
             yield chunk.start, order[idx.cpu().numpy()], vals.float().cpu().numpy()
+
+
+def exact_top(chunk: TopkChunk, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The chunk's top ``depth`` by (-similarity, index), exactly, from a top list one column longer (when the
+    gallery has more than ``depth`` items): ordered by index then stably by value, a row whose ``depth``-th and
+    next value are equal has a run of ties crossing the cut, and only such rows are re-ranked by a full stable
+    sort of their similarities. Cheaper than :func:`benchmark.protocols.retrieval._exact_order`, which compares
+    every similarity of the chunk with the last kept one."""
+    vals, idx = chunk.values, chunk.indices
+    by_index = torch.argsort(idx, dim=1)
+    vals, idx = vals.gather(1, by_index), idx.gather(1, by_index)
+    by_value = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    vals, idx = vals.gather(1, by_value), idx.gather(1, by_value)
+    if vals.shape[1] > depth:
+        rows = torch.nonzero(vals[:, depth - 1] == vals[:, depth]).flatten()
+        vals, idx = vals[:, :depth].clone(), idx[:, :depth].clone()
+        if len(rows):
+            full = torch.sort(chunk.sims[rows], dim=1, descending=True, stable=True)
+            vals[rows], idx[rows] = full.values[:, :depth], full.indices[:, :depth]
+    return vals, idx
 
 
 @dataclass
