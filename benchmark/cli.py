@@ -268,6 +268,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         spec = catalog.specs[args.kind][name]
         shown = name + "<name>" if is_family(name) else name
         extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
+        kinds = (getattr(spec, "kind", None),) if args.kind == "datasets" else getattr(spec, "kinds", ())
+        if kinds and kinds != ("classification",):  # task kinds (benchmark.datasets.pairs): say the others
+            extra += f" ({', '.join(k for k in kinds if k)})"
         defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
         if args.kind == "suites":  # a suite has no options: show its cells and how it ranks instead
             extra = ""
