@@ -116,3 +116,16 @@ def test_retrieval_data_errors_name_the_field():
         RetrievalData(**{**base, "doc_ids": [], "docs": []})
     with pytest.raises(DataError, match="document id 'd1' appears twice"):
         RetrievalData(**{**base, "doc_ids": ["d1", "d1"], "docs": ["x", "y"]})
+
+
+def test_rerank_with_trec_ties_equals_pytrec_eval_on_the_candidate_run():
+    data, emb = _synthetic(seed=6, candidates=True)
+    out = evaluate_rerank(FieldTask(data, emb))  # tie_break="docid": trec_eval's order
+    qids, doc_ids, idx, vals = out.saved["run"]
+    run = {q: {doc_ids[j]: float(v) for j, v in zip(row, vrow, strict=True) if j >= 0}
+           for q, row, vrow in zip(qids, idx, vals, strict=True)}
+    top10 = {q: dict(sorted(r.items(), key=lambda kv: (-kv[1], _neg(kv[0])))[:10]) for q, r in run.items()}
+    rr = _trec(data, top10, {"recip_rank"})
+    ndcg = _trec(data, run, {"ndcg_cut.10"})
+    assert out.metrics["mrr@10"] == pytest.approx(np.mean([rr[q]["recip_rank"] for q in qids]), abs=1e-9)
+    assert out.metrics["ndcg@10"] == pytest.approx(np.mean([ndcg[q]["ndcg_cut_10"] for q in qids]), abs=1e-9)
