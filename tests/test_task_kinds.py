@@ -148,3 +148,24 @@ def test_suite_cells_pair_each_protocol_with_the_kinds_it_accepts(catalog):
     assert {p for _, _, p in suite.cells} == set(suite.protocols)  # every protocol has cells
     v1 = resolve_suite(catalog, "offline-text-v1")
     assert set(v1.cells) < set(suite.cells)  # v2 = v1's classification cells plus the embedding tasks
+
+
+@pytest.mark.slow
+def test_derived_20ng_tasks_are_built_as_documented(catalog):
+    from benchmark.datasets.pairs import LabelledPairs, RetrievalData, ScoredPairs
+
+    rerank = catalog.resolve("datasets", "20ng-lead-rerank-v1[n_queries=50]").load()
+    data = rerank.data
+    assert isinstance(data, RetrievalData) and data.candidates is not None and len(data.query_ids) == 50
+    for qid, query in zip(data.query_ids, data.queries, strict=True):
+        [(doc, grade)] = data.qrels[qid].items()
+        assert grade == 1 and doc in data.candidates[qid] and len(data.candidates[qid]) == 20
+        assert len(query.split()) == 8
+    again = catalog.resolve("datasets", "20ng-lead-rerank-v1[n_queries=50]").load()
+    assert again.fingerprint == rerank.fingerprint  # seeded: the same task every time
+    pairs = catalog.resolve("datasets", "20ng-halves-pairs-v1[n_pairs=100]").load().data
+    assert isinstance(pairs, LabelledPairs) and pairs.labels.sum() == 50
+    sts = catalog.resolve("datasets", "20ng-halves-sts-v1[n_pairs=90]").load().data
+    assert isinstance(sts, ScoredPairs) and sorted(set(sts.scores.tolist())) == [0.0, 1.0, 2.0]
+    assert catalog.resolve("datasets", "20ng-halves-sts-v1[n_pairs=90,seed=1]").load().fingerprint != \
+        catalog.resolve("datasets", "20ng-halves-sts-v1[n_pairs=90]").load().fingerprint
