@@ -169,3 +169,22 @@ def test_derived_20ng_tasks_are_built_as_documented(catalog):
     assert isinstance(sts, ScoredPairs) and sorted(set(sts.scores.tolist())) == [0.0, 1.0, 2.0]
     assert catalog.resolve("datasets", "20ng-halves-sts-v1[n_pairs=90,seed=1]").load().fingerprint != \
         catalog.resolve("datasets", "20ng-halves-sts-v1[n_pairs=90]").load().fingerprint
+
+
+def test_pair_file_with_labels_scores_end_to_end(catalog, tmp_path):
+    path = tmp_path / "dupes.tsv"
+    rows = [("id", "sentence1", "sentence2", "label"), ("a", "how do cats purr", "why do cats purr", "1"),
+            ("b", "how do cats purr", "stock prices fell", "0"), ("c", "dogs bark loudly", "loud barking dogs", "1"),
+            ("d", "dogs bark loudly", "interest rates rose", "0")]
+    path.write_text("\n".join("\t".join(r) for r in rows) + "\n")
+    [rec] = run_plan(catalog, make_plan(catalog, ["tfidf[svd=0,max_features=500]"], [f"pairs:{path}"],
+                                        ["pairclass"]), _config(tmp_path))
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["dataset"]["kind"] == "labelled-pairs" and rec["metrics"]["n_pairs"] == 4
+    assert rec["metrics"]["cosine_accuracy"] == 1.0  # the duplicates share words, the others none
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence1\tsentence2\tlabel\nx\ty\t2\n")
+    from benchmark.datasets.taskfiles import read_pairs
+
+    with pytest.raises(DataError, match=r"bad.tsv line 2: field 'label' is '2'; labels must be 0 or 1"):
+        read_pairs(bad, "label")

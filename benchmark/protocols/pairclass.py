@@ -117,7 +117,7 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, labels: np.ndarray, similarities:
 
     def max_ap(rows: np.ndarray) -> np.ndarray:  # rows: (block, n, sims + 1)
         y = rows[..., -1]
-        return np.nanmax(np.stack([_ap_rows(rows[..., j], y) for j in range(len(similarities))]), axis=0)
+        return np.fmax.reduce(np.stack([_ap_rows(rows[..., j], y) for j in range(len(similarities))]), axis=0)
 
     metrics["max_ap_ci95"] = stat_ci(units, max_ap, seed=seed)
     metrics["n_pairs"] = int(len(labels))
