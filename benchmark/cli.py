@@ -60,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = RunConfig(results_dir=results, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                        device=args.device, batch_size=args.batch_size, precision=args.precision, seed=args.seed,
                        force=args.force, quiet=args.quiet, workers=args.workers, cell_timeout=args.cell_timeout,
-                       distributed=ranks,
+                       distributed=ranks, save_predictions=getattr(args, "save_predictions", False),
                        suites=(suite.tag(),) if suite is not None else ())  # tagged when each record is built
     executor = getattr(args, "executor", "local")
     if executor == "ray" and ranks:
@@ -77,8 +77,8 @@ def evaluate_plan(catalog: Catalog, plan: Plan, config: RunConfig, *, executor: 
     from benchmark.leaderboards.formats import Source, render
     from benchmark.runner import run_plan
 
-    for e, d, p in plan.skipped_modality if _is_main() else ():
-        print(f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ", file=sys.stderr)
+    for note in plan.skip_notes() if _is_main() else ():
+        print(note, file=sys.stderr)
     if not plan.pairs:
         i, n = plan.shard
         print(f"shard {i}/{n} has no cells (fewer encoder x dataset pairs than shards); nothing to do",
@@ -328,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                    help="stop a cell that runs longer (a hanging encoder or protocol) and record it as failed; "
                         "recorded in its timings (default: no limit)")
+    p.add_argument("--save-predictions", action="store_true", help="also write each cell's predictions beside its "
+                   "record: a TREC run (retrieval), per-pair scores (sts, pairclass) or per-sample predictions")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="run shard i of n (i/n) of the encoder x dataset pairs; one "
                    "task of a SLURM job array each: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     p.add_argument("--executor", choices=["local", "ray"], default="local",

@@ -40,8 +40,20 @@ class Plan:
 
     cells: list[Cell]
     skipped_modality: list[tuple[str, str, str]] = field(default_factory=list)
+    #: cells whose protocol does not accept the dataset's task kind (``DatasetSpec.kind``, ``ProtocolSpec.kinds``)
+    skipped_kind: list[tuple[str, str, str]] = field(default_factory=list)
     shard: tuple[int, int] = (0, 1)
     pairs: int = 0  # (encoder, dataset) pairs this shard was given, before modality filtering
+
+    def skip_notes(self) -> list[str]:
+        """What ``repbench eval`` says about the cells it leaves out: each modality mismatch, and one line for the
+        cells whose protocol does not evaluate the dataset's task kind."""
+        notes = [f"skipping {e} x {d} x {p}: the encoder's and dataset's modalities differ"
+                 for e, d, p in self.skipped_modality]
+        if self.skipped_kind:
+            notes.append(f"skipping {len(self.skipped_kind)} cell(s) whose protocol does not evaluate the dataset's "
+                         f"task kind (e.g. {' x '.join(self.skipped_kind[0])})")
+        return notes
 
 
 def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: Sequence[Requested | str],
@@ -64,6 +76,7 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
     index, count = shard
     if not (0 <= index < count):
         raise OptionError(f"shard {index}/{count} is invalid: use i/n with 0 <= i < n")
+    check_kinds(dsets, prots)
     plan = Plan([], shard=shard)
     for pair_no, (e, d) in enumerate(itertools.product(encs, dsets)):
         if pair_no % count != index:
@@ -73,8 +86,30 @@ def make_plan(catalog: Catalog, encoders: Sequence[Requested | str], datasets: S
             if e.spec.modality != d.spec.modality or d.spec.modality not in p.spec.modalities:
                 plan.skipped_modality.append((e.label, d.label, p.label))
                 continue
+            if d.spec.kind not in p.spec.kinds:  # another dataset of the list is of a kind it accepts
+                plan.skipped_kind.append((e.label, d.label, p.label))
+                continue
             plan.cells.append(Cell(e, d, p))
     return plan
+
+
+def check_kinds(datasets: Sequence[Resolved], protocols: Sequence[Resolved]) -> None:
+    """OptionError (one line) when a protocol accepts none of the listed datasets' task kinds, or a dataset is
+    of a kind no listed protocol accepts: asking ``sts`` of a classification dataset is a mistake, not a skip.
+    Mixed lists (classification and retrieval datasets, knn and qrels protocols) run the cells that match."""
+    kinds = {d.spec.kind for d in datasets}
+    for p in protocols:
+        if kinds and not kinds & set(p.spec.kinds):
+            given = "; ".join(f"{d.label!r} is a {d.spec.kind} dataset" for d in datasets[:3])
+            raise OptionError(f"protocol {p.label!r} evaluates {' or '.join(p.spec.kinds)} datasets, but {given}; "
+                              f"pick a protocol that accepts {datasets[0].spec.kind} (repbench list protocols) or a "
+                              f"{p.spec.kinds[0]} dataset")
+    accepted = {k for p in protocols for k in p.spec.kinds}
+    for d in datasets:
+        if protocols and d.spec.kind not in accepted:
+            raise OptionError(f"dataset {d.label!r} is a {d.spec.kind} dataset, which none of the protocols "
+                              f"{', '.join(p.label for p in protocols)} evaluates; add a protocol that accepts "
+                              f"{d.spec.kind} (repbench list protocols)")
 
 
 def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None = None) -> str:
@@ -86,7 +121,7 @@ def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None
     version reruns.
     """
     payload: dict[str, Any] = {
-        "encoder": [cell.encoder.name, jsonable(dict(cell.encoder.options))],
+        "encoder": [cell.encoder.name, jsonable(digested(cell.encoder.options))],
         "dataset": [cell.dataset.name, jsonable(dict(cell.dataset.options))],
         "protocol": [cell.protocol.name, jsonable(dict(cell.protocol.options))],
         "precision": precision,
@@ -98,6 +133,12 @@ def config_digest(cell: Cell, precision: str, seed: int, catalog: Catalog | None
     if weights is not None:  # run:<folder>, checkpoint=<file>: new weights behind the same name rerun
         payload["local_weights"] = weights
     return digest(payload)
+
+
+def digested(options: Any) -> dict[str, Any]:
+    """An encoder's options for the digest: the role prompts (:mod:`benchmark.encoders.roles`) only when set, so
+    adding them left the digests of every record made before unchanged."""
+    return {k: v for k, v in dict(options).items() if not (k in ("query_prompt", "document_prompt") and v is None)}
 
 
 def versions(catalog: Catalog, cell: Cell) -> dict[str, str | None]:

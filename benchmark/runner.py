@@ -30,7 +30,7 @@ from benchmark.results.build import as_error, build_record, summary_line, with_s
 from benchmark.results.record import Record
 from benchmark.runtime.cell_guard import cell_parts, cell_timeout, check_timeout, exit_error
 from benchmark.runtime.devices import best_device, effective_precision
-from benchmark.specs import ProtocolOutput
+from benchmark.specs import FieldDataset, ProtocolOutput
 from benchmark.storage.atomic import remove_stale_temps
 
 
@@ -48,6 +48,7 @@ class RunConfig:
     workers: int | None = None  # extraction loader workers; None: default_workers(device)
     cell_timeout: float | None = None  # seconds a cell may run before it is stopped as an error record; None: no limit
     distributed: bool = False  # under torchrun: the ranks share each extraction, rank 0 runs the rest
+    save_predictions: bool = False  # write each cell's predictions beside its record (benchmark.results.predictions)
     suites: tuple[dict[str, Any], ...] = ()  # tags of the suites the cells run for, set on their records
 
     def __post_init__(self) -> None:  # before any work: not one error record per cell
@@ -253,8 +254,11 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
             if not isinstance(output, ProtocolOutput):
                 raise ContractError(f"protocol {cell.protocol.name!r} returned {type(output).__name__}, not a "
                                     "ProtocolOutput")
-            n_test = len(task.checked_split("test"))
-            check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
+            if isinstance(task.dataset, FieldDataset):  # task kinds score themselves: no class predictions
+                check_protocol_output(output, 0, 0, cell.protocol.name)
+            else:
+                n_test = len(task.checked_split("test"))
+                check_protocol_output(output, n_test, task.num_classes, cell.protocol.name)
         error: BaseException | None = None
     except Exception as exc:
         output, error = None, exc
@@ -266,8 +270,13 @@ def _run_cell(catalog: Catalog, cell: Cell, task: HarnessTask, config: RunConfig
                "protocol_s": protocol_s, "total_s": load_s + sum(features_s.values()) + protocol_s}
     if config.cell_timeout is not None:
         timings["cell_timeout_s"] = config.cell_timeout
-    return build_record(catalog, cell, seed=config.seed, precision=precision, env=env, task=task, output=output,
-                        timings=timings, error=error, suites=config.suites)
+    record = build_record(catalog, cell, seed=config.seed, precision=precision, env=env, task=task, output=output,
+                          timings=timings, error=error, suites=config.suites)
+    if config.save_predictions and output is not None and record.status == "ok":
+        from benchmark.results.predictions import write_predictions
+
+        write_predictions(ResultStore(config.results_dir).path(*cell.labels, config.seed), output, cell.encoder.label)
+    return record
 
 
 def _across_ranks(catalog: Catalog, plan: Plan, config: RunConfig, log: Callable[[str], None] | None

@@ -20,6 +20,7 @@ TEXT='tfidf,text/all-MiniLM-L6-v2,text/wordllama'
 # 1. measure (skipped cell by cell where a finished record exists)
 repbench eval -q $FORCE --suite offline-vision-v1 -e "$VISION" --results offline-vision-v1/records
 repbench eval -q $FORCE --suite offline-text-v1 -e "$TEXT" --results offline-text-v1/records
+repbench eval -q $FORCE --suite offline-text-v2 -e "$TEXT" --results offline-text-v2/records
 if ! ls throughput/records/throughput__*.json >/dev/null 2>&1; then
   repbench throughput -q -e "$VISION,text/all-MiniLM-L6-v2" --batch-size 1,64 --results throughput/records
 fi
@@ -32,6 +33,8 @@ repbench leaderboard --suite offline-vision-v1 --results offline-vision-v1/recor
   --out offline-vision-v1
 repbench leaderboard --suite offline-text-v1 --results offline-text-v1/records throughput/records \
   --out offline-text-v1
+repbench leaderboard --suite offline-text-v2 --results offline-text-v2/records throughput/records \
+  --out offline-text-v2
 repbench leaderboard --results methods/records --out methods
 repbench leaderboard --table methods --results methods/records --out methods/methods.md
 repbench leaderboard --results throughput/records --out throughput

@@ -48,6 +48,9 @@ def rows(catalog: Catalog, kind: str, pattern: str | None) -> list[list[str]]:
         else:
             continue
         extra = getattr(spec, "modality", None) or ",".join(getattr(spec, "modalities", ()))
+        kinds = (getattr(spec, "kind", None),) if kind == "datasets" else getattr(spec, "kinds", ())
+        if kinds and kinds != ("classification",):  # task kinds (benchmark.datasets.pairs): say the others
+            extra += f" ({', '.join(k for k in kinds if k)})"
         defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
         if kind == "suites":  # a suite has no options: its cells and how it ranks instead
             extra = ""

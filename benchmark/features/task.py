@@ -24,7 +24,7 @@ from benchmark.features import distributed as ranks
 from benchmark.features.cache import FeatureCache, cache_key
 from benchmark.features.contracts import SPLIT_LABELS, check_classes, check_features, checked_split
 from benchmark.features.extract import extract, place_encoder
-from benchmark.specs import Dataset, Encoder, Fittable, SharedSplits, Split
+from benchmark.specs import Dataset, Encoder, FieldDataset, Fittable, SharedSplits, Split
 
 
 def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Encoder]:
@@ -39,7 +39,8 @@ def load_pair(enc: Resolved, dset: Resolved, device: str) -> tuple[Dataset, Enco
     check_classes(dataset, dset.label)
     encoder = enc.load()
     if isinstance(encoder, Fittable):
-        encoder.fit(checked_split(dataset, "train", dset.label).samples)
+        encoder.fit(dataset.fit_samples() if isinstance(dataset, FieldDataset)  # task kinds: unlabelled texts
+                    else checked_split(dataset, "train", dset.label).samples)
     return dataset, place_encoder(encoder, device)
 
 
@@ -65,6 +66,9 @@ class HarnessTask:
         self._features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.timings: dict[str, float] = {}
         self.cached: dict[str, bool] = {}
+        self._fields: dict[str, np.ndarray] = {}
+        #: field -> {"role", "prompt"}: how each field of a task kind was encoded (records say it).
+        self.roles: dict[str, dict[str, Any]] = {}
 
     def has_split(self, split: str) -> bool:
         return split in self.dataset.splits
@@ -108,6 +112,43 @@ class HarnessTask:
         self._cache.put(key, feats, labels)
         return feats, labels
 
+    def embeddings(self, field: str) -> np.ndarray:
+        """float32 (N, D) features of one field of a :class:`~benchmark.specs.FieldDataset`, encoded once in the
+        field's role (:mod:`benchmark.features.fields`) and cached; kept for the pair's other protocols."""
+        if field not in self._fields:
+            self._fields[field] = self._extract_field(field)
+        return self._fields[field]
+
+    def _extract_field(self, name: str) -> np.ndarray:
+        from benchmark.features import fields
+
+        if not isinstance(self.dataset, FieldDataset):
+            raise ContractError(f"dataset {self.dataset_name!r} is a classification dataset: it has no field "
+                                f"{name!r}; use features(split)")
+        known = self.dataset.fields()
+        if name not in known:
+            raise ContractError(f"dataset {self.dataset_name!r} has no field {name!r}; it has {', '.join(known)}")
+        samples, role = known[name].samples, known[name].role
+        encoder, how = fields.describe(self.encoder, name, samples, role, self.device, self._precision)
+        self.roles[name] = how.block()
+        ids = np.zeros(len(samples), np.int64)
+        hit = self._cache.get(how.key, labels=ids, embed_dim=encoder.embed_dim)
+        if hit is not None:
+            self._check_width(hit[0], name)
+            self.cached[name], self.timings[name] = True, 0.0
+            return hit[0]
+        start = time.perf_counter()
+        with progress_bar(len(samples), f"{self.encoder_name} on {name}", self._quiet) as bar:
+            feats = extract(encoder, samples, device=self.device, batch_size=self._batch_size,
+                            precision=self._precision, progress=bar.update, name=self.encoder_name,
+                            workers=self._workers)
+        self.timings[name] = time.perf_counter() - start
+        fields.checked_field(feats, len(samples), self.encoder_name, name, encoder.embed_dim)
+        self._check_width(feats, name)
+        self.cached[name] = False
+        self._cache.put(how.key, feats, ids)
+        return feats
+
     def _request(self, split: str, n: int) -> ranks.Request:
         """What the other ranks need to extract their share of ``split`` as this task would."""
         return ranks.Request(self.encoder_name, self.dataset_name, split, n, self._batch_size, self._precision,
@@ -124,7 +165,9 @@ class HarnessTask:
     @property
     def embed_dim(self) -> int | None:
         """The feature width actually extracted (None before any extraction)."""
-        return next((int(f.shape[1]) for f, _ in self._features.values()), None)
+        widths = [int(f.shape[1]) for f, _ in self._features.values()] + [int(f.shape[1]) for f in
+                                                                          self._fields.values()]
+        return widths[0] if widths else None
 
     def load_encoder(self) -> Encoder:
         """A private copy of the encoder on the device, so training it never changes later cells' features."""

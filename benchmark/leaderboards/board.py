@@ -18,6 +18,7 @@ import pandas as pd
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
+from benchmark.leaderboards.kinds import kind_means
 from benchmark.leaderboards.model import Board, BoardCell, Column, Row, Table
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
@@ -47,10 +48,11 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
                      "status": r.status if value is not None else "error", "value": value, "ci_low": lo,
                      "ci_high": hi, "classes": len(r.dataset.classes) if r.dataset.classes else None,
                      "n_test": r.n_test, "metric": r.metric, "higher_is_better": r.protocol.higher_is_better
-                     is not False, "created_at": str(r.created_at or "")})
+                     is not False, "created_at": str(r.created_at or ""),
+                     "kind": r.dataset.extra.get("kind") or "classification"})
     frame = pd.DataFrame(rows, columns=["encoder", "encoder_name", "dataset", "dataset_name", "protocol", "modality",
                                         "seed", "status", "value", "ci_low", "ci_high", "classes", "n_test",
-                                        "metric", "higher_is_better", "created_at"])
+                                        "metric", "higher_is_better", "created_at", "kind"])
     return frame
 
 
@@ -226,8 +228,10 @@ def build_board(records: Iterable[Record], throughput: Iterable[ThroughputRecord
         tables.append(build_table(part, protocol, modality, datasets=datasets, ranked_by=by, baseline=base,
                                   eshort=eshort))
     speed = throughput_rows(throughput)
+    kinds = kind_means(shown) if len(set(shown["kind"])) > 1 else []  # one kind: the tables say it all
     return Board(tables, speed, quality_vs_throughput(tables, speed),
-                 None if suite is None else {**suite.tag(), "plugin": suite.plugin, "aggregation": by}, lacking)
+                 None if suite is None else {**suite.tag(), "plugin": suite.plugin, "aggregation": by}, lacking,
+                 kinds)
 
 
 def _groups(frame: pd.DataFrame, suite: ResolvedSuite | None) -> list[tuple[str, str]]:

@@ -70,9 +70,13 @@ class Board:
     quality_vs_throughput: list[dict[str, Any]] = field(default_factory=list)
     suite: dict[str, Any] | None = None
     lacking: dict[str, list[str]] = field(default_factory=dict)  # suite mode: encoder -> "dataset x protocol"
+    kinds: list[dict[str, Any]] = field(default_factory=list)  # per-task-kind means (leaderboards.kinds)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not data["kinds"]:  # boards of one task kind stay as they were published
+            del data["kinds"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Board:

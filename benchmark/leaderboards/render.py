@@ -17,6 +17,7 @@ import pandas as pd
 
 from benchmark.leaderboards.aggregate import TITLES
 from benchmark.leaderboards.grid import CI_NOTE, github_table, grid, legend, number_rows, unranked_text
+from benchmark.leaderboards.kinds import kinds_markdown
 from benchmark.leaderboards.model import Board, Table
 from benchmark.leaderboards.quality import QUALITY_COLUMNS, THROUGHPUT_COLUMNS
 from benchmark.leaderboards.safe_text import csv_safe, visible
@@ -47,6 +48,8 @@ def to_markdown(board: Board) -> str:
     parts += [table_markdown(t) for t in board.tables] or ([] if board.throughput else ["(no results)"])
     if board.tables:
         parts.append(CI_NOTE)
+    if board.kinds:
+        parts.append(kinds_markdown(board.kinds))
     for title, rows, columns in (("Throughput", board.throughput, THROUGHPUT_COLUMNS),
                                  ("Quality vs throughput", board.quality_vs_throughput, QUALITY_COLUMNS)):
         if rows:

@@ -47,6 +47,6 @@ def resolve_suite(catalog: Catalog, name: str) -> ResolvedSuite:
         raise OptionError(f"suite {spec.name!r} (plugin {catalog.plugin_of('suites', spec)}) names a cell this "
                           f"installation cannot resolve: {exc}") from exc
     cells = tuple((d.spec.modality, d.label, p.label) for d in dsets for p in prots
-                  if d.spec.modality in p.spec.modalities)
+                  if d.spec.modality in p.spec.modalities and d.spec.kind in p.spec.kinds)
     return ResolvedSuite(spec, catalog.plugin_of("suites", spec), tuple(d.label for d in dsets),
                          tuple(p.label for p in prots), cells)

@@ -63,6 +63,8 @@ def build_record(catalog: Catalog, cell: Cell, *, seed: int, precision: str, env
         enc_block["fingerprint"] = identity["encoder"]
         dset_block["fingerprint"] = identity["dataset"]
         dset_block["classes"] = identity["classes"]
+        if task.roles:  # task kinds: the role and prompt each field was encoded with
+            enc_block["fields"] = {name: dict(how) for name, how in task.roles.items()}
     protocol = {"name": p.name, "label": p.label, "hyperparameters": dict(p.options),
                 "chosen": output.chosen if output is not None else {},
                 "primary_metric": p.spec.primary_metric, "higher_is_better": p.spec.higher_is_better,

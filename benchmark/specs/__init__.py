@@ -21,6 +21,11 @@ import numpy as np
 
 from benchmark.checks import integer_labels
 from benchmark.options import check_spec_name, defaults_of, fill_defaults, is_family  # noqa: F401 (re-exported)
+from benchmark.specs.fields import KINDS as KINDS  # re-exported: task kinds and fields
+from benchmark.specs.fields import ROLES as ROLES
+from benchmark.specs.fields import Field as Field
+from benchmark.specs.fields import FieldDataset as FieldDataset
+from benchmark.specs.fields import check_kind
 from benchmark.specs.training import Backbone as Backbone  # re-exported: plugins import them from here
 from benchmark.specs.training import Budget as Budget
 from benchmark.specs.training import BuiltMethod as BuiltMethod
@@ -106,9 +111,12 @@ class DatasetSpec:
     check_variant: Callable[[str], None] | None = None
     #: Import names of the optional packages ``load`` needs (``repbench list`` shows whether they are installed).
     requires: Sequence[str] = ()
+    #: What the dataset holds (one of :data:`KINDS`); only protocols that accept it run on it.
+    kind: str = "classification"
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.modality)
+        check_kind(f"dataset {self.name!r}", (self.kind,))
         if not callable(self.load):
             raise TypeError(f"dataset {self.name!r}: load must be callable")
         fill_defaults(self, self.load)
@@ -131,9 +139,12 @@ class ProtocolSpec:
     defaults: Mapping[str, Any] = None  # type: ignore[assignment]  # None: from evaluate's signature
     modalities: tuple[str, ...] = MODALITIES
     validate: Validator | None = None
+    #: The dataset kinds (:data:`KINDS`) it evaluates; the plan pairs it with datasets of these kinds only.
+    kinds: tuple[str, ...] = ("classification",)
 
     def __post_init__(self) -> None:
         _check_common("protocol", self.name)
+        check_kind(f"protocol {self.name!r}", self.kinds)
         if is_family(self.name):
             raise ValueError(f"protocol {self.name!r}: protocol names cannot be families")
         if not callable(self.evaluate):
@@ -280,6 +291,18 @@ class SharedSplits(Protocol):
 
 
 @runtime_checkable
+class RoleAware(Protocol):
+    """An asymmetric encoder that embeds a text differently as a query and as a document (E5's "query: " /
+    "passage: " prefixes, instruction prompts, two towers). ``for_role(role)`` (``role`` in :data:`ROLES`)
+    returns the encoder to use for that role: same weights, its own ``fingerprint`` (covering the prompt) and
+    ``info`` (saying the prompt). The harness calls it for every field of a kind whose role is set and keys the
+    feature cache on the role; encoders without the capability are symmetric and get one cache entry per text
+    set whatever the role."""
+
+    def for_role(self, role: str) -> Encoder: ...
+
+
+@runtime_checkable
 class Trainable(Protocol):
     """An encoder that can be trained: a ``torch.nn.Module`` whose ``encode`` is differentiable (no
     ``no_grad``, no detach), so fine-tuning and pretraining reach its ``parameters()``."""
@@ -316,6 +339,10 @@ class ProtocolOutput:
     labels: np.ndarray | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     chosen: dict[str, Any] = field(default_factory=dict)
+    #: What ``repbench eval --save-predictions`` writes beside the record, never the record itself:
+    #: ``{"pairs": (ids, scores, gold)}`` (sts, pairclass) or ``{"run": (query ids, doc ids, (Q, k) doc index,
+    #: (Q, k) scores)}`` (retrieval over qrels, rerank). :mod:`benchmark.results.predictions` writes them.
+    saved: dict[str, Any] = field(default_factory=dict)
 
 
 class EvalTask(Protocol):
@@ -337,6 +364,11 @@ class EvalTask(Protocol):
 
     def load_encoder(self) -> Encoder:
         """The encoder itself, on ``device``, for protocols that train it (fine-tuning)."""
+        ...
+
+    def embeddings(self, field: str) -> np.ndarray:
+        """float32 (N, D) features of one field of a :class:`FieldDataset` (``queries``, ``corpus``,
+        ``sentence1``), encoded once in the field's role and cached."""
         ...
 
 
