@@ -65,4 +65,5 @@ def test_an_out_path_that_cannot_be_written_is_one_line_naming_it(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in err
     last = err.splitlines()[-1]  # after the summary of what was read
-    assert last.startswith(f"repbench: error: {blocker}") and "check the path" in last
+    # refused before any work (the up-front check of --out), naming the flag and the file in the way
+    assert last.startswith(f"repbench: error: --out {blocker}") and f"{blocker} is a file" in last

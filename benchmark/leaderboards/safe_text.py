@@ -40,7 +40,9 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
-            out[col] = out[col].map(csv_cell)
+            # element by element into an object column: Series.map would re-infer the dtype and turn a column of
+            # integers with gaps into floats (3371008 -> "3371008.0")
+            out[col] = pd.Series([csv_cell(v) for v in out[col]], index=out.index, dtype=object)
     out.columns = [csv_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
 
