@@ -8,7 +8,6 @@ variants are checked by simulating two ranks through ``losses.gather`` / ``losse
 from __future__ import annotations
 
 import math
-import socket
 
 import pytest
 import torch
@@ -215,10 +214,9 @@ def test_losses_over_two_gloo_processes_train_as_one_process_on_the_global_batch
 
     z1, z2 = _pair(n=8, d=5, seed=7)
     world = 2
-    with socket.socket() as sock:  # a free loopback port for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    mp.spawn(_worker, args=(world, f"tcp://127.0.0.1:{port}", z1, z2, str(tmp_path / "out")), nprocs=world)
+    # a file rendezvous: no free port to find and release first (another process can take it in between)
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(_worker, args=(world, init, z1, z2, str(tmp_path / "out")), nprocs=world)
     ranks = [torch.load(tmp_path / f"out.{r}") for r in range(world)]
     for name, fn in (("nt_xent", lambda a, b: nt_xent(a, b, 0.5)), ("vicreg", vicreg_loss)):
         a = z1.clone().requires_grad_(True)

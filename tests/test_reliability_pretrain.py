@@ -113,7 +113,8 @@ def test_new_weights_behind_one_run_name_rerun_its_finished_records(catalog, tmp
     n = calls["evaluate"]
     # `run:X/` and `run:X` are one encoder: one label, one record, nothing rerun
     slash, [same] = _eval(catalog, f"run:{folder}/", tmp_path)
-    assert slash.cells[0].encoder.label == plan.cells[0].encoder.label == f"run:{folder}"
+    # (named by its content, issue 18: the name pretrain gave the folder, wherever it sits)
+    assert slash.cells[0].encoder.label == plan.cells[0].encoder.label == f"run:{folder.name}"
     assert calls["evaluate"] == n and same == first
     # the weights behind the name change (as after `pretrain --force`): the finished record must not be reused
     state = load_file(str(folder / WEIGHTS_FILE))

@@ -39,8 +39,11 @@ def two_nodes():
 def test_the_grid_runs_on_both_nodes_isolates_failures_and_matches_the_local_executor(two_nodes, tmp_path):
     catalog = catalog_with()
     # per pair: two good cells and one whose option fails at run time (k above the 898 train samples); the
-    # imagefolder pairs fail to load, so all their cells fail
-    plan = make_plan(catalog, ["pixels", "pixels[size=4]"], ["digits[test_fraction=0.5]", "imagefolder:/nonexistent"],
+    # imagefolder pairs fail to load (the folder exists, so the plan accepts it, but has no train/ or test/), so all
+    # their cells fail
+    (tmp_path / "no-classes").mkdir()
+    plan = make_plan(catalog, ["pixels", "pixels[size=4]"],
+                     ["digits[test_fraction=0.5]", f"imagefolder:{tmp_path / 'no-classes'}"],
                      ["knn", "knn[k=2000]", "linear[Cs=0.1+1.0]"])
     ray_config = RunConfig(results_dir=tmp_path / "ray", use_cache=False, quiet=True)
     records = [r.to_json() for r in run_plan_ray(catalog, plan, ray_config)]

@@ -168,7 +168,9 @@ def test_peak_memory_against_the_feature_bytes(capsys):
               "point")
         for r in rows:
             print(_line(r))
-    assert all(r["peak"] >= 0 for r in rows)
+    # Linux batches each thread's RSS counter updates (SPLIT_RSS_COUNTING: up to 64 pages before they reach VmRSS /
+    # VmHWM), so a point that allocates nearly nothing above its baseline can read a fraction of a MiB below it
+    assert all(r["peak"] >= -(1 << 20) for r in rows), [(r["kind"], r["n"], r["peak"]) for r in rows]
 
 
 if __name__ == "__main__":  # one point, in a fresh process: python test_bench_memory.py KIND N D FOLDER
