@@ -22,6 +22,11 @@ def _enc(name, options, weights=None):
      "checkpoint:best.safetensors (sha256 0011)", "timm/resnet18 (ckpt best.safetensors, layer 2)"),
     ("hf/bert-base-uncased", {"layer": 3}, "pretrained:bert-base-uncased@main", "hf/bert-base-uncased (layer 3)"),
     ("pixels", {"size": None}, None, "pixels"),
+    ("timm/vit_tiny_patch16_224", {"pretrained": False, "img_size": 32, "patch_size": 4}, "random-init(seed=0)",
+     "timm/vit_tiny_patch16_224 (random init, 32 px, patch 4)"),
+    ("hf/intfloat/e5-small-v2", {"query_prompt": "query: ", "document_prompt": "passage: "}, "x",
+     "hf/intfloat/e5-small-v2 (prompts)"),
+    ("hf/intfloat/e5-small-v2", {"query_prompt": None, "document_prompt": None}, "x", "hf/intfloat/e5-small-v2"),
     ("run:simclr__timm-resnet18-img_size-32-pretrained-false__fashion-mnist__s0__1a2b3c4d5e", {}, "x", "run:simclr"),
 ])
 def test_short_name_keeps_what_changes_the_encoder(name, options, weights, short):

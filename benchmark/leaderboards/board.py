@@ -68,8 +68,8 @@ def short_name(name: str) -> str:
 
 def encoder_short_name(encoder: EncoderBlock) -> str:
     """An encoder's short name keeps what changes what the encoder is: ``timm/resnet18 (random init, 32 px)``,
-    ``timm/resnet18 (ckpt best.safetensors)``, ``hf/bert (layer 3)`` (options a reader would otherwise take for
-    the published model's)."""
+    ``timm/resnet18 (ckpt best.safetensors)``, ``hf/bert (layer 3)``, a ViT's patch size, query/document prompts
+    (options a reader would otherwise take for the published model's)."""
     options = encoder.options or {}
     weights = str(encoder.weights or "")
     parts = []
@@ -79,8 +79,12 @@ def encoder_short_name(encoder: EncoderBlock) -> str:
         parts.append(f"ckpt {str(options['checkpoint']).replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1]}")
     if options.get("img_size") is not None:
         parts.append(f"{options['img_size']} px")
+    if options.get("patch_size") is not None:
+        parts.append(f"patch {options['patch_size']}")
     if options.get("layer") is not None:
         parts.append(f"layer {options['layer']}")
+    if options.get("query_prompt") or options.get("document_prompt"):  # asymmetric encodings: not the plain model
+        parts.append("prompts")
     base = short_name(encoder.name)
     return f"{base} ({', '.join(parts)})" if parts else base
 
