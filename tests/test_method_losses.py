@@ -190,8 +190,11 @@ def test_losses_match_lightly():
 
 
 # --- two real processes (gloo): the losses with benchmark.runtime.distributed.gather ----------------------------
-def _worker(r: int, world: int, init: str, z1: torch.Tensor, z2: torch.Tensor, out: str) -> None:
+def _worker(r: int, world: int, init: str, out: str) -> None:
     torch.set_num_threads(1)
+    # the batch is made here from its seed, not sent: tensors passed to spawned processes travel through torch's
+    # shared-memory file descriptors, which aborted the children (SIGABRT) late in a full test session
+    z1, z2 = _pair(n=8, d=5, seed=7)
     torch.distributed.init_process_group("gloo", init_method=init, rank=r, world_size=world)
     try:
         n = z1.shape[0] // world
@@ -210,13 +213,21 @@ def _worker(r: int, world: int, init: str, z1: torch.Tensor, z2: torch.Tensor, o
 def test_losses_over_two_gloo_processes_train_as_one_process_on_the_global_batch(tmp_path):
     """Under DDP each rank's gradient is averaged over ranks: the mean of the ranks' losses and the averaged
     gradients must equal the one-process loss and gradient on the whole batch."""
-    import torch.multiprocessing as mp
+    import subprocess
+    import sys
+    from pathlib import Path
 
     z1, z2 = _pair(n=8, d=5, seed=7)
     world = 2
-    # a file rendezvous: no free port to find and release first (another process can take it in between)
-    init = f"file://{tmp_path / 'rendezvous'}"
-    mp.spawn(_worker, args=(world, init, z1, z2, str(tmp_path / "out")), nprocs=world)
+    # the two ranks are spawned by a fresh interpreter, not by this long-lived test process: spawned late in a full
+    # session (after the benchmarks' faiss/OpenMP and thread-pool changes), the gloo children aborted (SIGABRT,
+    # "terminate called without an active exception") though the same test passes on its own
+    code = ("import sys; sys.path[:0] = sys.argv[1:3]; import torch.multiprocessing as mp; "
+            "from test_method_losses import _worker; "
+            "mp.spawn(_worker, args=(int(sys.argv[3]), sys.argv[4], sys.argv[5]), nprocs=int(sys.argv[3]))")
+    here = Path(__file__).resolve().parent
+    subprocess.run([sys.executable, "-c", code, str(here), str(here.parent), str(world),
+                    f"file://{tmp_path / 'rendezvous'}", str(tmp_path / "out")], check=True, timeout=300)
     ranks = [torch.load(tmp_path / f"out.{r}") for r in range(world)]
     for name, fn in (("nt_xent", lambda a, b: nt_xent(a, b, 0.5)), ("vicreg", vicreg_loss)):
         a = z1.clone().requires_grad_(True)
