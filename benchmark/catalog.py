@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from benchmark.errors import OptionError, RepbenchError, UnknownNameError
@@ -175,10 +175,6 @@ class Catalog:
         """Look up a spec string and resolve its options against the spec's defaults."""
         req = parse(requested) if isinstance(requested, str) else requested
         spec, variant = self.get(kind, req.name)
-        canonical = getattr(spec, "canonical_variant", None)
-        if variant is not None and canonical is not None and canonical(variant) != variant:
-            req = replace(req, name=req.name[: len(req.name) - len(variant)] + canonical(variant))
-            spec, variant = self.get(kind, req.name)
         owner = f"{kind[:-1]} {req.name!r}"
         check = getattr(spec, "check_variant", None)
         if variant is not None and check is not None:  # refused before any work (a misspelled model, no file)

@@ -334,16 +334,9 @@ def run_weights_id(variant: str | None, options: Mapping[str, Any]) -> str | Non
     return file_sha256(run_folder(variant or "") / WEIGHTS_FILE)
 
 
-def canonical_run_variant(variant: str) -> str:
-    """One spelling per folder: ``runs/X/`` and ``runs/X`` are one encoder."""
-    stripped = variant.rstrip("/")
-    return stripped or variant
-
-
 @hookimpl
 def register_encoders() -> list[EncoderSpec]:
     return [EncoderSpec("run:", "image", load=load_run, name_of=name_run, weights_id=run_weights_id,
-                        canonical_variant=canonical_run_variant,
                         description="a backbone trained by `repbench pretrain`: run:<run folder>, or "
                                     "run:<name> of a folder under ./runs",
                         examples=("run:runs/simclr__timm-resnet18__fashion-mnist__s0__1a2b3c4d5e",))]

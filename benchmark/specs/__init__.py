@@ -65,8 +65,6 @@ class EncoderSpec:
     #: ``weights_id(variant, options) -> str | None``: content hash of the local weight file(s) it would load (None:
     #: none), told without building it; in a cell's digest: new weights behind one name rerun (storage.local_weights)
     weights_id: Callable[[str | None, Mapping[str, Any]], str | None] | None = None
-    #: ``canonical_variant(variant) -> str``: one spelling per family variant (``run:runs/X/`` is ``run:runs/X``).
-    canonical_variant: Callable[[str], str] | None = None
     #: Families whose variant is a place rather than an identity (``run:<folder>``) set ``name_of(variant)``:
     #: the variant records name the encoder by, from its content (a run's method, backbone, data and digest),
     #: never from where it sits. Called when the plan is made; raising (a folder that is not a run) refuses the
