@@ -180,7 +180,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
         folder = pretrain(catalog, request, Path(args.out), device=device, num_workers=args.workers,
-                          force=args.force, log=log, watch=watch_from_flags(args.probe_every, args.stop_on_collapse, args.seed))
+                          force=args.force, log=log, watch=watch_from_flags(args.probe_every, args.stop_on_collapse,
+                                                                            args.seed, args.probe_size))
     except KeyboardInterrupt:
         print(f"interrupted: the run's last checkpoint is in {request.folder(Path(args.out))}; run the same "
               "command again to resume from it", file=sys.stderr)
@@ -307,8 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda when available)")
         p.add_argument("--batch-size", type=int, default=256, help="samples per extraction batch (default: 256)")
         p.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                       help="autocast precision for extraction on CUDA; features are stored as float32 "
-                            "(default: fp32)")
+                       help="autocast precision for extraction on CUDA; features stored as float32 (default: fp32)")
         p.add_argument("--cache-dir", type=Path, default=None,
                        help="feature cache (default: $REPBENCH_CACHE_DIR or ~/.cache/repbench/features)")
         p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
@@ -334,8 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "task of a SLURM job array each: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: every pair in this process; ray: each (encoder, dataset) pair as a Ray task on a "
-                        "Ray cluster, records written here as they arrive (pip install 'repbench[ray]'; "
-                        "default: local)")
+                        "Ray cluster, records written here as they arrive (pip install 'repbench[ray]')")
     p.add_argument("--ray-address", default=None,
                    help="with --executor ray: auto (the running cluster) or HOST:PORT of its head (default: "
                         "$RAY_ADDRESS, else a new local Ray instance)")
@@ -362,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-every", type=int, default=None,
                    help="every N steps (and at the end): online kNN/linear probe on a fixed labelled subset of the "
                         "train split, and the collapse monitors (default: off)")
+    p.add_argument("--probe-size", type=int, default=None, help="online probe's labelled samples (default: 1000)")
     p.add_argument("--stop-on-collapse", action="store_true",
                    help="end training when RankMe or the std of the normalised embeddings says it collapsed "
                         "(monitors every --probe-every steps, default 50)")

@@ -10,7 +10,7 @@ layers, the last followed by a BN without affine parameters (not in the predicto
 scaled down for small backbones; an option). Recipes (the paper's, by backbone kind; each an option): ResNet: LARS,
 base lr 0.6 for batch 256, weight decay 1e-6, tau 1.0, 10% warm-up; ViT: AdamW, base lr 1.5e-4 for batch 256,
 weight decay 0.1, tau 0.2, 40/300 epochs of warm-up, and the patch embedding frozen at its random init (the
-paper's fix for instability). AdamW keeps torch's betas (the paper's are (0.9, 0.95)).
+paper's fix for instability). AdamW keeps torch's betas (0.9, 0.999), as the official code.
 """
 
 from __future__ import annotations

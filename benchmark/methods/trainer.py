@@ -12,7 +12,8 @@ Contract (what a method can rely on, and what a record can state):
   ``timing_steps`` steps of a call (real training steps), then fixes ``K`` from the measured rate (recorded in
   ``estimate``); until then the schedule runs with the provisional ``K`` of the other limits, or 10**6. Training
   also stops when the time is up. Per 0-based step ``k``: ``lr = defaults.lr * global_batch / reference_batch
-  * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), ``method.on_step(k, K)`` if it
+  * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), with ``defaults.weight_decay_end``
+  the decaying groups' weight decay ``cosine_between(k, K, weight_decay, weight_decay_end)``, ``method.on_step(k, K)`` if it
   exists, ``objective.before_step(StepInfo(k, K, steps_per_epoch))`` if it exists
   (:mod:`benchmark.methods.schedule`), the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if
   asked; fp32 on the CPU unless asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
@@ -57,6 +58,7 @@ from benchmark.runtime.training import (
     EpochBatches,
     ViewsDataset,
     build_optimizer,
+    cosine_between,
     derive_seed,
     ema_tau,
     ema_update,
@@ -65,6 +67,7 @@ from benchmark.runtime.training import (
     optimizer_step,
     own_rng,
     set_lr,
+    set_weight_decay,
 )
 from benchmark.specs import Backbone, Budget, Method, Split
 
@@ -134,7 +137,8 @@ class _Loop:
             target.to(self.dev)
         self.params = [p for p in self.objective.parameters() if p.requires_grad and id(p) not in target_ids]
         self.optimizer = build_optimizer(self.params, self.defaults.optimizer, self.lr,
-                                         self.defaults.weight_decay, self.defaults.momentum)
+                                         self.defaults.weight_decay, self.defaults.momentum,
+                                         tuple(self.defaults.betas))  # type: ignore[arg-type]
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.model: torch.nn.Module = self.objective
         self.batchnorms: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
@@ -201,6 +205,9 @@ class _Loop:
     def step(self, views: list[torch.Tensor], labels: torch.Tensor) -> None:
         k, total = self.progress.step, self.schedule()
         set_lr(self.optimizer, lr_multiplier(k, total, round(self.defaults.warmup_fraction * total)))
+        if self.defaults.weight_decay_end is not None:
+            set_weight_decay(self.optimizer, cosine_between(k, total, self.defaults.weight_decay,
+                                                            self.defaults.weight_decay_end))
         hook = getattr(self.method, "on_step", None)
         if callable(hook):
             hook(k, total)

@@ -66,15 +66,23 @@ class Watch:
             raise OptionError(f"watch C {self.C!r}: use a number > 0")
 
 
-def watch_from_flags(probe_every: int | None, stop_on_collapse: bool, seed: int) -> Watch | None:
-    """The Watch of ``repbench pretrain --probe-every N [--stop-on-collapse]`` (None when neither is given:
-    the run is not watched); monitors every 50 steps when only --stop-on-collapse is given."""
+def watch_from_flags(probe_every: int | None, stop_on_collapse: bool, seed: int,
+                     probe_size: int | None = None) -> Watch | None:
+    """The Watch of ``repbench pretrain --probe-every N [--probe-size M] [--stop-on-collapse]`` (None when
+    neither --probe-every nor --stop-on-collapse is given: the run is not watched); monitors every 50 steps when
+    only --stop-on-collapse is given. ``--probe-size M``: M labelled probe samples and M // 2 held-out ones
+    (default 1,000 and 500)."""
+    if probe_size is not None and probe_every is None:
+        raise OptionError("--probe-size needs --probe-every: the online probe runs only when asked")
     if probe_every is None and not stop_on_collapse:
         return None
     if probe_every is not None and probe_every < 1:
         raise OptionError(f"--probe-every {probe_every}: use a whole number of steps >= 1")
+    if probe_size is not None and probe_size < 2:
+        raise OptionError(f"--probe-size {probe_size}: use a whole number of samples >= 2")
+    sizes = {} if probe_size is None else {"probe_size": probe_size, "heldout_size": probe_size // 2}
     return Watch(every=probe_every or 50, probe=probe_every is not None, stop_on_collapse=stop_on_collapse,
-                 seed=seed)
+                 seed=seed, **sizes)
 
 
 def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> float:

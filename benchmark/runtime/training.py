@@ -47,6 +47,19 @@ def set_lr(optimizer: torch.optim.Optimizer, multiplier: float) -> None:
         group["lr"] = group["base_lr"] * multiplier
 
 
+def cosine_between(step: int, total_steps: int, start: float, end: float) -> float:
+    """A cosine from ``start`` at step 0 to ``end`` at ``total_steps`` (DINO's weight-decay schedule)."""
+    return end + (start - end) * (math.cos(math.pi * min(step, total_steps) / max(1, total_steps)) + 1.0) / 2.0
+
+
+def set_weight_decay(optimizer: torch.optim.Optimizer, value: float) -> None:
+    """Set the weight decay of the groups that decay (:func:`decay_groups`'); biases and norm scales keep 0."""
+    for group in optimizer.param_groups:
+        if group["weight_decay"] > 0 or group.get("decays", False):
+            group["decays"] = True
+            group["weight_decay"] = value
+
+
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch's batches of indices: ``rng.permutation(n)`` cut in full batches; a last partial batch is
     dropped (a batch of one breaks BatchNorm), unless the whole split is smaller than a batch."""
@@ -66,12 +79,14 @@ def trainable_parameters(model: Any) -> list[torch.Tensor]:
 
 def decay_groups(params: Sequence[torch.Tensor], lr: float, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW parameter groups: decay on tensors with two or more dimensions (weights), none on biases and norm
-    scales. Each group keeps its ``base_lr`` for :func:`set_lr`. Empty groups are left out."""
+    scales. Each group keeps its ``base_lr`` for :func:`set_lr` and whether it ``decays`` for
+    :func:`set_weight_decay`. Empty groups are left out."""
     groups = []
     for decay in (True, False):
         chosen = [p for p in params if (p.ndim >= 2) == decay]
         if chosen:
-            groups.append({"params": chosen, "lr": lr, "base_lr": lr, "weight_decay": weight_decay if decay else 0.0})
+            groups.append({"params": chosen, "lr": lr, "base_lr": lr, "weight_decay": weight_decay if decay else 0.0,
+                           "decays": decay})
     return groups
 
 
@@ -166,17 +181,18 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "lars", "adamw")
 
 
 def build_optimizer(params: Sequence[torch.Tensor], name: str, lr: float, weight_decay: float,
-                    momentum: float) -> torch.optim.Optimizer:
+                    momentum: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
     """The optimiser of a method's recipe over :func:`decay_groups` (no decay on biases and norm scales):
-    ``sgd`` (momentum, no Nesterov), ``lars`` (:class:`LARS`, eta 0.02) or ``adamw`` (torch's default betas);
-    ``lr`` is the already scaled base learning rate. ValueError for another name."""
+    ``sgd`` (momentum, no Nesterov), ``lars`` (:class:`LARS`, eta 0.02) or ``adamw`` (with ``betas``, torch's
+    default unless the recipe says otherwise); ``lr`` is the already scaled base learning rate. ValueError for
+    another name."""
     groups = decay_groups(params, lr, weight_decay)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=False)
     if name == "lars":
         return LARS(groups, lr=lr, momentum=momentum)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr)
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
     raise ValueError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
 
 

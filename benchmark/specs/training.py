@@ -17,7 +17,9 @@ class TrainDefaults:
     ``reference_batch`` (the loop scales it by global batch / reference batch), ``weight_decay`` (never on
     biases and norm scales), SGD/LARS ``momentum``, ``warmup_fraction`` of the steps (then cosine to zero),
     ``batch_size``, ``grad_clip`` (0: off), and for momentum pairs the EMA ``tau`` at step 0 (raised to 1 by a
-    cosine schedule, as in BYOL)."""
+    cosine schedule, as in BYOL). AdamW's ``betas`` (torch's default; MAE uses (0.9, 0.95)); ``weight_decay_end``:
+    when set, the weight decay follows a cosine from ``weight_decay`` at step 0 to it at the end (DINO's 0.04 to
+    0.4); None keeps it constant."""
 
     optimizer: Literal["sgd", "lars", "adamw"] = "sgd"
     lr: float = 0.06
@@ -28,6 +30,8 @@ class TrainDefaults:
     batch_size: int = 128
     grad_clip: float = 0.0
     tau: float = 0.99
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay_end: float | None = None
 
 
 @dataclass
