@@ -178,9 +178,9 @@ def data_files(folder: Path, config: str, split: str | None, usual: list[str], w
     found: list[Path] = []
     if config in configs:
         splits = configs[config]
+        # a split asked for by name must be named (a bare pattern could hold every split); a config of one part
+        # (corpus, queries) is taken whole
         patterns = splits.get(split) if split is not None else next(iter(splits.values()), None)
-        if patterns is None and split is not None and len(splits) == 1:
-            patterns = next(iter(splits.values()))
         found = _matching(folder, list(patterns or []))
     if not found:
         found = _matching(folder, usual)
