@@ -112,3 +112,18 @@ def test_the_model_matches_by_name_label_or_hf_name(hub_cache, tmp_path):  # noq
     assert join_published([pub_test], [other]) == {}
     failed = Record.from_json({**as_hf.to_json(), "dataset": {**measured["dataset"], "split": "validation"}})
     assert join_published([pub_test], [failed]) == {}
+
+
+def test_every_mteb_task_main_score_is_what_its_protocol_reports_as_primary():
+    from benchmark.catalog import Catalog
+    from benchmark.datasets.mteb_tasks import TASKS
+    from benchmark.leaderboards.published_join import MTEB_METRICS
+
+    catalog = Catalog.load()
+    protocol_of = {"sts": "sts", "pairclass": "pairclass", "retrieval": "qrels-retrieval", "rerank": "rerank"}
+    for task in TASKS:
+        protocol = protocol_of[task.kind]
+        metric, keys = MTEB_METRICS[protocol]
+        assert task.main_score in keys, task.name
+        spec, _ = catalog.get("protocols", protocol)
+        assert spec.primary_metric == metric and task.dataset_kind in spec.kinds, task.name

@@ -55,7 +55,7 @@ DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".tsv")
 @dataclass(frozen=True)
 class MtebTask:
     """One MTEB task: its name, hub repository, pinned revision, evaluated split, repbench kind and MTEB's main
-    score (and the repbench metric that equals it)."""
+    score (the repbench metric equal to it: :data:`benchmark.leaderboards.published_join.MTEB_METRICS`)."""
 
     name: str
     repo: str
@@ -63,7 +63,6 @@ class MtebTask:
     split: str
     kind: str  # sts | pairclass | retrieval | rerank
     main_score: str
-    metric: str
     description: str
     ignore_identical_ids: bool = False
 
@@ -74,23 +73,23 @@ class MtebTask:
 
 TASKS: tuple[MtebTask, ...] = (
     MtebTask("STSBenchmark", "mteb/stsbenchmark-sts", "b0fddb56ed78048fa8b90373c8a3cfc37b684831", "test", "sts",
-             "cosine_spearman", "spearman", "STS Benchmark sentence pairs, gold 0-5"),
+             "cosine_spearman", "STS Benchmark sentence pairs, gold 0-5"),
     MtebTask("SICK-R", "mteb/sickr-sts", "20a6d6f312dd54037fe07a32d58e5e168867909d", "test", "sts",
-             "cosine_spearman", "spearman", "SICK relatedness sentence pairs, gold 1-5"),
+             "cosine_spearman", "SICK relatedness sentence pairs, gold 1-5"),
     MtebTask("SciFact", "mteb/scifact", "d56462d0e63a25450459c4f213e49ffdb866f7f9", "test", "retrieval",
-             "ndcg_at_10", "ndcg@10", "scientific claims retrieve the abstracts that support or refute them"),
+             "ndcg_at_10", "scientific claims retrieve the abstracts that support or refute them"),
     MtebTask("NFCorpus", "mteb/nfcorpus", "ec0fa4fe99da2ff19ca1214b7966684033a58814", "test", "retrieval",
-             "ndcg_at_10", "ndcg@10", "nutrition questions retrieve medical articles (graded)"),
+             "ndcg_at_10", "nutrition questions retrieve medical articles (graded)"),
     MtebTask("ArguAna", "mteb/arguana", "c22ab2a51041ffd869aaddef7af8d8215647e41a", "test", "retrieval",
-             "ndcg_at_10", "ndcg@10", "an argument retrieves its best counter-argument", ignore_identical_ids=True),
+             "ndcg_at_10", "an argument retrieves its best counter-argument", ignore_identical_ids=True),
     MtebTask("QuoraRetrieval", "mteb/quora", "e4e08e0b7dbe3c8700f0daef558ff32256715259", "test", "retrieval",
-             "ndcg_at_10", "ndcg@10", "a Quora question retrieves its duplicates among ~523k questions",
+             "ndcg_at_10", "a Quora question retrieves its duplicates among ~523k questions",
              ignore_identical_ids=True),
     MtebTask("SprintDuplicateQuestions", "mteb/sprintduplicatequestions-pairclassification",
-             "d66bd1f72af766a5cc4b0ca5e00c162f89e8cc46", "test", "pairclass", "max_ap", "ap",
+             "d66bd1f72af766a5cc4b0ca5e00c162f89e8cc46", "test", "pairclass", "max_ap",
              "are two Sprint forum questions duplicates?"),
     MtebTask("AskUbuntuDupQuestions", "mteb/askubuntudupquestions-reranking",
-             "2000358ca161889fa9c082cb41daa8dcfb161a54", "test", "rerank", "map", "map",
+             "2000358ca161889fa9c082cb41daa8dcfb161a54", "test", "rerank", "map",
              "rerank AskUbuntu questions: duplicates (positive) among similar ones"),
 )
 BY_NAME: dict[str, MtebTask] = {t.name: t for t in TASKS}
