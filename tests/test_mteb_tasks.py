@@ -252,3 +252,14 @@ def test_ignore_identical_ids_equals_pytrec_eval_on_the_run_without_the_query_it
     for ours, theirs in (("ndcg@10", "ndcg_cut_10"), ("ndcg@1", "ndcg_cut_1"), ("ndcg@5", "ndcg_cut_5"),
                          ("recall@10", "recall_10"), ("map@10", "map_cut_10")):
         assert out.metrics[ours] == pytest.approx(np.mean([ref[q][theirs] for q in query_ids]), abs=1e-6), ours
+
+
+def test_jsonl_qrels_take_whole_number_grades_and_refuse_others(tmp_path):
+    from benchmark.datasets.taskfiles import retrieval_from_files
+
+    corpus, queries = write_jsonl(tmp_path / "corpus.jsonl", CORPUS), write_jsonl(tmp_path / "queries.jsonl", QUERIES)
+    good = write_jsonl(tmp_path / "qrels" / "test.jsonl", [{"query-id": "q1", "corpus-id": "d1", "score": 2.0}])
+    assert retrieval_from_files(corpus, queries, good, "here").qrels == {"q1": {"d1": 2}}
+    bad = write_jsonl(tmp_path / "qrels" / "dev.jsonl", [{"query-id": "q1", "corpus-id": "d1", "score": 0.5}])
+    with pytest.raises(DataError, match=r"dev.jsonl line 1: field 'score' is '0.5', not an integer grade"):
+        retrieval_from_files(corpus, queries, bad, "here")

@@ -125,6 +125,8 @@ def read_qrels(path: Path, queries: set[str], docs: set[str], corpus: Path, quer
     if path.suffix == ".parquet" or any(x in JSON_SUFFIXES for x in path.suffixes):
         for no, obj in records(path):
             grade = obj.get("score")
+            if isinstance(grade, float) and grade.is_integer():
+                grade = int(grade)  # a whole-number float column (1.0) is a grade; 0.5 is not
             add_judgment(qrels, _field(obj, "query-id", path, no), _field(obj, "corpus-id", path, no),
                          grade if isinstance(grade, int) and not isinstance(grade, bool) else str(grade),
                          f"{path} {unit(path)} {no}", queries, docs, corpus, queries_file)
