@@ -30,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 
 from benchmark.datasets.pairs import LabelledPairs, RetrievalData, ScoredPairs
-from benchmark.errors import DataError, MissingData
+from benchmark.errors import DataError, MissingData, MissingDependency
 
 
 def _open(path: Path) -> IO[str]:
@@ -61,7 +61,11 @@ def records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise MissingData(f"{path}: no such file")
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependency(f"{path}: reading Parquet files needs pyarrow: pip install 'repbench[hf-datasets]'"
+                                ) from None
 
     try:
         table = pq.read_table(path)
