@@ -27,7 +27,7 @@ def evaluate(encoder: Any, datasets: str | Sequence[Any], protocols: str | Seque
              modality: str | None = None, results_dir: str | Path | None = None,
              cache_dir: str | Path | None = None, use_cache: bool = True, device: str | None = None,
              batch_size: int = 256, precision: str = "fp32", seed: int = 0, force: bool = False,
-             quiet: bool = True, catalog: Catalog | None = None) -> list[Record]:
+             quiet: bool = True, save_predictions: bool = False, catalog: Catalog | None = None) -> list[Record]:
     """Evaluate ``encoder`` on every dataset with every protocol; one typed :class:`~benchmark.results.Record`
     per cell, in plan order (a failed cell is a record with ``status == "error"``).
 
@@ -39,6 +39,8 @@ def evaluate(encoder: Any, datasets: str | Sequence[Any], protocols: str | Seque
     ``py/<its name>``). ``protocols``:
     spec strings. With ``results_dir`` the records are written there as ``repbench eval --results`` writes them
     (and finished cells are skipped unless ``force``); without, nothing is kept on disk but the feature cache.
+    ``save_predictions=True`` (it needs ``results_dir``) also writes each cell's predictions beside its record,
+    the files ``repbench eval --save-predictions`` writes (:mod:`benchmark.results.predictions`).
     """
     from benchmark.plan import make_plan
     from benchmark.runner import RunConfig, run_plan
@@ -47,6 +49,11 @@ def evaluate(encoder: Any, datasets: str | Sequence[Any], protocols: str | Seque
 
     if results_dir is not None:
         check_folder(results_dir, "results_dir")
+    if not isinstance(save_predictions, bool):
+        raise OptionError(f"save_predictions must be True or False, got {save_predictions!r}")
+    if save_predictions and results_dir is None:
+        raise OptionError("save_predictions=True needs results_dir=: the prediction files are written beside each "
+                          "record there")
     if use_cache:
         check_folder(cache_dir if cache_dir is not None else default_cache_dir(), "cache_dir")
     catalog = catalog or (Catalog.load() if quiet else load_catalog())  # plugin errors on stderr unless quiet
@@ -63,7 +70,7 @@ def evaluate(encoder: Any, datasets: str | Sequence[Any], protocols: str | Seque
         config = RunConfig(results_dir=Path(results_dir) if results_dir is not None else Path(scratch),
                            cache_dir=Path(cache_dir) if cache_dir is not None else None, use_cache=use_cache,
                            device=device, batch_size=batch_size, precision=precision, seed=seed, force=force,
-                           quiet=quiet)
+                           quiet=quiet, save_predictions=save_predictions)
         return run_plan(catalog, plan, config)
 
 

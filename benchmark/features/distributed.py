@@ -15,8 +15,12 @@ How one split is shared (:func:`local_rows`, :func:`gather_rows`):
   ContractError for a row no rank filled. A padded sample is encoded twice (on two ranks) and written twice:
   the same sample's features, up to the float rounding of a different batch.
 
+The fields of a task kind (a retrieval task's queries and corpus, a pair task's sentences) are shared the same
+way: the :class:`Request` names the field and its role, and every rank encodes its share with the encoder of
+that role.
+
 Who does what (:func:`leading`, :func:`follow`): rank 0 runs the plan as one process would. When its
-:class:`~benchmark.features.task.HarnessTask` needs a split the feature cache lacks (rank 0 alone reads and
+:class:`~benchmark.features.task.HarnessTask` needs a split (or field) the feature cache lacks (rank 0 alone reads and
 writes the cache and the records, so hits are decided once and ranks need no shared filesystem), it broadcasts
 a :class:`Request` naming the pair and the split (:func:`extract_shared`) and every rank encodes its share. The
 other ranks only serve requests: they load the pair named, write nothing, run no protocol (a finetune, which needs
@@ -67,6 +71,10 @@ class Request:
     precision: str
     encoder_fingerprint: str
     dataset_fingerprint: str
+    #: a field of a task kind (``split`` names it: ``queries``, ``corpus``, ``sentence1``) instead of a split,
+    #: encoded in ``role`` (:func:`benchmark.features.fields.role_encoder`)
+    field: bool = False
+    role: str | None = None
 
 
 def shard(n: int, rank: int, world: int) -> np.ndarray:
@@ -206,7 +214,10 @@ def follow(load: Callable[[str, str], tuple[Dataset, Encoder]], *, device: str, 
                     pair = ((req.encoder, req.dataset), *load(req.encoder, req.dataset))
                 _, dataset, encoder = pair
                 _check_same(req, dataset, encoder)
-                samples = checked_split(dataset, req.split, req.dataset).samples
+                if req.field:
+                    encoder, samples = field_share(dataset, encoder, req, device)
+                else:
+                    samples = checked_split(dataset, req.split, req.dataset).samples
                 return local_rows(encoder, samples, req, device=device, workers=workers)
 
             try:
@@ -217,6 +228,16 @@ def follow(load: Callable[[str, str], tuple[Dataset, Encoder]], *, device: str, 
     finally:
         _close()
     return served
+
+
+def field_share(dataset: Any, encoder: Encoder, req: Request, device: str) -> tuple[Encoder, Sequence[Any]]:
+    """The encoder (in the request's role) and the samples of the field ``req`` names."""
+    from benchmark.features.fields import role_encoder
+
+    known = dataset.fields() if hasattr(dataset, "fields") else {}
+    if req.split not in known:
+        raise ContractError(f"rank {dist.rank()}: dataset {req.dataset!r} has no field {req.split!r}")
+    return role_encoder(encoder, req.role, device)[0], known[req.split].samples
 
 
 def _check_same(req: Request, dataset: Dataset, encoder: Encoder) -> None:

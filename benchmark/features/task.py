@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -138,10 +139,15 @@ class HarnessTask:
             self.cached[name], self.timings[name] = True, 0.0
             return hit[0]
         start = time.perf_counter()
-        with progress_bar(len(samples), f"{self.encoder_name} on {name}", self._quiet) as bar:
-            feats = extract(encoder, samples, device=self.device, batch_size=self._batch_size,
-                            precision=self._precision, progress=bar.update, name=self.encoder_name,
-                            workers=self._workers)
+        with progress_bar(ranks.share(len(samples)), f"{self.encoder_name} on {name}", self._quiet) as bar:
+            if ranks.leading():  # under torchrun: every rank encodes a share of the field, in its role
+                req = replace(self._request(name, len(samples)), field=True, role=role)
+                feats = ranks.extract_shared(req, encoder, samples, device=self.device, workers=self._workers,
+                                             progress=bar.update)
+            else:
+                feats = extract(encoder, samples, device=self.device, batch_size=self._batch_size,
+                                precision=self._precision, progress=bar.update, name=self.encoder_name,
+                                workers=self._workers)
         self.timings[name] = time.perf_counter() - start
         fields.checked_field(feats, len(samples), self.encoder_name, name, encoder.embed_dim)
         self._check_width(feats, name)

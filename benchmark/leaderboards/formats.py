@@ -50,7 +50,7 @@ def _board_markdown(src: Source) -> str:
     from benchmark.leaderboards.render import to_markdown
 
     published = split_records(src.everything)[1] if src.everything is not None else []
-    return with_published(to_markdown(src.board()), published)
+    return with_published(to_markdown(src.board()), published, src.records)
 
 
 def _board_latex(src: Source) -> str:

@@ -157,7 +157,8 @@ def _write_texts(out: Path, board: Board, records: Sequence[Record],
     from benchmark.leaderboards.published_md import with_published
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"leaderboard.md": with_published(to_markdown(board), published), "leaderboard.tex": to_latex(board),
+    files = {"leaderboard.md": with_published(to_markdown(board), published, records),
+             "leaderboard.tex": to_latex(board),
              "leaderboard.json": to_json(board), "records.csv": records_csv(records)}
     if throughput:
         files["throughput.csv"] = throughput_csv(throughput)

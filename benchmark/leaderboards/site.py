@@ -22,15 +22,23 @@ from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
 
 
-def published_table(published: pd.DataFrame) -> pd.DataFrame:
+def published_table(published: pd.DataFrame, records: Iterable[Record | Any] = ()) -> pd.DataFrame:
     """Published rows for display: encoder, dataset, protocol, the metric's name, its value in percent (a
-    fraction as the peer stored it, times 100) and where it came from."""
+    fraction as the peer stored it, times 100) and where it came from. Given the evaluation ``records``, a
+    published MTEB number whose measured cell is among them also shows that cell's value and the difference
+    (:mod:`benchmark.leaderboards.published_join`)."""
+    from benchmark.leaderboards.published_join import join_published, joined_columns
+
     ok = published[published["status"] == "ok"]
+    records = [r for r in records if isinstance(r, Record)]
+    mine = set(ok["id"])
+    joined = join_published([r for r in records if r.id in mine and r.origin == "published"], records)
+    extra = joined_columns(list(ok["id"]), joined) if joined else {}
     return pd.DataFrame({
         "encoder": ok["encoder"], "dataset": ok["dataset"], "protocol": ok["protocol"],
         "modality": ok["modality"].fillna(""), "metric": ok["metric"],
         "value (%)": [f"{v * 100:.2f}" if pd.notna(v) else "–" for v in ok["value"]],
-        "source": ok["provenance"],
+        **extra, "source": ok["provenance"],
     }).sort_values(["dataset", "encoder"]).reset_index(drop=True)
 
 
@@ -106,6 +114,6 @@ def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], rec
                             caption="Pretraining runs as points; encoders without pretraining (raw pixels, the "
                                     "backbone at random init) as dashed reference lines."))
     if len(published):
-        page.append(Section("Published numbers (imported)", published_table(published), caption=PUBLISHED_NOTE,
+        page.append(Section("Published numbers (imported)", published_table(published, records), caption=PUBLISHED_NOTE,
                             published=True))
     return {"page": write_page(out / "index.html", title, page, intro=intro), "plots": drawn}

@@ -20,6 +20,9 @@ Ties (deterministic, documented): documents of equal similarity are ranked by **
 so a run file written here re-scores to the same numbers in any trec_eval; membership of the last places of
 the top list is exact (:func:`exact_top`). ``tie_break="corpus"`` ranks ties by
 position in the corpus instead. The tests check every metric against ``pytrec_eval`` to 1e-9, ties included.
+
+A dataset with ``ignore_identical_ids`` (MTEB's ArguAna and Quora, whose corpus holds each query) never ranks
+the document whose id is the query's id, as MTEB drops it: the search goes one deeper and removes it.
 """
 
 from __future__ import annotations
@@ -133,12 +136,15 @@ def evaluate_qrels(task: EvalTask, ks: Sequence[int] = KS, tie_break: str = "doc
     data = task_data(task, RetrievalData, OWNER)
     rows = data.scored_queries()
     queries, corpus = task.embeddings("queries")[rows], task.embeddings("corpus")
-    depth = min(len(corpus), max(ks))
+    own = own_documents(data, rows) if data.ignore_identical_ids else None
+    depth = min(len(corpus) - (own is not None), max(ks))
     judgments = Judgments.build(data, rows)
     idx_all = np.zeros((len(rows), depth), np.int64)
     val_all = np.zeros((len(rows), depth), np.float32)
-    for start, idx, vals in search(queries, corpus, depth, tie_order(data.doc_ids, tie_break), device=task.device,
-                                   chunk_rows=chunk_rows):
+    for start, idx, vals in search(queries, corpus, depth + (own is not None), tie_order(data.doc_ids, tie_break),
+                                   device=task.device, chunk_rows=chunk_rows):
+        if own is not None:
+            idx, vals = drop_own(idx, vals, own[start:start + len(idx)], depth)
         idx_all[start:start + len(idx)], val_all[start:start + len(idx)] = idx, vals
     per_query = ranking_metrics(judgments.lookup(0, idx_all), judgments.per_query(len(rows)), ks)
     primary = "ndcg@10" if 10 in ks else f"ndcg@{ks[0]}"
@@ -147,6 +153,19 @@ def evaluate_qrels(task: EvalTask, ks: Sequence[int] = KS, tie_break: str = "doc
     chosen = {"ks": ks, "tie_break": tie_break, "depth": depth}
     qids = [data.query_ids[r] for r in rows]
     return ProtocolOutput(None, None, metrics, chosen, saved={"run": (qids, data.doc_ids, idx_all, val_all)})
+
+
+def own_documents(data: RetrievalData, rows: Sequence[int]) -> np.ndarray:
+    """Per scored query, the corpus index of the document with the query's id, -1 when there is none."""
+    doc_pos = {d: i for i, d in enumerate(data.doc_ids)}
+    return np.array([doc_pos.get(data.query_ids[r], -1) for r in rows], dtype=np.int64)
+
+
+def drop_own(idx: np.ndarray, vals: np.ndarray, own: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """MTEB's ``ignore_identical_ids``: each row's ranking without its query's own document, cut to ``depth``
+    (searched one deeper, so the cut stays exact); the order of the others is kept."""
+    keep = np.argsort(idx == own[:, None], axis=1, kind="stable")[:, :depth]
+    return np.take_along_axis(idx, keep, 1), np.take_along_axis(vals, keep, 1)
 
 
 QRELS_DEFAULTS: dict[str, Any] = defaults_of(evaluate_qrels)
