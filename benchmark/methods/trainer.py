@@ -12,10 +12,9 @@ Contract (what a method can rely on, and what a record can state):
   ``timing_steps`` steps of a call (real training steps), then fixes ``K`` from the measured rate (recorded in
   ``estimate``); until then the schedule runs with the provisional ``K`` of the other limits, or 10**6. Training
   also stops when the time is up. Per 0-based step ``k``: ``lr = defaults.lr * global_batch / reference_batch
-  * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), with ``defaults.weight_decay_end``
-  the decaying groups' weight decay ``cosine_between(k, K, weight_decay, weight_decay_end)``, ``method.on_step(k, K)`` if it
-  exists, ``objective.before_step(StepInfo(k, K, steps_per_epoch))`` if it exists
-  (:mod:`benchmark.methods.schedule`), the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if
+  * lr_multiplier(k, K, round(warmup_fraction * K))`` (warm-up then cosine), the weight decay's cosine to
+  ``defaults.weight_decay_end`` if set (:func:`schedule_weight_decay`), ``method.on_step(k, K)`` if it exists,
+  ``objective.before_step(StepInfo(k, K, steps_per_epoch))`` if it exists (:mod:`benchmark.methods.schedule`), the loss (bf16 autocast on CUDA by default; fp16 with a GradScaler if
   asked; fp32 on the CPU unless asked), a finite-loss check (ContractError before any backward), backward, optional clipping to
   ``defaults.grad_clip``, the optimiser step (:func:`~benchmark.runtime.training.build_optimizer`: no weight
   decay on biases and norms), then for every momentum pair ``target = tau_k target + (1 - tau_k) online`` with
@@ -58,7 +57,6 @@ from benchmark.runtime.training import (
     EpochBatches,
     ViewsDataset,
     build_optimizer,
-    cosine_between,
     derive_seed,
     ema_tau,
     ema_update,
@@ -66,8 +64,8 @@ from benchmark.runtime.training import (
     lr_multiplier,
     optimizer_step,
     own_rng,
+    schedule_weight_decay,
     set_lr,
-    set_weight_decay,
 )
 from benchmark.specs import Backbone, Budget, Method, Split
 
@@ -205,9 +203,7 @@ class _Loop:
     def step(self, views: list[torch.Tensor], labels: torch.Tensor) -> None:
         k, total = self.progress.step, self.schedule()
         set_lr(self.optimizer, lr_multiplier(k, total, round(self.defaults.warmup_fraction * total)))
-        if self.defaults.weight_decay_end is not None:
-            set_weight_decay(self.optimizer, cosine_between(k, total, self.defaults.weight_decay,
-                                                            self.defaults.weight_decay_end))
+        schedule_weight_decay(self.optimizer, k, total, self.defaults.weight_decay, self.defaults.weight_decay_end)
         hook = getattr(self.method, "on_step", None)
         if callable(hook):
             hook(k, total)

@@ -60,6 +60,14 @@ def set_weight_decay(optimizer: torch.optim.Optimizer, value: float) -> None:
             group["weight_decay"] = value
 
 
+def schedule_weight_decay(optimizer: torch.optim.Optimizer, step: int, total_steps: int, start: float,
+                          end: float | None) -> None:
+    """A recipe's weight-decay schedule at ``step``: with ``end``, :func:`set_weight_decay` to
+    ``cosine_between(step, total_steps, start, end)``; without, nothing (the constant decay the groups hold)."""
+    if end is not None:
+        set_weight_decay(optimizer, cosine_between(step, total_steps, start, end))
+
+
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One epoch's batches of indices: ``rng.permutation(n)`` cut in full batches; a last partial batch is
     dropped (a batch of one breaks BatchNorm), unless the whole split is smaller than a batch."""
