@@ -324,6 +324,9 @@ class _Loop:
         if self.watcher is None or not (final or p.step % self.watcher.watch.every == 0):
             return
         point, collapse = self.watcher.check(p.step, self.objective, self.log)
+        point["lr"] = p.lr_curve[-1]  # the curve alone then draws every panel of the run (the methods page)
+        if "knn" in point:  # the probe's sizes: a reader of the record can put an interval on its accuracy
+            point.update(probe_n=len(self.watcher.probe_idx), heldout_n=len(self.watcher.heldout_idx))
         p.watch_curve.append(point)
         if dist.any_rank(bool(collapse), self.dev) and not p.collapse:
             p.collapse = collapse or f"method '{self.name}': collapse at step {p.step} on another rank"
