@@ -319,7 +319,8 @@ class _Loop:
         return clock() - start
 
     def watch_step(self) -> None:
-        """The online probe and collapse monitors after every ``watch.every`` steps and the last (watch.py)."""
+        """The online probe and collapse monitors after every ``watch.every`` steps and the last (watch.py); each
+        point also keeps the lr of the step just done (``lr``) and, with a probe, its ``probe_n`` and ``heldout_n``."""
         p, final = self.progress, self.progress.stopped_by not in (None, "paused")
         if self.watcher is None or not (final or p.step % self.watcher.watch.every == 0):
             return
