@@ -141,7 +141,9 @@ def test_a_healthy_run_is_not_flagged_and_the_probe_scores_the_held_out_subset(t
     assert result.collapse == "" and result.stopped_by == "steps"
     assert [p["step"] for p in result.watch_curve] == [3, 6]
     for point in result.watch_curve:
-        assert set(point) == {"step", "rankme", "std", "loss", "knn", "linear"}
+        assert set(point) == {"step", "rankme", "std", "loss", "knn", "linear", "lr", "probe_n", "heldout_n"}
+        assert (point["probe_n"], point["heldout_n"]) == (24, 12)
+        assert point["lr"] == result.lr_curve[point["step"] - 1]  # the lr of the step just done
         assert 0.0 <= point["knn"] <= 1.0 and 0.0 <= point["linear"] <= 1.0 and point["rankme"] > 1.2
         assert math.isfinite(point["loss"])
     assert result.watch_curve[-1]["knn"] >= 0.9  # the bands separate the classes for any conv net

@@ -18,6 +18,7 @@ import pandas as pd
 
 from benchmark.leaderboards.page import Section, write_page
 from benchmark.leaderboards.published import source_frame, split_frame, split_records
+from benchmark.leaderboards.run_curves import curves_caption, plot_run_curves
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
 
@@ -58,8 +59,8 @@ def write_plots(frame: pd.DataFrame, records: Iterable[Record | Any], throughput
                 out_dir: Path | str) -> dict[Any, list[Path]]:
     """Every plot of the measured results into ``out_dir``, keyed by (protocol, modality) (modality None when
     the protocol has one): ``bars-...`` and ``accuracy-vs-throughput-...`` (when at least two encoders also
-    have throughput records), plus the key ``"methods"`` for ``methods-<dataset>``. Published rows and records
-    are dropped here too."""
+    have throughput records), plus the key ``"methods"`` for ``methods-<dataset>`` and ``"curves"`` for each
+    pretraining run's ``curves-<run>``. Published rows and records are dropped here too."""
     from benchmark.leaderboards import plots
 
     if "source" in frame.columns:
@@ -77,6 +78,9 @@ def write_plots(frame: pd.DataFrame, records: Iterable[Record | Any], throughput
     methods = plots.plot_methods(split_records(records)[0], out_dir)
     if methods:
         out["methods"] = methods
+    curves = plot_run_curves(split_records(records)[0], out_dir)
+    if curves:
+        out["curves"] = curves
     return out
 
 
@@ -105,7 +109,7 @@ def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], rec
     svgs = {k: [_svg(p) for p in v if p.suffix == ".svg"] for k, v in drawn.items()}
     claimed: set[Any] = set()
     page = [replace(s, plots=[*s.plots, *_claim(svgs, claimed, s)]) for s in sections]
-    for key in sorted(set(svgs) - claimed - {"methods"}, key=str):
+    for key in sorted(set(svgs) - claimed - {"methods", "curves"}, key=str):
         protocol, modality = key
         page.append(Section(f"{protocol}{f' ({modality})' if modality else ''}: plots", None, protocol=protocol,
                             modality=modality, plots=svgs[key]))
@@ -113,6 +117,8 @@ def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], rec
         page.append(Section("Methods: kNN accuracy against pretraining wall time", None, plots=svgs["methods"],
                             caption="Pretraining runs as points; encoders without pretraining (raw pixels, the "
                                     "backbone at random init) as dashed reference lines."))
+    if "curves" in svgs:
+        page.append(Section("Training curves", None, plots=svgs["curves"], caption=curves_caption(records)))
     if len(published):
         page.append(Section("Published numbers (imported)", published_table(published, records), caption=PUBLISHED_NOTE,
                             published=True))
