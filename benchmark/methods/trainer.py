@@ -322,15 +322,12 @@ class _Loop:
         return clock() - start
 
     def watch_step(self) -> None:
-        """The online probe and collapse monitors after every ``watch.every`` steps and the last (watch.py); each
-        point also keeps the lr of the step just done (``lr``) and, with a probe, its ``probe_n`` and ``heldout_n``."""
+        """The online probe and collapse monitors after every ``watch.every`` steps and the last (watch.py)."""
         p, final = self.progress, self.progress.stopped_by not in (None, "paused")
         if self.watcher is None or not (final or p.step % self.watcher.watch.every == 0):
             return
         point, collapse = self.watcher.check(p.step, self.objective, self.log)
-        point["lr"] = p.lr_curve[-1]  # the curve alone then draws every panel of the run (the methods page)
-        if "knn" in point:  # the probe's sizes: a reader of the record can put an interval on its accuracy
-            point.update(probe_n=len(self.watcher.probe_idx), heldout_n=len(self.watcher.heldout_idx))
+        point["lr"] = p.lr_curve[-1]  # the lr of the step just done: the curve alone draws every panel of the run
         p.watch_curve.append(point)
         if dist.any_rank(bool(collapse), self.dev) and not p.collapse:
             p.collapse = collapse or f"method '{self.name}': collapse at step {p.step} on another rank"

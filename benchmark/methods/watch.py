@@ -18,7 +18,7 @@ after every ``every`` steps and after the last step):
   naming the step, and with ``stop_on_collapse`` the loop stops there (``stopped_by='collapse'``).
 - Every check runs inside a fork of torch's RNG (and the device's), so a watched run trains bit-identically to an
   unwatched one; modules go back to their train/eval mode afterwards. Under DDP every rank runs the checks (the
-  objective's loss may gather), and rank 0's log says so. Each check is one dict of the curve (step, knn, linear,
+  objective's loss may gather), and rank 0's log says so. Each check is one dict of the curve (step, knn, linear, probe_n, heldout_n,
   rankme, std, loss), kept in the checkpoint and in the run's result.
 """
 
@@ -143,8 +143,9 @@ class Watcher:
         k = min(self.watch.knn_k, len(train_y))
         knn = knn_classify(train_x, train_y, test_x, [k], num_classes=int(self.labels.max()) + 1)
         linear = fit_logreg(train_x, train_y, self.watch.C)
-        return {"knn": float(np.mean(knn.predictions[k] == test_y)),
-                "linear": float(np.mean(linear.predict(test_x) == test_y))}
+        return {"knn": float(np.mean(knn.predictions[k] == test_y)),  # with the subsets' sizes: a reader of the
+                "linear": float(np.mean(linear.predict(test_x) == test_y)),  # record can put an interval on them
+                "probe_n": len(train_y), "heldout_n": len(test_y)}
 
     def _monitors(self, model: Any) -> dict[str, float]:
         z = self.backbone.encoder.encode(self.monitor_x.to(self.dev)).float()
