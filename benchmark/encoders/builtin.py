@@ -74,6 +74,7 @@ class TextEncoders:
                 defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None,
                           "layer": None, "checkpoint": None, "query_prompt": None, "document_prompt": None},
                 validate=_CHECKPOINT,
+                name_of=Lazy("benchmark.storage.local_weights:local_folder_name"),
                 count_layers=Lazy("benchmark.encoders.text_layers:count_hf_layers"),
                 requires=("transformers",),
                 examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
