@@ -21,6 +21,7 @@ from benchmark.specs import (
     SuiteSpec,
     TrainDefaults,
 )
+from benchmark.specs.lazy import Lazy
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "Encoder",
     "EncoderSpec",
     "EvalTask",
+    "Lazy",
     "Method",
     "MethodSpec",
     "ProtocolOutput",

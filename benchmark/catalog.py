@@ -46,11 +46,18 @@ class Resolved(Generic[S]):
 
     @property
     def label(self) -> str:
-        """The canonical string for this choice: name plus every non-default option, sorted."""
+        """The canonical string for this choice: name plus every non-default option, sorted; a ``checkpoint``
+        file as ``name@hash`` (records and tables never show a user's path)."""
         changed = {k: v for k, v in sorted(self.options.items()) if self.spec.defaults.get(k) != v}
         if not changed:
             return self.name
-        return f"{self.name}[{','.join(f'{k}={_fmt(v)}' for k, v in changed.items())}]"
+        return f"{self.name}[{','.join(f'{k}={_fmt(_shown(k, v))}' for k, v in changed.items())}]"
+
+    @property
+    def shown_options(self) -> dict[str, Any]:
+        """The options as records keep them: a ``checkpoint`` file as ``name@hash`` (the path stays in the spec
+        the user typed; the record keeps the file's sha256 in the encoder's ``checkpoint`` block)."""
+        return {k: _shown(k, v) for k, v in self.options.items()}
 
     def load(self, **extra: Any) -> Any:
         """Call the spec's ``load`` with the resolved options (and ``variant`` for families)."""
@@ -62,6 +69,15 @@ class Resolved(Generic[S]):
             raise TypeError(f"{type(self.spec).__name__} {self.spec.name!r} has no load(); only encoders and "
                             "datasets are loaded")
         return load(**kwargs)
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A ``checkpoint=`` file by its name and content hash, not by where it sits (storage.local_weights)."""
+    if key == "checkpoint" and isinstance(value, str) and value:
+        from benchmark.storage.local_weights import checkpoint_name
+
+        return checkpoint_name(value)
+    return value
 
 
 def _fmt(value: Any) -> str:

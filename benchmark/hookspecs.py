@@ -9,8 +9,13 @@ A plugin is a module of functions decorated with ``@benchmark.hookimpl``, declar
 Each hook takes no arguments and returns a list of specs; repbench calls it once per run, checks every spec
 (type, name, duplicates) and remembers which plugin registered it. A hook that raises, or returns something
 malformed, is reported with the plugin's name and the original error; the other plugins still load.
-The built-in plugins (``benchmark.plugins.BUILTIN_PLUGINS``: modules in each concept's folder) use exactly these
-hooks.
+The built-in plugins (``benchmark.plugins.BUILTIN_PLUGINS``: modules in each concept's folder, or classes in its
+light ``builtin`` module) use exactly these hooks.
+
+Any callable a spec holds (``load``, ``evaluate``, ``build``, ``validate``, ...) may be a
+:class:`benchmark.Lazy` naming ``"package.module:function"``: the module is imported on the first call, so a
+plugin whose code imports torch can register without importing it (``repbench list`` stays instant), and
+``defaults=None`` still reads the options from the function's signature, parsed from its source.
 """
 
 from __future__ import annotations

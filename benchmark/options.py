@@ -215,9 +215,11 @@ def check_spec_name(kind: str, name: str) -> None:
 
 
 def fill_defaults(spec: Any, fn: Callable[..., Any]) -> None:
-    """A spec's ``defaults=None`` (the default) means: read them from ``fn``'s signature (:func:`defaults_of`)."""
+    """A spec's ``defaults=None`` (the default) means: read them from ``fn``'s signature (:func:`defaults_of`;
+    for a :class:`~benchmark.specs.lazy.Lazy` function, from its source, without importing it)."""
     if spec.defaults is None:
-        object.__setattr__(spec, "defaults", defaults_of(fn))
+        static = getattr(fn, "static_defaults", None)  # a benchmark.specs.lazy.Lazy: read without importing it
+        object.__setattr__(spec, "defaults", static() if callable(static) else defaults_of(fn))
 
 
 def defaults_of(fn: Callable[..., Any]) -> dict[str, Any]:

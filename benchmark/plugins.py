@@ -22,36 +22,38 @@ ENTRY_POINT_GROUP = "repbench"
 ALLOW_ENV = "REPBENCH_LOAD_PLUGINS"
 DENY_ENV = "REPBENCH_DISABLE_PLUGINS"
 
-#: The built-in plugins, name -> module, in registration order. Each module is a plain module of @hookimpl
-#: functions living in its concept's folder, and reads as a template for a third-party plugin.
+#: The built-in plugins, name -> module (or ``module:object``), in registration order. Each is a plain module
+#: of @hookimpl functions in its concept's folder, or a class of them in the folder's light ``builtin`` module,
+#: whose specs name the torch-importing code with :class:`~benchmark.specs.lazy.Lazy` (so ``repbench list``
+#: imports no torch). Either reads as a template for a third-party plugin.
 BUILTIN_PLUGINS: dict[str, str] = {
-    "builtin:pixels": "benchmark.encoders.pixels",
-    "builtin:timm": "benchmark.encoders.timm",
-    "builtin:text-encoders": "benchmark.encoders.text",
+    "builtin:pixels": "benchmark.encoders.builtin:Pixels",
+    "builtin:timm": "benchmark.encoders.builtin:Timm",
+    "builtin:text-encoders": "benchmark.encoders.builtin:TextEncoders",
     "builtin:vision-datasets": "benchmark.datasets.vision",
     "builtin:torchvision": "benchmark.datasets.torchvision",
     "builtin:text-datasets": "benchmark.datasets.text",
     "builtin:embedding-tasks": "benchmark.datasets.embedding_tasks",
-    "builtin:knn": "benchmark.protocols.knn",
-    "builtin:linear": "benchmark.protocols.linear",
-    "builtin:fewshot": "benchmark.protocols.fewshot",
-    "builtin:finetune": "benchmark.protocols.finetune",
-    "builtin:simclr": "benchmark.methods.simclr",
-    "builtin:byol": "benchmark.methods.byol",
-    "builtin:vicreg": "benchmark.methods.vicreg",
-    "builtin:autoencoder": "benchmark.methods.autoencoder",
-    "builtin:supervised": "benchmark.methods.supervised",
-    "builtin:barlowtwins": "benchmark.methods.barlowtwins",
-    "builtin:mocov3": "benchmark.methods.mocov3",
-    "builtin:dino": "benchmark.methods.dino",
-    "builtin:mae": "benchmark.methods.mae",
-    "builtin:runs": "benchmark.methods.runs",
-    "builtin:retrieval": "benchmark.protocols.retrieval",
-    "builtin:cluster": "benchmark.protocols.cluster",
-    "builtin:labeleff": "benchmark.protocols.labeleff",
+    "builtin:knn": "benchmark.protocols.builtin:Knn",
+    "builtin:linear": "benchmark.protocols.builtin:Linear",
+    "builtin:fewshot": "benchmark.protocols.builtin:Fewshot",
+    "builtin:finetune": "benchmark.protocols.builtin:Finetune",
+    "builtin:simclr": "benchmark.methods.builtin:SimCLR",
+    "builtin:byol": "benchmark.methods.builtin:BYOL",
+    "builtin:vicreg": "benchmark.methods.builtin:VICReg",
+    "builtin:autoencoder": "benchmark.methods.builtin:Autoencoder",
+    "builtin:supervised": "benchmark.methods.builtin:Supervised",
+    "builtin:barlowtwins": "benchmark.methods.builtin:BarlowTwins",
+    "builtin:mocov3": "benchmark.methods.builtin:MoCoV3",
+    "builtin:dino": "benchmark.methods.builtin:DINO",
+    "builtin:mae": "benchmark.methods.builtin:MAE",
+    "builtin:runs": "benchmark.methods.builtin:Runs",
+    "builtin:retrieval": "benchmark.protocols.builtin:Retrieval",
+    "builtin:cluster": "benchmark.protocols.builtin:Cluster",
+    "builtin:labeleff": "benchmark.protocols.builtin:Labeleff",
     "builtin:sts": "benchmark.protocols.sts",
     "builtin:pairclass": "benchmark.protocols.pairclass",
-    "builtin:qrels-retrieval": "benchmark.protocols.qrels",
+    "builtin:qrels-retrieval": "benchmark.protocols.builtin:QrelsRetrieval",
     "builtin:rerank": "benchmark.protocols.rerank",
     "builtin:suites": "benchmark.leaderboards.builtin_suites",
     "builtin:shift-datasets": "benchmark.datasets.shift",
@@ -113,6 +115,13 @@ def _new_pm() -> pluggy.PluginManager:
     return pm
 
 
+def _import_object(target: str) -> object:
+    """The module ``a.b``, or the object ``c`` in module ``a.b`` for ``a.b:c``."""
+    modname, _, attr = target.partition(":")
+    module = importlib.import_module(modname)
+    return getattr(module, attr) if attr else module
+
+
 def make_plugin_manager(
     entry_points: Iterable[md.EntryPoint] | None = None,
     builtins: Mapping[str, str] | None = None,
@@ -136,7 +145,7 @@ def make_plugin_manager(
         if short in deny or modname in deny:
             continue
         try:
-            module = importlib.import_module(modname)
+            module = _import_object(modname)
         except Exception as exc:  # a broken built-in must not take the others down either
             pset.errors.append(PluginFailure(short, "repbench", dist_version("repbench"), exc))
             continue

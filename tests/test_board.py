@@ -178,7 +178,7 @@ def test_the_folder_holds_the_page_with_every_table_and_plot(tmp_path):
     assert {"index.html", "leaderboard.md", "plots/bars-knn.svg", "plots/bars-knn.png"} <= names
     page = (tmp_path / "out" / "index.html").read_text()
     # the board's table (best marked), its legend, the throughput and quality-vs-throughput tables, a plot
-    assert "60.0±2.0 ★" in page and "50.0±2.0 ★" not in page and "Rows ranked by Borda count" in page
+    assert "60.0±2.0 ★" in page and "50.0±2.0 ★" not in page and "Ranked by Borda count" in page
     assert ">Throughput<" in page and ">Quality vs throughput<" in page and "data:image/svg+xml" in page
 
 

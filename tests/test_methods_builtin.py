@@ -16,7 +16,6 @@ from benchmark.encoders.base import TorchImageEncoder
 from benchmark.errors import OptionError
 from benchmark.methods import autoencoder, byol, simclr, supervised, vicreg
 from benchmark.methods.views import MIN_BLUR_SIZE, ImageViews, plain_view
-from benchmark.plugins import BUILTIN_PLUGINS
 from benchmark.specs import Backbone, Method, MethodSpec
 from benchmark.testing import catalog_with
 
@@ -78,7 +77,7 @@ def trainable(objective: nn.Module) -> list[torch.Tensor]:
 # --- registration and options ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", MODULES)
 def test_each_module_registers_one_method_whose_options_come_from_build(name):
-    (spec,) = MODULES[name].register_methods()
+    spec = catalog_with().specs["methods"][name]  # registered by benchmark.methods.builtin
     assert isinstance(spec, MethodSpec) and spec.name == name and spec.modality == "image"
     assert spec.uses_labels == (name == "supervised")
     assert {"lr", "batch_size", "weight_decay", "crop_min", "hflip"} <= set(spec.defaults)
@@ -99,9 +98,7 @@ def test_hyperparameters_reach_the_train_defaults():
 
 
 def _catalog():
-    """The built-ins plus those of these modules the lead has not registered as built-ins yet."""
-    extra = [(f"test:{n}", m) for n, m in MODULES.items() if m.__name__ not in BUILTIN_PLUGINS.values()]
-    return catalog_with(*extra)
+    return catalog_with()
 
 
 def test_options_resolve_through_the_catalog_and_build_around_a_timm_backbone():

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from benchmark.protocols.builtin import Fewshot
 from benchmark.protocols.fewshot import (
     FEWSHOT_DEFAULTS,
     evaluate_fewshot,
     fewshot_eval,
     mteb_undersample,
-    register_protocols,
     sample_shots,
 )
 from benchmark.testing import ArrayTask, blobs
@@ -111,6 +111,6 @@ def test_bad_options_raise(bad, match):
 
 
 def test_spec_declares_every_option():
-    spec = {s.name: s for s in register_protocols()}["fewshot"]
+    spec = {s.name: s for s in Fewshot.register_protocols()}["fewshot"]
     assert set(inspect.signature(spec.evaluate).parameters) - {"task"} == set(spec.defaults)
     assert spec.primary_metric == "top1"

@@ -312,7 +312,7 @@ def test_random_resized_crop():
 def test_spec_declares_every_option():
     spec = catalog_with().get("protocols", "finetune")[0]
     config_fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    assert set(spec.defaults) == config_fields | plugin._HERE
+    assert set(spec.defaults) == config_fields | set(plugin.PROTOCOL_DEFAULTS)
     assert {k: spec.defaults[k] for k in config_fields} == dataclasses.asdict(FinetuneConfig())
 
 

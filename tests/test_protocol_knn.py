@@ -8,7 +8,8 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier
 
 import benchmark.protocols.neighbors as knn_module
-from benchmark.protocols.knn import KNN_DEFAULTS, evaluate_knn, register_protocols
+from benchmark.protocols.builtin import Knn
+from benchmark.protocols.knn import KNN_DEFAULTS, evaluate_knn
 from benchmark.protocols.neighbors import knn_classify, topk_grouped
 from benchmark.testing import ArrayTask, blobs
 
@@ -138,7 +139,7 @@ def test_protocol_k_list_makes_first_primary_and_too_large_k_errors():
 
 
 def test_spec_declares_every_option():
-    spec = {s.name: s for s in register_protocols()}["knn"]
+    spec = {s.name: s for s in Knn.register_protocols()}["knn"]
     import inspect
 
     params = set(inspect.signature(spec.evaluate).parameters) - {"task"}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from benchmark.protocols.linear import LINEAR_DEFAULTS, evaluate_linear, register_protocols
+from benchmark.protocols.builtin import Linear
+from benchmark.protocols.linear import LINEAR_DEFAULTS, evaluate_linear
 from benchmark.protocols.logreg import carve_val, fit_logreg, objective, standardizer, sweep_C
 from benchmark.testing import ArrayTask, blobs
 
@@ -178,7 +179,7 @@ def test_bad_options_raise(kwargs, match):
 def test_spec_declares_every_option():
     import inspect
 
-    spec = {s.name: s for s in register_protocols()}["linear"]
+    spec = {s.name: s for s in Linear.register_protocols()}["linear"]
     assert set(inspect.signature(spec.evaluate).parameters) - {"task"} == set(spec.defaults)
 
 

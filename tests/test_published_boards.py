@@ -58,3 +58,31 @@ def test_committed_tables_equal_what_their_records_produce(args, tmp_path, monke
         assert path.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8"), (
             f"{committed.relative_to(ROOT)} is stale: run leaderboards/rebuild.sh and commit the result")
     shutil.rmtree(tmp_path / target.parts[0], ignore_errors=True)
+
+
+PAGES = sorted(p.parent.name for p in ROOT.glob("*/index.html"))
+
+
+@pytest.mark.parametrize("board", PAGES)
+def test_each_committed_page_says_what_it_is_when_and_with_what(board):
+    """Issue 18 §5 on the published pages: a title that is not the folder's name, the records' newest time,
+    versions and devices, links to the files beside it, the shared legend once."""
+    import re
+
+    page = (ROOT / board / "index.html").read_text(encoding="utf-8")
+    title = re.search(r"<h1>(.*?)</h1>", page).group(1)
+    assert title.startswith("repbench: ") and title != f"repbench leaderboard: {board}"
+    assert "About these results" in page and "the newest made 20" in page and "Made with repbench" in page
+    assert "Device: cpu (" in page
+    if (ROOT / board / "records.csv").stat().st_size:
+        assert 'href="records.csv"' in page and 'href="leaderboard.json"' in page
+    assert page.count("half the width of its 95% confidence interval") <= 1
+    assert "primary metric (%)" not in page  # plots name the metric
+
+
+@pytest.mark.parametrize(("board", "foreign"), [("offline-text-v1", "timm/resnet18"),
+                                                ("offline-text-v2", "efficientnet-lite/lite0"),
+                                                ("offline-vision-v1", "all-MiniLM")])
+def test_a_boards_throughput_table_lists_only_its_own_encoders(board, foreign):
+    for name in ("leaderboard.md", "throughput.csv", "leaderboard.json"):
+        assert foreign not in (ROOT / board / name).read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ from benchmark import features
 from benchmark.encoders.text_layers import HFLayerEncoder, count_hf_layers, count_minilm_layers
 from benchmark.errors import OptionError
 from benchmark.plan import make_plan
+from benchmark.storage.local_weights import local_folder_name
 from benchmark.testing import catalog_with
 
 
@@ -64,7 +65,8 @@ def test_counts_and_expansion_from_the_folder_config(catalog, tiny_model_dir) ->
     assert count_hf_layers(tiny_model_dir, {}) == 3  # embeddings + 2 layers
     assert count_hf_layers("no-such-org/no-such-model", {}) is None  # offline, not cached: known only at load
     plan = make_plan(catalog, [f"hf/{tiny_model_dir}[layers=all,pooling=cls]"], ["r8"], ["knn"])
-    assert [c.encoder.label for c in plan.cells] == [f"hf/{tiny_model_dir}[layer={i},pooling=cls]" for i in range(3)]
+    named = local_folder_name(str(tiny_model_dir))  # a local folder by its name and content, not its path
+    assert [c.encoder.label for c in plan.cells] == [f"hf/{named}[layer={i},pooling=cls]" for i in range(3)]
     with pytest.raises(OptionError, match=r"layer 3 is out of range; it has 3 layers, so use 0\.\.2"):
         make_plan(catalog, [f"hf/{tiny_model_dir}[layer=3]"], ["r8"], ["knn"])
     with pytest.raises(OptionError, match="layer -4 is out of range"):

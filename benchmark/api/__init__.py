@@ -10,13 +10,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.catalog import Catalog, load_catalog
 from benchmark.errors import OptionError
 from benchmark.options import split_list
-from benchmark.results import Record
 from benchmark.specs import Dataset, DatasetSpec, EncoderSpec
+
+if TYPE_CHECKING:  # records import torch (results.store): `repbench list` imports this package without them
+    from benchmark.results import Record
 
 #: The plugin name in-memory encoders and datasets are registered under (records' ``encoder.plugin``).
 API_PLUGIN = "python-api"

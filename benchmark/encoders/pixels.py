@@ -11,8 +11,6 @@ from PIL import Image
 
 from benchmark.encoders.base import config_hash, pil_to_array
 from benchmark.errors import OptionError
-from benchmark.hookspecs import hookimpl
-from benchmark.specs import EncoderSpec
 
 GRAY_MODES = ("L", "1", "I;16")
 
@@ -54,16 +52,3 @@ class PixelsEncoder:
     def fingerprint(self) -> str:
         return config_hash({"name": "pixels", "size": self.size, "mode": self.mode, "resolved": self._resolved,
                             "v": 1})
-
-
-@hookimpl
-def register_encoders() -> list[EncoderSpec]:
-    return [
-        EncoderSpec(
-            "pixels",
-            "image",
-            load=PixelsEncoder,
-            description="flattened raw pixels scaled to [0, 1] (the raw-input baseline)",
-            defaults={"size": None, "mode": "auto"},
-        ),
-    ]

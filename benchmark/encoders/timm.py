@@ -10,11 +10,8 @@ from typing import Any
 import torch
 
 from benchmark.encoders.base import PROBE_TIMEOUT_S, TorchImageEncoder, host_reachable, hub_offline
-from benchmark.encoders.checkpoint_file import validate_checkpoint
-from benchmark.encoders.timm_layers import count_timm_layers, create_model
+from benchmark.encoders.timm_layers import create_model
 from benchmark.errors import OptionError, UnavailableWeights, UnknownNameError
-from benchmark.hookspecs import hookimpl
-from benchmark.specs import EncoderSpec
 
 #: The weight files timm looks for in a hub repository (safetensors first), when the config names none.
 HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -180,25 +177,3 @@ def _has_hub() -> bool:
     except ImportError:
         return False
     return True
-
-
-@hookimpl
-def register_encoders() -> list[EncoderSpec]:
-    return [
-        EncoderSpec(
-            "timm/",
-            "image",
-            load=load_timm,
-            description="any timm model (pooled features, classifier removed); pretrained=false for random init; "
-                        "layer=i for the i-th stage/block, layers=all for every depth; patch_size=p for a ViT's "
-                        "patches; checkpoint=FILE for your own weights (.safetensors or .pth)",
-            defaults={"pretrained": True, "img_size": None, "seed": 0, "layer": None, "patch_size": None,
-                      "checkpoint": None},
-            validate=validate_checkpoint,
-            check_variant=check_timm_name,
-            list_variants=list_timm_models,
-            examples=("timm/resnet18", "timm/resnet50.a1_in1k", "timm/vit_small_patch16_224.augreg_in21k",
-                      "timm/resnet18[layer=2]"),
-            count_layers=count_timm_layers,
-        ),
-    ]

@@ -60,6 +60,9 @@ def short_name(name: str) -> str:
     """A family name whose variant is a path (``run:runs/methods/simclr__timm-resnet18...``,
     ``imagefolder:/data/pets``) as the family and the path's last part up to its first ``__``
     (``run:simclr``, ``imagefolder:pets``); any other name as it is. The legend keeps the full label."""
+    family, slash, rest = name.partition("/")
+    if slash and rest.startswith(("/", "~")):  # hf//home/me/models/bert (records made before local_folder_name)
+        return f"{family}/{rest.rstrip('/').rsplit('/', 1)[-1]}"
     family, sep, variant = name.partition(":")
     if not sep or ("/" not in variant and not (family == "run" and "__" in variant)):  # run:<content name>
         return name
@@ -68,15 +71,17 @@ def short_name(name: str) -> str:
 
 def encoder_short_name(encoder: EncoderBlock) -> str:
     """An encoder's short name keeps what changes what the encoder is: ``timm/resnet18 (random init, 32 px)``,
-    ``timm/resnet18 (ckpt best.safetensors)``, ``hf/bert (layer 3)``, a ViT's patch size, query/document prompts
+    ``timm/resnet18 (ckpt best.safetensors@1a2b3c)``, ``hf/bert (layer 3)``, a ViT's patch size, query/document prompts
     (options a reader would otherwise take for the published model's)."""
     options = encoder.options or {}
     weights = str(encoder.weights or "")
     parts = []
     if weights.startswith("random-init") or (options.get("pretrained") is False and not options.get("checkpoint")):
         parts.append("random init")
-    if options.get("checkpoint"):
-        parts.append(f"ckpt {str(options['checkpoint']).replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1]}")
+    if options.get("checkpoint"):  # name@hash (records made before it kept the path: its last part, the hash)
+        shown = str(options["checkpoint"]).replace(chr(92), "/").rstrip("/").rsplit("/", 1)[-1]
+        sha = (encoder.extra.get("checkpoint") or {}).get("sha256") if "@" not in shown else None
+        parts.append(f"ckpt {shown}" + (f"@{str(sha)[:6]}" if sha else ""))
     if options.get("img_size") is not None:
         parts.append(f"{options['img_size']} px")
     if options.get("patch_size") is not None:

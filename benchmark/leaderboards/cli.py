@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from benchmark.leaderboards.formats import FORMATS, Source, all_formats, format_
 
 if TYPE_CHECKING:
     from benchmark.leaderboards.ingest import Inputs
+    from benchmark.results.record import Record
+    from benchmark.results.throughput import ThroughputRecord
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -39,8 +42,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         source = _source(args, inputs)
         measured, throughput, published = source.records, source.throughput, split_records(inputs.records)[1]
         board = source.board()
-        title = f"repbench leaderboard: {out.resolve().name}"
-        for path in write_board(out, board, measured, throughput, published=published, title=title,
+        for path in write_board(out, board, measured, throughput, published=published,
                                 log=lambda msg: print(msg, file=sys.stderr)):
             print(f"wrote {path}", file=sys.stderr)
         return ExitCode.OK
@@ -70,9 +72,23 @@ def _source(args: argparse.Namespace, inputs: Inputs) -> Source:
         suite = resolve_suite(load_catalog(), args.suite)
     protocols = [p for text in args.protocol or [] for p in split_list(text)]
     modalities = [m for text in args.modality or [] for m in split_list(text)]
-    return Source(split_records(inputs.records)[0], split_records(inputs.throughput)[0], everything=inputs.records,
+    measured = split_records(inputs.records)[0]
+    shown = modalities or (sorted({m for m, _, _ in suite.cells}) if suite is not None else [])
+    return Source(measured, board_throughput(measured, split_records(inputs.throughput)[0], shown),
+                  everything=inputs.records,
                   board_options={"protocols": protocols, "modalities": modalities, "baseline": args.baseline,
                                  "suite": suite}, baseline=args.baseline)
+
+
+def board_throughput(records: Sequence[Record], throughput: Sequence[ThroughputRecord],
+                     modalities: Sequence[str] = ()) -> list[ThroughputRecord]:
+    """The throughput records of the board's own encoders (those with an evaluation record, of ``modalities``
+    when given): throughput files are read per results folder, and one folder may time encoders of several boards.
+    With no evaluation records (a throughput board) every one."""
+    if not records:
+        return list(throughput)
+    mine = {r.encoder.display for r in records if not modalities or r.dataset.modality in modalities}
+    return [t for t in throughput if t.label in mine]
 
 
 def _leaderboard_text(args: argparse.Namespace, inputs: Inputs) -> str:

@@ -11,9 +11,9 @@ points of :func:`quality_throughput_points` and of :func:`methods_points`. Every
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from benchmark.errors import MissingDependency
 from benchmark.leaderboards.labels import mpl_text, place_labels
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
+
+if TYPE_CHECKING:
+    from benchmark.leaderboards.pageinfo import PlotNames
 
 
 def _plt() -> Any:
@@ -100,7 +103,7 @@ def accuracy_throughput_figure(points: pd.DataFrame, *, title: str = "Accuracy v
     ax.step(front["samples_per_s"], front["accuracy"], where="pre", color="tab:red", lw=1.2, alpha=0.8, zorder=2)
     ax.set_xscale("log")
     ax.set_xlabel("samples/s (log scale; higher is faster)")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(mpl_text(ylabel))
     ax.set_title(mpl_text(title))
     ax.grid(True, which="both", alpha=0.25)
     ax.margins(x=0.25, y=0.18)
@@ -114,11 +117,11 @@ def accuracy_throughput_figure(points: pd.DataFrame, *, title: str = "Accuracy v
 
 
 def plot_accuracy_throughput(points: pd.DataFrame, out_dir: Path | str, *, stem: str = "accuracy-vs-throughput",
-                             title: str = "Accuracy vs throughput") -> list[Path]:
+                             title: str = "Accuracy vs throughput", ylabel: str = "accuracy (%)") -> list[Path]:
     """:func:`accuracy_throughput_figure` saved as ``<stem>.png`` and ``.svg``; [] when there are no points."""
     if points.empty:
         return []
-    return save(accuracy_throughput_figure(points, title=title), out_dir, stem)
+    return save(accuracy_throughput_figure(points, title=title, ylabel=ylabel), out_dir, stem)
 
 
 # --- per-dataset bars --------------------------------------------------------------------------------------------
@@ -139,11 +142,33 @@ def bar_data(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "encoder", "value", "low", "high"])
 
 
-def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = None) -> Any:
-    """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers."""
+def _in_order(present: Iterable[str], order: Sequence[str]) -> list[str]:
+    """``present`` in ``order`` (a table's rank order), anything it lacks after, sorted."""
+    have = set(present)
+    return [k for k in order if k in have] + sorted(have - set(order))
+
+
+def axis_of(frame: pd.DataFrame, protocol: str) -> str:
+    """The axis label of ``protocol``'s cells in ``frame`` (its one primary metric, named)."""
+    from benchmark.leaderboards.pageinfo import axis_label
+
+    metrics = frame.loc[frame["protocol"] == protocol, "metric"].dropna().unique() if "metric" in frame else []
+    return axis_label(protocol, str(metrics[0]) if len(metrics) == 1 else None)
+
+
+def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = None,
+                        names: PlotNames | None = None) -> Any:
+    """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers. With
+    ``names`` (:func:`benchmark.leaderboards.pageinfo.plot_names`) encoders and datasets show by their tables'
+    short labels in rank (and column) order and the axis names the metric; without, full labels sorted and the
+    metric of the frame's ``metric`` column."""
     plt = _plt()
     bars = bar_data(frame, protocol)
-    datasets, encoders = sorted(bars["dataset"].unique()), sorted(bars["encoder"].unique())
+    if names is not None:
+        bars["encoder"] = [names.encoders.get(e, e) for e in bars["encoder"]]
+        bars["dataset"] = [names.datasets.get(d, d) for d in bars["dataset"]]
+    datasets = _in_order(bars["dataset"].unique(), names.dataset_order if names else ())
+    encoders = _in_order(bars["encoder"].unique(), names.encoder_order if names else ())
     width = 0.8 / max(len(encoders), 1)
     fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5))), 4.5))
     colours = plt.get_cmap("tab20" if len(encoders) > 10 else "tab10")
@@ -156,8 +181,8 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
     ax.set_xticks(range(len(datasets)))
     # a label's options go on a second line: "fashion-mnist\n[test_size=1000,train_size=3000]"
     ax.set_xticklabels([mpl_text(str(d)).replace("[", "\n[", 1) for d in datasets], fontsize=8)
-    ax.set_ylabel("primary metric (%), 95% CI")
-    ax.set_title(mpl_text(f"{title or protocol}: per dataset"))
+    ax.set_ylabel(mpl_text(names.ylabel if names else axis_of(frame, protocol)))
+    ax.set_title(mpl_text(f"{title or protocol}: per dataset (whiskers: 95% CI)"))
     ax.set_ylim(0, min(105.0, max(100.0, float(bars["high"].max()) + 3 if len(bars) else 100.0)))
     ax.grid(True, axis="y", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -183,13 +208,17 @@ def bars_stem(protocol: str, modality: str | None) -> str:
     return f"bars-{slug(protocol)}" + (f"-{slug(modality)}" if modality else "")
 
 
-def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str) -> dict[tuple[str, str | None], list[Path]]:
-    """One bar chart per :func:`bar_groups` pair, saved as :func:`bars_stem` ``.png/.svg``; the paths by pair."""
+def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str,
+                      names: Mapping[tuple[str, str | None], PlotNames] | None = None
+                      ) -> dict[tuple[str, str | None], list[Path]]:
+    """One bar chart per :func:`bar_groups` pair, saved as :func:`bars_stem` ``.png/.svg``; the paths by pair.
+    ``names``: :func:`benchmark.leaderboards.pageinfo.plot_names` of the board the plots go with."""
     out = {}
     for protocol, modality in bar_groups(frame):
         sub = frame if modality is None else frame[frame["modality"] == modality]
         title = protocol if modality is None else f"{protocol} ({modality})"
-        out[(protocol, modality)] = save(dataset_bars_figure(sub, protocol, title=title), out_dir,
+        named = (names or {}).get((protocol, modality))
+        out[(protocol, modality)] = save(dataset_bars_figure(sub, protocol, title=title, names=named), out_dir,
                                          bars_stem(protocol, modality))
     return out
 

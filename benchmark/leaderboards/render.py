@@ -120,14 +120,15 @@ def throughput_csv(records: Sequence[ThroughputRecord]) -> str:
 
 def write_board(out_dir: Path | str, board: Board, records: Sequence[Record] = (),
                 throughput: Sequence[ThroughputRecord] = (), *, page: bool = True,
-                title: str = "repbench leaderboard", published: Sequence[Record] = (),
+                title: str | None = None, published: Sequence[Record] = (),
                 log: Callable[[str], None] | None = None) -> list[Path]:
     """Write the whole set into ``out_dir`` (created): ``leaderboard.md``, ``leaderboard.tex``,
     ``leaderboard.json``, ``records.csv`` (long form), with throughput records ``throughput.csv``, and with
     ``page`` the plots (``plots/``, PNG and SVG; skipped with a note when matplotlib is missing) and one
     self-contained ``index.html``. ``board``, ``records`` and ``throughput`` are the measured ones;
     ``published`` records (``repbench import``) appear in their own section of the page and of the markdown. Each file is
-    written atomically. Returns the paths written."""
+    written atomically. ``title``: the page's, by default :func:`~benchmark.leaderboards.pageinfo.page_title`.
+    Returns the paths written."""
     written = _write_texts(Path(out_dir), board, records, throughput, published)
     if page:
         written += _write_page(Path(out_dir), board, records, throughput, title, published, log)
@@ -135,7 +136,8 @@ def write_board(out_dir: Path | str, board: Board, records: Sequence[Record] = (
 
 
 def _write_page(out: Path, board: Board, records: Sequence[Record], throughput: Sequence[ThroughputRecord],
-                title: str, published: Sequence[Record], log: Callable[[str], None] | None) -> list[Path]:
+                title: str | None, published: Sequence[Record], log: Callable[[str], None] | None) -> list[Path]:
+    from benchmark.leaderboards.pageinfo import about_section, how_to_read, page_title, plot_names
     from benchmark.leaderboards.sections import board_sections, suite_intro
     from benchmark.leaderboards.site import write_site
 
@@ -144,8 +146,10 @@ def _write_page(out: Path, board: Board, records: Sequence[Record], throughput: 
         plots = True
     except ImportError:
         plots = False
-    site = write_site(out, title, board_sections(board, records), [*records, *published], throughput,
-                      intro=suite_intro(board), plots=plots)
+    head = [about_section(out, records, throughput), how_to_read(board)]
+    site = write_site(out, title or page_title(board, records, throughput),
+                      [s for s in head if s is not None] + board_sections(board, records), [*records, *published],
+                      throughput, intro=suite_intro(board), plots=plots, names=plot_names(board))
     if not plots and log:
         log("plots skipped: matplotlib is not installed (pip install 'repbench[plots]')")
     paths = [p for ps in site["plots"].values() for p in ps]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.leaderboards.grid import CI_NOTE, grid, legend, number_rows, unranked_text
+from benchmark.leaderboards.grid import grid, number_rows
 from benchmark.leaderboards.model import Board, Table
 from benchmark.leaderboards.quality import QUALITY_COLUMNS, THROUGHPUT_COLUMNS
 from benchmark.results.record import Record
@@ -28,15 +28,6 @@ def table_frame(t: Table) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=head)
 
 
-def table_caption(t: Table) -> str:
-    """The legend under a table (aggregation, what each short label stands for, the unranked encoders)."""
-    parts = [*legend(t), CI_NOTE.replace("is marked", f"is marked{BEST}")]
-    if t.unranked:
-        parts.append("Not ranked (missing cells): " + "; ".join(f"{r.key}: {unranked_text(r, t)}"
-                                                                 for r in t.unranked))
-    return "\n\n".join(parts)
-
-
 def number_frame(rows: Sequence[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """Rows of numbers (throughput, quality vs throughput) as display strings, in ``columns`` order."""
     return pd.DataFrame(number_rows(rows, columns), columns=columns)
@@ -46,8 +37,10 @@ def board_sections(board: Board, records: Iterable[Record] = ()) -> list[Any]:
     """Every section of the page for ``board`` (built from measured records) and the methods table when
     ``records`` hold pretraining runs."""
     from benchmark.leaderboards.page import Section
+    from benchmark.leaderboards.pageinfo import short_caption
 
-    sections = [Section(t.title, table_frame(t), caption=table_caption(t), modality=t.modality,
+    # the legend the tables share is shown once, above them (pageinfo.how_to_read); each keeps its own part
+    sections = [Section(t.title, table_frame(t), caption=short_caption(t, board), modality=t.modality,
                         protocol=t.protocol) for t in board.tables]
     for title, rows, columns, caption in (
             ("Throughput", board.throughput, THROUGHPUT_COLUMNS,

@@ -9,10 +9,10 @@ a measured table: :func:`write_site` splits them off first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from benchmark.leaderboards.published import source_frame, split_frame, split_re
 from benchmark.leaderboards.run_curves import curves_caption, plot_run_curves
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
+
+if TYPE_CHECKING:
+    from benchmark.leaderboards.pageinfo import PlotNames
 
 
 def published_table(published: pd.DataFrame, records: Iterable[Record | Any] = ()) -> pd.DataFrame:
@@ -56,25 +59,33 @@ Key = tuple[str, "str | None"]
 
 
 def write_plots(frame: pd.DataFrame, records: Iterable[Record | Any], throughput: Iterable[ThroughputRecord],
-                out_dir: Path | str) -> dict[Any, list[Path]]:
+                out_dir: Path | str, names: Mapping[tuple[str, str | None], PlotNames] | None = None
+                ) -> dict[Any, list[Path]]:
     """Every plot of the measured results into ``out_dir``, keyed by (protocol, modality) (modality None when
     the protocol has one): ``bars-...`` and ``accuracy-vs-throughput-...`` (when at least two encoders also
     have throughput records), plus the key ``"methods"`` for ``methods-<dataset>`` and ``"curves"`` for each
-    pretraining run's ``curves-<run>``. Published rows and records are dropped here too."""
+    pretraining run's ``curves-<run>``. Published rows and records are dropped here too. ``names``
+    (:func:`~benchmark.leaderboards.pageinfo.plot_names`): the board's short labels, rank order and metric names,
+    for the legends and axes."""
     from benchmark.leaderboards import plots
 
     if "source" in frame.columns:
         frame = split_frame(frame)[0]
     throughput = split_records(throughput)[0]
-    out: dict[Any, list[Path]] = dict(plots.plot_dataset_bars(frame, out_dir))
+    out: dict[Any, list[Path]] = dict(plots.plot_dataset_bars(frame, out_dir, names))
     for protocol, modality in list(out):
         sub = frame if modality is None else frame[frame["modality"] == modality]
         points = plots.quality_throughput_points(sub, throughput, protocol=protocol)
         if len(points) >= 2:
+            named = (names or {}).get((protocol, modality))
+            if named is not None:
+                points["encoder"] = [named.encoders.get(e, e) for e in points["encoder"]]
             what = protocol if modality is None else f"{protocol} ({modality})"
-            title = f"{what}: mean accuracy over {int(points['datasets'].iloc[0])} common dataset(s) vs samples/s"
+            title = f"{what}: mean over {int(points['datasets'].iloc[0])} common dataset(s) vs samples/s"
             stem = plots.bars_stem(protocol, modality).replace("bars-", "accuracy-vs-throughput-", 1)
-            out[(protocol, modality)] += plots.plot_accuracy_throughput(points, out_dir, stem=stem, title=title)
+            ylabel = "mean " + (named.ylabel if named else plots.axis_of(sub, protocol))
+            out[(protocol, modality)] += plots.plot_accuracy_throughput(points, out_dir, stem=stem, title=title,
+                                                                        ylabel=ylabel)
     methods = plots.plot_methods(split_records(records)[0], out_dir)
     if methods:
         out["methods"] = methods
@@ -95,8 +106,8 @@ def _claim(svgs: dict[Any, list[str]], claimed: set[Any], s: Section) -> list[st
 
 
 def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], records: Iterable[Record | Any],
-               throughput: Iterable[ThroughputRecord] = (), *, intro: str = "", plots: bool = True
-               ) -> dict[str, Any]:
+               throughput: Iterable[ThroughputRecord] = (), *, intro: str = "", plots: bool = True,
+               names: Mapping[tuple[str, str | None], PlotNames] | None = None) -> dict[str, Any]:
     """Write ``plots/`` and ``index.html`` into ``out_dir``. ``sections``: the measured tables (their
     ``protocol`` and ``modality`` say which plots go under them; plots of a protocol no section claims get their own section).
     ``records``: every evaluation record, measured and published (split here). Returns ``{"page": path,
@@ -105,7 +116,7 @@ def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], rec
     records = list(records)
     frame = source_frame(records)
     measured, published = split_frame(frame)
-    drawn = write_plots(measured, records, throughput, out / "plots") if plots and len(measured) else {}
+    drawn = write_plots(measured, records, throughput, out / "plots", names) if plots and len(measured) else {}
     svgs = {k: [_svg(p) for p in v if p.suffix == ".svg"] for k, v in drawn.items()}
     claimed: set[Any] = set()
     page = [replace(s, plots=[*s.plots, *_claim(svgs, claimed, s)]) for s in sections]

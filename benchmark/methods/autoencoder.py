@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'autoencoder'"
 
@@ -81,10 +80,3 @@ def validate(options: Mapping[str, Any]) -> None:
     """OptionError for option values the autoencoder cannot use (checked at plan time and by ``build``)."""
     checks.need_int(OWNER, "decoder_width", options["decoder_width"], low=1)
     check_recipe_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("autoencoder", build=build, validate=validate,
-                       description="convolutional autoencoder: MSE reconstruction of a lightly cropped view "
-                                   "from the embedding")]

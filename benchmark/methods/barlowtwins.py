@@ -20,10 +20,9 @@ import torch
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.recent_losses import barlow_twins_loss
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'barlowtwins'"
 
@@ -76,10 +75,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_int(OWNER, "proj_layers", options["proj_layers"], low=1)
     checks.need_number(OWNER, "warmup_fraction", options["warmup_fraction"], ge=0, lt=1)
     check_recipe_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("barlowtwins", build=build, validate=validate,
-                       description="Barlow Twins (Zbontar et al., 2021): cross-correlation of two views towards "
-                                   "the identity; LARS as in the paper, projector scaled down")]

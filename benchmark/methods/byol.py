@@ -19,11 +19,10 @@ import torch
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import byol_loss
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.runtime.training import frozen_copy
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'byol'"
 
@@ -76,10 +75,3 @@ def validate(options: Mapping[str, Any]) -> None:
     for name in ("proj_hidden", "proj_dim", "pred_hidden"):
         checks.need_int(OWNER, name, options[name], low=1)
     check_recipe_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("byol", build=build, validate=validate,
-                       description="BYOL (Grill et al., 2020): online predictor regresses an EMA target's "
-                                   "projection, lightly's CIFAR-10 recipe")]

@@ -31,13 +31,12 @@ from torch import nn
 
 from benchmark import checks
 from benchmark.errors import OptionError
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.recent_losses import dino_center, dino_loss, linear_warmup
 from benchmark.methods.schedule import StepInfo
 from benchmark.methods.views import ImageViews, MultiView, by_resolution, check_recipe_options
 from benchmark.methods.vit import allow_any_size, check_patch_grid, vit_of
 from benchmark.runtime.training import frozen_copy
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'dino'"
 
@@ -163,10 +162,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_number(OWNER, "warmup_fraction", options["warmup_fraction"], ge=0, lt=1)
     checks.need_number(OWNER, "grad_clip", options["grad_clip"], ge=0)
     check_recipe_options(OWNER, {**options, "crop_min": options["global_crop_min"]})
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("dino", build=build, validate=validate,
-                       description="DINO (Caron et al., 2021): self-distillation with multi-crop, an EMA teacher, "
-                                   "centring and sharpening; AdamW as in the paper, head scaled down")]

@@ -23,11 +23,10 @@ import torch
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.recent_losses import mae_loss, patchify
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
 from benchmark.methods.vit import encode_visible, need_vit, patch_size
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'mae'"
 
@@ -138,10 +137,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_bool(OWNER, "norm_pix", options["norm_pix"])
     checks.need_number(OWNER, "warmup_fraction", options["warmup_fraction"], ge=0, lt=1)
     check_recipe_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("mae", build=build, validate=validate,
-                       description="MAE (He et al., 2022): 75% of the patches masked, the encoder sees the rest, "
-                                   "a light decoder predicts normalised pixels; ViT backbones")]

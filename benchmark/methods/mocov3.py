@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.recent_losses import mocov3_loss
 from benchmark.methods.views import ImageViews, MultiView, check_view_options
 from benchmark.methods.vit import check_patch_grid, vit_of
 from benchmark.runtime.training import frozen_copy
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'mocov3'"
 #: The paper's recipe per backbone kind: optimizer, base lr (batch 256), weight decay, temperature, warm-up share.
@@ -113,10 +112,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_bool(OWNER, "freeze_patch_embed", options["freeze_patch_embed"])
     checks.need_int(OWNER, "batch_size", options["batch_size"], low=2)
     check_view_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("mocov3", build=build, validate=validate,
-                       description="MoCo v3 (Chen et al., 2021): symmetric InfoNCE against a momentum key encoder, "
-                                   "with a predictor; ResNet and ViT recipes of the paper")]

@@ -25,10 +25,9 @@ from benchmark.datasets.base import subsample
 from benchmark.encoders.base import TorchImageEncoder
 from benchmark.errors import ContractError, DataError, MissingData, OptionError, RecordError
 from benchmark.features.contracts import checked_split
-from benchmark.hookspecs import hookimpl
 from benchmark.results.record import now_iso
 from benchmark.runtime.training import derive_seed, own_rng
-from benchmark.specs import Backbone, Budget, EncoderSpec, Method, Split
+from benchmark.specs import Backbone, Budget, Method, Split
 from benchmark.storage import safe_json
 from benchmark.storage.atomic import remove_stale_temps, write_json, write_safetensors
 from benchmark.storage.digest import digest
@@ -332,11 +331,3 @@ def check_run(folder: Path, run: Mapping[str, Any]) -> None:
 def run_weights_id(variant: str | None, options: Mapping[str, Any]) -> str | None:
     """The content hash of a run folder's trained weights (None before it has any)."""
     return file_sha256(run_folder(variant or "") / WEIGHTS_FILE)
-
-
-@hookimpl
-def register_encoders() -> list[EncoderSpec]:
-    return [EncoderSpec("run:", "image", load=load_run, name_of=name_run, weights_id=run_weights_id,
-                        description="a backbone trained by `repbench pretrain`: run:<run folder>, or "
-                                    "run:<name> of a folder under ./runs",
-                        examples=("run:runs/simclr__timm-resnet18__fashion-mnist__s0__1a2b3c4d5e",))]

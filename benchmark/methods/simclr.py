@@ -17,10 +17,9 @@ import torch
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import nt_xent
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'simclr'"
 
@@ -63,10 +62,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_int(OWNER, "proj_hidden", options["proj_hidden"], low=1)
     checks.need_int(OWNER, "proj_dim", options["proj_dim"], low=1)
     check_recipe_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("simclr", build=build, validate=validate,
-                       description="SimCLR (Chen et al., 2020): NT-Xent over two augmented views, "
-                                   "lightly's CIFAR-10 recipe")]

@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.views import ImageViews, MultiView, check_recipe_options
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'supervised'"
 
@@ -63,10 +62,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_int(OWNER, "num_classes", options["num_classes"], low=2)
     checks.need_number(OWNER, "label_smoothing", options["label_smoothing"], ge=0, lt=1)
     check_recipe_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("supervised", build=build, validate=validate, uses_labels=True,
-                       description="supervised reference: linear head and cross-entropy on the labels "
-                                   "(reads labels)")]

@@ -18,10 +18,9 @@ import torch
 from torch import nn
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.methods.losses import vicreg_loss
 from benchmark.methods.views import ImageViews, MultiView, check_view_options
-from benchmark.specs import Backbone, BuiltMethod, MethodSpec, TrainDefaults
+from benchmark.specs import Backbone, BuiltMethod, TrainDefaults
 
 OWNER = "method 'vicreg'"
 
@@ -79,10 +78,3 @@ def validate(options: Mapping[str, Any]) -> None:
     checks.need_number(OWNER, "warmup_fraction", options["warmup_fraction"], ge=0, lt=1)
     checks.need_int(OWNER, "batch_size", options["batch_size"], low=2)
     check_view_options(OWNER, options)
-
-
-@hookimpl
-def register_methods() -> list[MethodSpec]:
-    return [MethodSpec("vicreg", build=build, validate=validate,
-                       description="VICReg (Bardes et al., 2022): invariance, variance and covariance terms "
-                                   "on an expander; LARS as in the paper")]

@@ -1,4 +1,5 @@
-"""Protocols: each module holds one evaluation's maths beside its plugin registration.
+"""Protocols: each module holds one evaluation's maths; the torch-free ones register beside it, the others from
+:mod:`~benchmark.protocols.builtin`, which names their code lazily (``repbench list`` imports no torch).
 
 :mod:`~benchmark.protocols.knn`, :mod:`~benchmark.protocols.linear`, :mod:`~benchmark.protocols.fewshot` and
 :mod:`~benchmark.protocols.finetune` are built-in plugin modules (templates for third-party protocols), as are

@@ -43,11 +43,10 @@ import torch
 
 from benchmark import checks
 from benchmark.errors import DataError
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.logreg import cpu_threads_for
 from benchmark.protocols.metrics import mean_ci
 from benchmark.protocols.neighbors import l2_normalize
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 
 OWNER = "protocol 'cluster'"
 METRICS: tuple[str, ...] = ("nmi", "ari", "v_measure")
@@ -204,12 +203,3 @@ def validate_cluster(options: Mapping[str, Any]) -> None:
     checks.need_bool(OWNER, "normalize", o["normalize"])
     checks.need_int(OWNER, "max_iter", o["max_iter"], 1)
     checks.need_number(OWNER, "tol", o["tol"], ge=0)
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [
-        ProtocolSpec("cluster", evaluate=evaluate_cluster, primary_metric="nmi", validate=validate_cluster,
-                     description="k-means (k = classes, k-means++, several seeds) on L2-normalised test features: "
-                                 "NMI, ARI and V-measure (mean, std and 95% CI over seeds)"),
-    ]

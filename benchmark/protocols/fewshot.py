@@ -47,10 +47,9 @@ import numpy as np
 
 from benchmark import checks
 from benchmark.errors import DataError, OptionError
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.logreg import fit_logreg
 from benchmark.protocols.neighbors import knn_classify
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 
 OWNER = "protocol 'fewshot'"
 STYLES: tuple[str, ...] = ("repbench", "mteb")
@@ -223,12 +222,3 @@ def validate_fewshot(options: Mapping[str, Any]) -> None:
     if o["style"] == "mteb" and o["classifier"] != "logreg":
         raise OptionError(f"{OWNER}: style=mteb uses MTEB's logistic regression; set classifier=logreg "
                           "(MTEB's kNN variant is not reproduced)")
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [
-        ProtocolSpec("fewshot", evaluate=evaluate_fewshot, primary_metric="top1", validate=validate_fewshot,
-                     description="logistic regression (or kNN) on `shots` samples per class, mean over "
-                                 "`experiments` seeded draws; style=mteb reproduces MTEB classification"),
-    ]

@@ -11,9 +11,8 @@ from typing import Any, cast
 
 from benchmark.checks import check_splits, need_choice, need_int_list, need_number
 from benchmark.errors import OptionError
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.neighbors import KNN_PRECISIONS, OWNER, WEIGHTINGS, knn_classify, topk_accuracy
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 
 
 def _ks(value: int | Sequence[int]) -> list[int]:
@@ -71,12 +70,3 @@ def evaluate_knn(task: EvalTask, k: int | Sequence[int] = 20, ks: Sequence[int] 
 
 #: The options and their defaults, read from the signature of :func:`evaluate_knn` (the one source).
 KNN_DEFAULTS: dict[str, Any] = defaults_of(evaluate_knn)
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [
-        ProtocolSpec("knn", evaluate=evaluate_knn, primary_metric="top1", validate=validate_knn,
-                     description="k-NN on L2-normalised features, DINO exp(sim/T) voting (k=20, T=0.07); "
-                                 "top1@k for every k in ks"),
-    ]

@@ -47,11 +47,10 @@ import numpy as np
 
 from benchmark import checks
 from benchmark.errors import DataError
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.logreg import DEFAULT_CS, carve_val, fit_logreg, sweep_C
 from benchmark.protocols.metrics import mean_ci
 from benchmark.protocols.neighbors import knn_classify
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 
 OWNER = "protocol 'labeleff'"
 CLASSIFIERS: tuple[str, ...] = ("logreg", "knn")
@@ -251,12 +250,3 @@ def validate_labeleff(options: Mapping[str, Any]) -> None:
         checks.need_number(OWNER, name, o[name], gt=0)
     checks.need_fraction(OWNER, "val_fraction", o["val_fraction"])
     checks.need_bool(OWNER, "standardize", o["standardize"])
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [
-        ProtocolSpec("labeleff", evaluate=evaluate_labeleff, primary_metric="auc", validate=validate_labeleff,
-                     description="label efficiency: logistic regression (or kNN) at 1, 2, 4, 8, 16, 64 and all "
-                                 "labels per class, 5 seeded draws each; AUC over log2(labels per class)"),
-    ]

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from benchmark import checks
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.logreg import (
     DEFAULT_CS,
     OWNER,
@@ -23,7 +22,7 @@ from benchmark.protocols.logreg import (
     sweep_C,
 )
 from benchmark.protocols.neighbors import topk_accuracy
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 from benchmark.storage.chunked import RowSet, row_slices
 
 
@@ -107,12 +106,3 @@ def validate_linear(options: Mapping[str, Any]) -> None:
     checks.need_int(OWNER, "max_iter", o["max_iter"], 1)
     checks.need_number(OWNER, "tol", o["tol"], gt=0)
     checks.need_int(OWNER, "patience", o["patience"], 0)
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [
-        ProtocolSpec("linear", evaluate=evaluate_linear, primary_metric="top1", validate=validate_linear,
-                     description="multinomial logistic regression (L-BFGS, scikit-learn's objective) on "
-                                 "standardised features, C swept on a validation split"),
-    ]

@@ -36,11 +36,10 @@ import torch
 
 from benchmark import checks
 from benchmark.datasets.pairs import RetrievalData, task_data
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.neighbors import TopkChunk, chunked_topk
 from benchmark.protocols.ranking import TIE_BREAKS, ranking_metrics
 from benchmark.protocols.resample import mean_ci
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 
 OWNER = "protocol 'qrels-retrieval'"
 KS: tuple[int, ...] = (1, 3, 5, 10, 100)
@@ -176,11 +175,3 @@ def validate_qrels(options: Mapping[str, Any]) -> None:
     checks.need_int_list(OWNER, "ks", o["ks"], allow_empty=False)
     checks.need_choice(OWNER, "tie_break", o["tie_break"], TIE_BREAKS)
     checks.need_int(OWNER, "chunk_rows", o["chunk_rows"], 1, optional=True)
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [ProtocolSpec("qrels-retrieval", evaluate=evaluate_qrels, primary_metric="ndcg@10",
-                         validate=validate_qrels, kinds=("retrieval",), modalities=("text", "image"),
-                         description="search a corpus by cosine similarity, judged by graded relevance (BEIR/MTEB): "
-                                     "nDCG/MAP/MRR/recall/precision@1,3,5,10,100, equal to trec_eval")]

@@ -35,10 +35,9 @@ import torch
 
 from benchmark import checks
 from benchmark.errors import DataError
-from benchmark.hookspecs import hookimpl
 from benchmark.protocols.metrics import bootstrap_ci
 from benchmark.protocols.neighbors import KNN_PRECISIONS, TopkChunk, chunked_topk
-from benchmark.specs import EvalTask, ProtocolOutput, ProtocolSpec, defaults_of
+from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
 
 OWNER = "protocol 'retrieval'"
 GALLERIES: tuple[str, ...] = ("train", "test")
@@ -196,12 +195,3 @@ def validate_retrieval(options: Mapping[str, Any]) -> None:
     checks.need_choice(OWNER, "gallery", o["gallery"], GALLERIES)
     checks.need_int_list(OWNER, "ks", o["ks"], allow_empty=False)
     checks.need_choice(OWNER, "precision", o["precision"], KNN_PRECISIONS)
-
-
-@hookimpl
-def register_protocols() -> list[ProtocolSpec]:
-    return [
-        ProtocolSpec("retrieval", evaluate=evaluate_retrieval, primary_metric="map@r", validate=validate_retrieval,
-                     description="test queries rank the train split by cosine similarity, relevant = same class: "
-                                 "mAP@R (Musgrave et al. 2020) and recall@k (a relevant item in the top k)"),
-    ]

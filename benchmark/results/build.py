@@ -53,7 +53,7 @@ def build_record(catalog: Catalog, cell: Cell, *, seed: int, precision: str, env
             metrics = cell_metrics(output, seed, p.name)
         except Exception as exc:
             error = exc
-    enc_block.update(name=e.name, label=e.label, options=dict(e.options),
+    enc_block.update(name=e.name, label=e.label, options=e.shown_options,
                      plugin=catalog.plugin_of("encoders", e.spec), modality=e.spec.modality)
     dset_block.update(name=d.name, label=d.label, options=dict(d.options),
                       plugin=catalog.plugin_of("datasets", d.spec), modality=d.spec.modality)

@@ -51,3 +51,34 @@ def local_weights_id(resolved: Any) -> dict[str, str] | None:
         if wid:
             out["checkpoint"] = wid
     return out or None
+
+
+def checkpoint_name(path: str | os.PathLike[str]) -> str:
+    """How labels and tables name a checkpoint file: its file name and a short content hash
+    (``model.safetensors@1a2b3c``), never the folder it sits in (a user's absolute path stays in the spec the
+    user typed, where it is needed to load); the name alone when there is no such file."""
+    name = Path(str(path)).expanduser().name or str(path)
+    sha = file_sha256(path)
+    return f"{name}@{sha[:6]}" if sha else name
+
+
+def folder_sha256(folder: str | os.PathLike[str]) -> str | None:
+    """A content hash (16 hex) of a model folder: the names and hashes of the files directly in it; None when it
+    is not a folder."""
+    p = Path(folder).expanduser()
+    if not p.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.iterdir() if x.is_file()):
+        h.update(f"{f.name}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def local_folder_name(variant: str) -> str:
+    """``EncoderSpec.name_of`` of families whose variant may be a local folder (``hf/<hub id or folder>``): a
+    folder is named by its last part and a short content hash (``hf/my-bert@1a2b3c``), so no absolute path
+    reaches a record or a table and new weights in the same folder get a new name; a hub id stays as it is."""
+    sha = folder_sha256(variant)
+    if sha is None:
+        return variant
+    return f"{Path(variant).expanduser().resolve().name}@{sha[:6]}"

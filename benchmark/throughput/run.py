@@ -81,7 +81,7 @@ def jsonable(value: Any) -> Any:
 def encoder_block(catalog: Catalog, resolved: Resolved, encoder: Any, info: Mapping[str, Any]) -> dict[str, Any]:
     """The record's ``encoder`` block: the plugin's ``info`` plus name, label, options, plugin and modality."""
     block = dict(info)
-    block.update(name=resolved.name, label=resolved.label, options=dict(resolved.options),
+    block.update(name=resolved.name, label=resolved.label, options=resolved.shown_options,
                  plugin=catalog.plugin_of("encoders", resolved.spec), modality=resolved.spec.modality,
                  params=params_of(encoder, info))
     return jsonable(block)
