@@ -230,3 +230,73 @@ def test_retrieval_with_many_ties_stays_within_its_chunk_budget():
     assert run.returncode == 0, run.stderr[-2000:]
     ratio = float(run.stdout.split()[-1])
     assert ratio <= 3.0, f"retrieval peak {ratio:.2f}x its chunk's score buffer"
+
+
+# --- the linear probe's solver holds no (n, classes) logits on the host ------------------------------------------
+LINEAR_MANY_CLASSES = """
+import sys
+import numpy as np
+import torch
+from benchmark.protocols import logreg
+from benchmark.protocols.linear import evaluate_linear
+from benchmark.storage import chunked
+from benchmark.testing import ArrayTask
+sys.path.insert(0, sys.argv[1])
+from test_memory import clustered, rss_peak
+torch.set_num_threads(1)
+chunked.CHUNK_BYTES = 256 * 2**10
+logreg.SOLVER_CHUNK_BYTES["cpu"] = 256 * 2**10
+n, d, k = 20_000, 64, 500
+task = ArrayTask({"train": clustered(n, d, k), "test": clustered(2000, d, k, seed=1)}, num_classes=k)
+evaluate_linear(ArrayTask({"train": clustered(3000, d, k), "test": clustered(100, d, k)}), Cs=(0.1,), max_iter=2)
+out, peak = rss_peak(lambda: evaluate_linear(task, Cs=(0.1,), max_iter=3))
+assert out.chosen["val_source"].startswith("stratified")
+print(peak / (n * d * 4), 4 * n * k / (n * d * 4))
+"""
+
+
+@pytest.mark.slow
+def test_linear_probe_at_many_classes_takes_under_twice_the_train_features():
+    """500 classes at D = 64: one (n, classes) float32 logits tensor is 7.8x the train features, and the old
+    solver held two of them whole (peak about 17x). Streamed by chunks of rows, the peak, in a fresh one-thread
+    process (torch's allocations count), is the standardised copy of the fit rows (1x), one chunk's softmax work
+    and the L-BFGS history (20 x 4 d classes = 0.5x here)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", LINEAR_MANY_CLASSES, str(Path(__file__).parent)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ratio, logits = map(float, run.stdout.split()[-2:])
+    assert logits > 7
+    assert ratio <= 2.0, f"linear probe peak {ratio:.2f}x the train features at 500 classes"
+
+
+@pytest.mark.parametrize("C", [0.05, 2.0])
+def test_streamed_solver_matches_sklearn_and_the_resident_one(monkeypatch, C):
+    """The streamed passes (chunks of 50 rows, so every pass spans many chunks; Z formed from theta at every trial)
+    reach scikit-learn's optimum, and the resident logits' fit to float32 rounding."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = clustered(600, 12, k=7)
+    resident = logreg.fit_logreg(x, y, C, tol=1e-6)
+    monkeypatch.setitem(logreg.SOLVER_CHUNK_BYTES, "cpu", 4 * 7 * 50)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    assert isinstance(logreg.solver_logits(xt, yt, 7, 1.0), logreg.StreamedLogits)
+    streamed = logreg.fit_logreg(x, y, C, tol=1e-6)
+    mean, scale = standardizer(x)
+    xs = ((x - mean) / scale).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = LogisticRegression(C=C, max_iter=5000, tol=1e-8).fit(xs, y)
+    yi = np.searchsorted(streamed.classes, y)
+    f_streamed = logreg.objective(streamed.weight, streamed.bias, xs, yi, C)
+    f_sk = logreg.objective(sk.coef_, sk.intercept_, xs, yi, C)
+    assert f_streamed == pytest.approx(f_sk, rel=1e-4)
+    assert streamed.n_iter == resident.n_iter
+    np.testing.assert_allclose(streamed.weight, resident.weight, atol=1e-4)
+    assert (streamed.predict(x) == sk.predict(xs)).mean() > 0.99
