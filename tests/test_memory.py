@@ -300,3 +300,44 @@ def test_streamed_solver_matches_sklearn_and_the_resident_one(monkeypatch, C):
     assert streamed.n_iter == resident.n_iter
     np.testing.assert_allclose(streamed.weight, resident.weight, atol=1e-4)
     assert (streamed.predict(x) == sk.predict(xs)).mean() > 0.99
+
+
+NEIGHBOURS_NO_COPY = """
+import sys
+import numpy as np
+import torch
+from benchmark.protocols.neighbors import knn_classify
+from benchmark.protocols.retrieval import retrieve
+sys.path.insert(0, sys.argv[1])
+from test_memory import clustered, rss_peak
+torch.set_num_threads(1)
+gallery, y = clustered(20_000, 256, k=50)
+queries, qy = clustered(500, 256, k=50, seed=1)
+knn_classify(gallery[:100], y[:100], queries[:10], [5], chunk_rows=5)  # torch's kernels loaded
+retrieve(gallery[:100], y[:100], queries[:10], qy[:10], chunk_rows=5)
+rows = 50
+buffer = rows * len(gallery) * 4
+if sys.argv[2] == "knn":
+    _, peak = rss_peak(lambda: knn_classify(gallery, y, queries, [20], chunk_rows=rows))
+else:
+    _, peak = rss_peak(lambda: retrieve(gallery, y, queries, qy, chunk_rows=rows))
+print(peak / gallery.nbytes, buffer / gallery.nbytes)
+"""
+
+
+@pytest.mark.parametrize("kind, bound", [("knn", 0.6), ("retrieval", 0.8)])
+def test_knn_and_retrieval_make_no_normalised_copy_of_the_gallery(kind, bound):
+    """A gallery five times one chunk's score buffer (20,000 x 256 against chunks of 50 queries): the old
+    ChunkedTopk held an L2-normalised copy of the whole gallery (peak 1.2x the gallery); the scores divided by the
+    gallery's norms need only the chunk's buffers (kNN 0.26x, retrieval with its top-list temporaries 0.22x)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", NEIGHBOURS_NO_COPY, str(Path(__file__).parent), kind], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peak, buffer = map(float, run.stdout.split()[-2:])
+    assert buffer == pytest.approx(0.2, rel=0.03)
+    assert peak <= bound, f"{kind} peak {peak:.2f}x the gallery"
