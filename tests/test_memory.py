@@ -341,3 +341,53 @@ def test_knn_and_retrieval_make_no_normalised_copy_of_the_gallery(kind, bound):
     peak, buffer = map(float, run.stdout.split()[-2:])
     assert buffer == pytest.approx(0.2, rel=0.03)
     assert peak <= bound, f"{kind} peak {peak:.2f}x the gallery"
+
+
+# --- the harness keeps a freshly extracted split as the cache's memory map ---------------------------------------
+def rows_task(cache: FeatureCache) -> Any:
+    from benchmark.datasets.base import InMemoryDataset
+    from benchmark.features.task import HarnessTask
+    from benchmark.specs import Split
+
+    n = 3000
+    labels = np.arange(n) % 3
+    dataset = InMemoryDataset("rows", "text", ["a", "b", "c"], lambda: {
+        "train": Split(list(range(n)), labels), "test": Split(list(range(100)), labels[:100])})
+    encoder = RowEncoder()
+    encoder.fingerprint = "rows-memory-test"
+    return HarnessTask(encoder, "rows", dataset, device="cpu", cache=cache, quiet=True)
+
+
+def test_an_extracted_split_is_reopened_mapped_from_the_cache_entry(tmp_path):
+    """After extraction the split is written to the cache and the pair's protocols get that entry's memory map
+    (page cache) instead of the extracted array, which is dropped; the same values as extraction gave, and the
+    same as a later run reads from the cache."""
+    expected = RowEncoder().encode(np.arange(3000, dtype=np.float32))
+    task = rows_task(FeatureCache(tmp_path))
+    feats, labels = task.features("train")
+    assert task.cached["train"] is False and isinstance(feats, np.memmap)
+    np.testing.assert_array_equal(feats, expected)
+    assert task.features("train")[0] is feats  # held once for every protocol of the pair
+    again = rows_task(FeatureCache(tmp_path))
+    assert isinstance(again.features("train")[0], np.memmap) and again.cached["train"] is True
+
+
+def test_without_the_cache_the_extracted_split_stays_in_memory(tmp_path):
+    task = rows_task(FeatureCache(tmp_path, enabled=False))
+    feats, _ = task.features("train")
+    assert not isinstance(feats, np.memmap) and not list(tmp_path.iterdir())
+    np.testing.assert_array_equal(feats, RowEncoder().encode(np.arange(3000, dtype=np.float32)))
+
+
+def test_an_unwritable_cache_keeps_the_extracted_split(tmp_path, monkeypatch):
+    from benchmark.features import cache as cache_module
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "save_npz", refuse)
+    logged: list[str] = []
+    task = rows_task(FeatureCache(tmp_path, log=logged.append))
+    feats, _ = task.features("train")
+    assert not isinstance(feats, np.memmap) and "cannot write" in logged[0]
+    np.testing.assert_array_equal(feats, RowEncoder().encode(np.arange(3000, dtype=np.float32)))
