@@ -125,11 +125,14 @@ class ChunkedTopk:
     number of query rows per chunk (default: one chunk's scores take <= 256 MiB on CPU, 1 GiB on CUDA; the used
     value is :attr:`chunk_rows`). ``exclude_self=True`` means the queries ARE the gallery (same rows, same order):
     each query's own column is set to -inf before selection (leave-one-out). Iterate under
-    ``torch.inference_mode()``.
+    ``torch.inference_mode()``. ``order`` (a permutation of the gallery's rows) ranks ``gallery[order]`` without
+    building it: each chunk's scores are computed against the gallery as it is, then their columns permuted (two
+    score buffers, so the default chunk has half the rows).
     """
 
     def __init__(self, gallery: np.ndarray, queries: np.ndarray, k: int, *, device: str = "cpu",
-                 precision: str = "fp32", chunk_rows: int | None = None, exclude_self: bool = False) -> None:
+                 precision: str = "fp32", chunk_rows: int | None = None, exclude_self: bool = False,
+                 order: np.ndarray | None = None) -> None:
         self.dev = torch.device(device)
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         raw = _shared_tensor(np.asarray(gallery, np.float32))  # the caller's float32 rows: no copy
@@ -148,16 +151,18 @@ class ChunkedTopk:
                 self.gallery[sl] = l2_normalize(raw[sl].to(self.dev)).to(self.dtype)
         self.queries = np.asarray(queries, np.float32)
         self.k, self.exclude_self = int(k), exclude_self
+        self.order = None if order is None else torch.from_numpy(np.asarray(order, np.int64)).to(self.dev)
         n_gallery = len(self.gallery)
         if chunk_rows is None:
             budget = DEFAULT_CHUNK_BYTES["cuda" if self.dev.type == "cuda" else "cpu"]
-            chunk_rows = max(1, budget // (4 * max(1, n_gallery)))
+            chunk_rows = max(1, budget // (4 * max(1, n_gallery) * (1 if order is None else 2)))
         self.chunk_rows = max(1, min(int(chunk_rows), max(1, len(self.queries))))
 
     def __iter__(self) -> Iterator[TopkChunk]:
         dev, n_gallery = self.dev, len(self.gallery)
         # one reused score buffer: a fresh multi-hundred-MB allocation per chunk costs page faults each time
         buf = torch.empty(min(self.chunk_rows, len(self.queries)), n_gallery, dtype=self.dtype, device=dev)
+        ordered = buf if self.order is None else torch.empty_like(buf)
         host = NUMPY_SGEMM and dev.type == "cpu" and self.dtype == torch.float32
         gallery_np = self.gallery.numpy() if host else None
         for start in range(0, len(self.queries), self.chunk_rows):
@@ -169,6 +174,8 @@ class ChunkedTopk:
                 sims = torch.mm(q, self.gallery.T, out=buf[: len(q)])
             if self.norms is not None:
                 sims.div_(self.norms)
+            if self.order is not None:
+                sims = torch.index_select(sims, 1, self.order, out=ordered[: len(q)])
             if self.exclude_self:
                 rows = torch.arange(len(q), device=dev)
                 sims[rows, rows + start] = float("-inf")
@@ -197,7 +204,7 @@ def _norms(x: torch.Tensor) -> torch.Tensor:
 
 
 def chunked_topk(gallery: np.ndarray, queries: np.ndarray, k: int, **options: Any) -> ChunkedTopk:
-    """:class:`ChunkedTopk` (``options``: device, precision, chunk_rows, exclude_self)."""
+    """:class:`ChunkedTopk` (``options``: device, precision, chunk_rows, exclude_self, order)."""
     return ChunkedTopk(gallery, queries, k, **options)
 
 
