@@ -155,7 +155,7 @@ class StreamedLogits(_Rows):
         d1 = d2 = 0.0
         for i, sl in enumerate(self.spans):
             zp_s = self.logits(self.p, sl)
-            prob = torch.softmax(torch.add(self.logits(self.theta, sl), zp_s, alpha=step), 1)
+            prob = torch.softmax(self.logits(self.theta, sl).add_(zp_s, alpha=step), 1)
             pz = prob * zp_s
             ez = pz.sum(1)
             first = ez - zp_s.gather(1, self.rows[sl]).squeeze(1)
