@@ -171,7 +171,8 @@ POISONS = {
 def test_invalid_cache_entries_are_discarded_with_a_warning_and_recomputed(tmp_path, case):
     change, cause = POISONS[case]
     cache = FeatureCache(tmp_path)
-    fresh = pixels_task(cache).features("train")
+    # copied: the task hands out the entry's memory map, and poison() rewrites that file in place
+    fresh = tuple(np.array(a) for a in pixels_task(cache).features("train"))
     poison(cache, train_key(pixels_task(cache)), **change)
     again = pixels_task(cache)
     again.encoder.embed_dim = 36  # known from an earlier run: the width check applies

@@ -230,3 +230,170 @@ def test_retrieval_with_many_ties_stays_within_its_chunk_budget():
     assert run.returncode == 0, run.stderr[-2000:]
     ratio = float(run.stdout.split()[-1])
     assert ratio <= 3.0, f"retrieval peak {ratio:.2f}x its chunk's score buffer"
+
+
+# --- the linear probe's solver holds no (n, classes) logits on the host ------------------------------------------
+LINEAR_MANY_CLASSES = """
+import sys
+import numpy as np
+import torch
+from benchmark.protocols import logreg
+from benchmark.protocols.linear import evaluate_linear
+from benchmark.storage import chunked
+from benchmark.testing import ArrayTask
+sys.path.insert(0, sys.argv[1])
+from test_memory import clustered, rss_peak
+torch.set_num_threads(1)
+chunked.CHUNK_BYTES = 256 * 2**10
+logreg.SOLVER_CHUNK_BYTES["cpu"] = 256 * 2**10
+n, d, k = 20_000, 64, 500
+task = ArrayTask({"train": clustered(n, d, k), "test": clustered(2000, d, k, seed=1)}, num_classes=k)
+evaluate_linear(ArrayTask({"train": clustered(3000, d, k), "test": clustered(100, d, k)}), Cs=(0.1,), max_iter=2)
+out, peak = rss_peak(lambda: evaluate_linear(task, Cs=(0.1,), max_iter=3))
+assert out.chosen["val_source"].startswith("stratified")
+print(peak / (n * d * 4), 4 * n * k / (n * d * 4))
+"""
+
+
+@pytest.mark.slow
+def test_linear_probe_at_many_classes_takes_under_twice_the_train_features():
+    """500 classes at D = 64: one (n, classes) float32 logits tensor is 7.8x the train features, and the old
+    solver held two of them whole (peak about 17x). Streamed by chunks of rows, the peak, in a fresh one-thread
+    process (torch's allocations count), is the standardised copy of the fit rows (1x), one chunk's softmax work
+    and the L-BFGS history (20 x 4 d classes = 0.5x here)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", LINEAR_MANY_CLASSES, str(Path(__file__).parent)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ratio, logits = map(float, run.stdout.split()[-2:])
+    assert logits > 7
+    assert ratio <= 2.0, f"linear probe peak {ratio:.2f}x the train features at 500 classes"
+
+
+@pytest.mark.parametrize("C", [0.05, 2.0])
+def test_streamed_solver_matches_sklearn_and_the_resident_one(monkeypatch, C):
+    """The streamed passes (chunks of 50 rows, so every pass spans many chunks; Z formed from theta at every trial)
+    reach scikit-learn's optimum, and the resident logits' fit to float32 rounding."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = clustered(600, 12, k=7)
+    resident = logreg.fit_logreg(x, y, C, tol=1e-6)
+    monkeypatch.setitem(logreg.SOLVER_CHUNK_BYTES, "cpu", 4 * 7 * 50)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    assert isinstance(logreg.solver_logits(xt, yt, 7, 1.0), logreg.StreamedLogits)
+    streamed = logreg.fit_logreg(x, y, C, tol=1e-6)
+    mean, scale = standardizer(x)
+    xs = ((x - mean) / scale).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = LogisticRegression(C=C, max_iter=5000, tol=1e-8).fit(xs, y)
+    yi = np.searchsorted(streamed.classes, y)
+    f_streamed = logreg.objective(streamed.weight, streamed.bias, xs, yi, C)
+    f_sk = logreg.objective(sk.coef_, sk.intercept_, xs, yi, C)
+    assert f_streamed == pytest.approx(f_sk, rel=1e-4)
+    assert streamed.n_iter == resident.n_iter
+    np.testing.assert_allclose(streamed.weight, resident.weight, atol=1e-4)
+    assert (streamed.predict(x) == sk.predict(xs)).mean() > 0.99
+
+
+NEIGHBOURS_NO_COPY = """
+import sys
+import numpy as np
+import torch
+from benchmark.protocols.neighbors import knn_classify
+from benchmark.protocols.qrels import search
+from benchmark.protocols.retrieval import retrieve
+sys.path.insert(0, sys.argv[1])
+from test_memory import clustered, rss_peak
+torch.set_num_threads(1)
+gallery, y = clustered(20_000, 256, k=50)
+queries, qy = clustered(500, 256, k=50, seed=1)
+knn_classify(gallery[:100], y[:100], queries[:10], [5], chunk_rows=5)  # torch's kernels loaded
+retrieve(gallery[:100], y[:100], queries[:10], qy[:10], chunk_rows=5)
+rows = 50
+buffer = rows * len(gallery) * 4
+order = np.random.default_rng(2).permutation(len(gallery))  # qrels: documents ranked by descending id
+list(search(queries[:10], gallery[:100], 5, order[order < 100], chunk_rows=5))
+if sys.argv[2] == "knn":
+    _, peak = rss_peak(lambda: knn_classify(gallery, y, queries, [20], chunk_rows=rows))
+elif sys.argv[2] == "qrels":
+    _, peak = rss_peak(lambda: list(search(queries, gallery, 10, order, chunk_rows=rows)))
+else:
+    _, peak = rss_peak(lambda: retrieve(gallery, y, queries, qy, chunk_rows=rows))
+print(peak / gallery.nbytes, buffer / gallery.nbytes)
+"""
+
+
+@pytest.mark.parametrize("kind, bound", [("knn", 0.6), ("retrieval", 0.8), ("qrels", 0.9)])
+def test_knn_and_retrieval_make_no_normalised_copy_of_the_gallery(kind, bound):
+    """A gallery five times one chunk's score buffer (20,000 x 256 against chunks of 50 queries): the old
+    ChunkedTopk held an L2-normalised copy of the whole gallery (peak 1.2x the gallery), qrels-retrieval a copy in
+    its tie order besides; the scores divided by the gallery's norms need only the chunk's buffers (kNN 0.24x,
+    retrieval with its top-list temporaries 0.22-0.48x; qrels one more buffer, its columns in the tie order)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", NEIGHBOURS_NO_COPY, str(Path(__file__).parent), kind], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peak, buffer = map(float, run.stdout.split()[-2:])
+    assert buffer == pytest.approx(0.2, rel=0.03)
+    assert peak <= bound, f"{kind} peak {peak:.2f}x the gallery"
+
+
+# --- the harness keeps a freshly extracted split as the cache's memory map ---------------------------------------
+def rows_task(cache: FeatureCache) -> Any:
+    from benchmark.datasets.base import InMemoryDataset
+    from benchmark.features.task import HarnessTask
+    from benchmark.specs import Split
+
+    n = 3000
+    labels = np.arange(n) % 3
+    dataset = InMemoryDataset("rows", "text", ["a", "b", "c"], lambda: {
+        "train": Split(list(range(n)), labels), "test": Split(list(range(100)), labels[:100])})
+    encoder = RowEncoder()
+    encoder.fingerprint = "rows-memory-test"
+    return HarnessTask(encoder, "rows", dataset, device="cpu", cache=cache, quiet=True)
+
+
+def test_an_extracted_split_is_reopened_mapped_from_the_cache_entry(tmp_path):
+    """After extraction the split is written to the cache and the pair's protocols get that entry's memory map
+    (page cache) instead of the extracted array, which is dropped; the same values as extraction gave, and the
+    same as a later run reads from the cache."""
+    expected = RowEncoder().encode(np.arange(3000, dtype=np.float32))
+    task = rows_task(FeatureCache(tmp_path))
+    feats, labels = task.features("train")
+    assert task.cached["train"] is False and isinstance(feats, np.memmap)
+    np.testing.assert_array_equal(feats, expected)
+    assert task.features("train")[0] is feats  # held once for every protocol of the pair
+    again = rows_task(FeatureCache(tmp_path))
+    assert isinstance(again.features("train")[0], np.memmap) and again.cached["train"] is True
+
+
+def test_without_the_cache_the_extracted_split_stays_in_memory(tmp_path):
+    task = rows_task(FeatureCache(tmp_path, enabled=False))
+    feats, _ = task.features("train")
+    assert not isinstance(feats, np.memmap) and not list(tmp_path.iterdir())
+    np.testing.assert_array_equal(feats, RowEncoder().encode(np.arange(3000, dtype=np.float32)))
+
+
+def test_an_unwritable_cache_keeps_the_extracted_split(tmp_path, monkeypatch):
+    from benchmark.features import cache as cache_module
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "save_npz", refuse)
+    logged: list[str] = []
+    task = rows_task(FeatureCache(tmp_path, log=logged.append))
+    feats, _ = task.features("train")
+    assert not isinstance(feats, np.memmap) and "cannot write" in logged[0]
+    np.testing.assert_array_equal(feats, RowEncoder().encode(np.arange(3000, dtype=np.float32)))

@@ -16,6 +16,7 @@ from benchmark.protocols.labeleff import (
     label_efficiency,
     validate_labeleff,
 )
+from benchmark.storage.chunked import RowSet
 from benchmark.testing import ArrayTask, blobs
 
 
@@ -64,22 +65,28 @@ def test_tiny_case_matches_a_hand_loop_with_sklearn_logistic_regression():
 
 
 def test_draws_are_deterministic_nested_and_never_touch_test(monkeypatch):
+    """What the classifiers are fitted on: the rows of each draw, read by index from the train features themselves
+    (no copy of the draw or of its train/val parts), nested across shots, the same for the same seed, never a
+    test row."""
     train, test = blobs(20, 4, 6, seed=1), blobs(10, 4, 6, seed=2)
     train_rows = {tuple(r) for r in train[0]}
     test_rows = {tuple(r) for r in test[0]}
     assert not train_rows & test_rows
     seen: list[np.ndarray] = []
-    real = labeleff.fit_logreg
+    real, real_sweep = labeleff.fit_logreg, labeleff.sweep_C
+
+    def rows_of(*sets: RowSet) -> np.ndarray:
+        assert all(part is train[0] for rows in sets for part, _ in rows.parts)  # indexed, never copied
+        return RowSet(tuple(p for rows in sets for p in rows.parts)).materialize()
 
     def spy(x, y, C, **kw):
-        seen.append(np.asarray(x).copy())
+        seen.append(rows_of(x))
         return real(x, y, C, **kw)
 
     def spy_sweep(tx, ty, vx, vy, Cs, **kw):
-        seen.append(np.concatenate([tx, vx]))
+        seen.append(rows_of(tx, vx))
         return real_sweep(tx, ty, vx, vy, Cs, **kw)
 
-    real_sweep = labeleff.sweep_C
     monkeypatch.setattr(labeleff, "fit_logreg", spy)
     monkeypatch.setattr(labeleff, "sweep_C", spy_sweep)
     fixed = labeleff.CurveSettings(C=1.0)
@@ -94,6 +101,26 @@ def test_draws_are_deterministic_nested_and_never_touch_test(monkeypatch):
     label_efficiency(*train, *test, shots=[8, 16], draws=2, seed=3)  # C chosen on validation carved from draws
     fitted = [tuple(r) for x in seen for r in x]
     assert len(seen) == 26 and all(r in train_rows for r in fitted) and not any(r in test_rows for r in fitted)
+
+
+def test_rows_read_by_index_give_the_metrics_of_copied_draws():
+    """The curve from rows read by index equals the one from each draw copied out (the old way), every C choice
+    included: the carved train/val parts, the fallback C and the fixed C."""
+    x, y = blobs(40, 3, 5, seed=5, spread=1.5)
+    test = blobs(20, 3, 5, seed=6, spread=1.5)
+    for settings in (labeleff.CurveSettings(), labeleff.CurveSettings(C=0.5), labeleff.CurveSettings(standardize=True)):
+        points, _ = label_efficiency(x, y, *test, shots=[2, 16], draws=2, seed=1, settings=settings)
+        for p in points:
+            for e, run in enumerate(p.runs):
+                if p.shots == "all":
+                    rows = np.arange(len(y))
+                else:
+                    rows = labeleff.draw_indices(labeleff.class_permutations(y, 1, e), int(p.shots))
+                seed = 1 if p.shots == "all" else 1000 + e
+                pred, C, how = labeleff.fit_predict(x[rows].copy(), y[rows], test[0], settings, seed, 3)
+                assert run == float((pred == test[1]).mean())
+                if C is not None:
+                    assert p.Cs[e] == C and p.C_source == how
 
 
 def test_points_above_the_smallest_class_are_skipped_and_the_all_point_is_one_draw():

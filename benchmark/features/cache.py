@@ -112,6 +112,19 @@ class FeatureCache:
             self._warn(f"feature cache: cannot write {self.path(key)} ({exc.strerror or exc}); the features are "
                        "used without being cached")
 
+    def mapped(self, key: str, features: np.ndarray) -> np.ndarray:
+        """``features``, just :meth:`put` under ``key``, as the memory map of that entry, so the caller can drop
+        its in-memory array and the protocols read rows from the page cache; ``features`` itself when the cache
+        is off, the write failed, or the entry does not map (no error: the in-memory array is as good)."""
+        if not self.enabled or not len(features):
+            return features
+        try:
+            feats = read_npz(self.path(key), ("features",))["features"]
+        except Exception:  # noqa: BLE001 (not written, or replaced by another process: keep what we have)
+            return features
+        same = isinstance(feats, np.memmap) and feats.shape == features.shape and feats.dtype == features.dtype
+        return feats if same else features
+
 
 def invalid_entry(features: np.ndarray, labels: np.ndarray, expected: np.ndarray | None = None,
                   embed_dim: int | None = None) -> str | None:

@@ -111,7 +111,8 @@ class HarnessTask:
         self._check_width(feats, split)
         self.cached[split] = False
         self._cache.put(key, feats, labels)
-        return feats, labels
+        # the entry just written, mapped: the pair's protocols read it from the page cache, the extracted copy goes
+        return self._cache.mapped(key, feats), labels
 
     def embeddings(self, field: str) -> np.ndarray:
         """float32 (N, D) features of one field of a :class:`~benchmark.specs.FieldDataset`, encoded once in the
@@ -153,7 +154,7 @@ class HarnessTask:
         self._check_width(feats, name)
         self.cached[name] = False
         self._cache.put(how.key, feats, ids)
-        return feats
+        return self._cache.mapped(how.key, feats)
 
     def _request(self, split: str, n: int) -> ranks.Request:
         """What the other ranks need to extract their share of ``split`` as this task would."""

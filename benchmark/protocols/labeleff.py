@@ -51,6 +51,7 @@ from benchmark.protocols.logreg import DEFAULT_CS, carve_val, fit_logreg, sweep_
 from benchmark.protocols.metrics import mean_ci
 from benchmark.protocols.neighbors import knn_classify
 from benchmark.specs import EvalTask, ProtocolOutput, defaults_of
+from benchmark.storage.chunked import RowSet
 
 OWNER = "protocol 'labeleff'"
 CLASSIFIERS: tuple[str, ...] = ("logreg", "knn")
@@ -116,22 +117,26 @@ class CurveSettings:
     device: str = "cpu"
 
 
-def fit_predict(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, s: CurveSettings, seed: int, num_classes: int
-                ) -> tuple[np.ndarray, float | None, str]:
-    """Predictions for ``test_x`` from a classifier fitted on (x, y) only; (predictions, C, how C was chosen)."""
+def fit_predict(x: np.ndarray, y: np.ndarray, test_x: np.ndarray, s: CurveSettings, seed: int, num_classes: int,
+                rows: np.ndarray | None = None) -> tuple[np.ndarray, float | None, str]:
+    """Predictions for ``test_x`` from a classifier fitted on rows ``rows`` of ``x`` (all of ``x`` when None),
+    labelled ``y``, only; (predictions, C, how C was chosen). The logistic regression reads those rows by index
+    (:class:`~benchmark.storage.chunked.RowSet`): neither the draw nor its train/val parts are copied."""
     if s.classifier == "knn":
         kk = min(int(s.k), len(y))
-        pred = knn_classify(x, y, test_x, [kk], num_classes=num_classes, temperature=s.temperature,
-                            device=s.device).predictions[kk]
+        pred = knn_classify(x if rows is None else x[rows], y, test_x, [kk], num_classes=num_classes,
+                            temperature=s.temperature, device=s.device).predictions[kk]
         return pred, None, f"knn k={kk}"
     common: dict[str, Any] = {"standardize": s.standardize, "max_iter": s.max_iter, "tol": s.tol, "device": s.device}
+    at = np.arange(len(y)) if rows is None else rows
     if s.C is not None:
-        return fit_logreg(x, y, float(s.C), **common).predict(test_x), float(s.C), "fixed C"
+        return fit_logreg(RowSet.of((x, rows)), y, float(s.C), **common).predict(test_x), float(s.C), "fixed C"
     if _smallest_class(y) >= s.val_min_per_class:
         tr, va, how = carve_val(y, s.val_fraction, seed)
-        sweep = sweep_C(x[tr], y[tr], x[va], y[va], s.Cs, patience=2, **common)
+        sweep = sweep_C(RowSet.of((x, at[tr])), y[tr], RowSet.of((x, at[va])), y[va], s.Cs, patience=2, **common)
         return sweep.model.predict(test_x), sweep.C, f"validation ({how} {s.val_fraction:g} of the draw)"
-    return fit_logreg(x, y, float(s.fallback_C), **common).predict(test_x), float(s.fallback_C), "fallback_C"
+    fallback = fit_logreg(RowSet.of((x, rows)), y, float(s.fallback_C), **common)
+    return fallback.predict(test_x), float(s.fallback_C), "fallback_C"
 
 
 def _smallest_class(y: np.ndarray) -> int:
@@ -159,7 +164,7 @@ def label_efficiency(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarra
     for p in points:
         for e, perm in enumerate(perms):
             idx = draw_indices(perm, int(p.shots))
-            _run(p, train_x[idx], train_y[idx], test_x, test_y, s, seed * 1000 + e, n_cls)
+            _run(p, train_x, train_y[idx], test_x, test_y, s, seed * 1000 + e, n_cls, idx)
     if include_all:
         p = Point("all", len(train_y) / n_present)
         _run(p, train_x, train_y, test_x, test_y, s, seed, n_cls)
@@ -171,8 +176,8 @@ def label_efficiency(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarra
 
 
 def _run(p: Point, x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, s: CurveSettings, seed: int,
-         n_cls: int) -> None:
-    pred, C, how = fit_predict(x, y, test_x, s, seed, n_cls)
+         n_cls: int, rows: np.ndarray | None = None) -> None:
+    pred, C, how = fit_predict(x, y, test_x, s, seed, n_cls, rows)
     p.runs.append(float((pred == test_y).mean()))
     p.sizes.append(len(y))
     if C is not None:

@@ -39,6 +39,7 @@ import torch
 
 from benchmark import checks
 from benchmark.errors import ContractError, DataError
+from benchmark.protocols.logreg_passes import Memory, ResidentLogits, StreamedLogits, direction
 from benchmark.storage.chunked import RowSet, row_slices
 
 OWNER = "protocol 'linear'"
@@ -120,27 +121,13 @@ def solver_chunk_rows(n: int, n_classes: int, device: torch.device) -> int:
     return max(1, min(n, budget // (4 * max(1, n_classes))))
 
 
-@dataclass
-class _Memory:
-    """L-BFGS curvature pairs (s, y), newest last."""
-
-    s: list[torch.Tensor] = field(default_factory=list)
-    y: list[torch.Tensor] = field(default_factory=list)
-
-
-def _direction(g: torch.Tensor, mem: _Memory) -> torch.Tensor:
-    """-H g by the L-BFGS two-loop recursion (H0 = gamma I, gamma = s.y / y.y of the newest pair)."""
-    q = -g
-    alphas = []
-    for s, y in zip(reversed(mem.s), reversed(mem.y), strict=True):
-        a = float(s @ q) / float(s @ y)
-        q.add_(y, alpha=-a)
-        alphas.append(a)
-    if mem.s:
-        q.mul_(float(mem.s[-1] @ mem.y[-1]) / float(mem.y[-1] @ mem.y[-1]))
-    for s, y, a in zip(mem.s, mem.y, reversed(alphas), strict=True):
-        q.add_(s, alpha=a - float(y @ q) / float(s @ y))
-    return q
+def solver_logits(x: torch.Tensor, y: torch.Tensor, n_classes: int, reg: float) -> ResidentLogits | StreamedLogits:
+    """How the solver holds the logits (see :mod:`benchmark.protocols.logreg_passes`): whole on a GPU (the
+    device bound, fit data + 2 x 4 n classes bytes) and wherever (n, classes) fits in one solver chunk; on the
+    host otherwise streamed by chunks of rows, so no (n, classes) tensor exists."""
+    span = solver_chunk_rows(len(x), n_classes, x.device)
+    resident = x.device.type != "cpu" or span >= len(x)
+    return (ResidentLogits if resident else StreamedLogits)(x, y, n_classes, reg, span)
 
 
 def _solve(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, theta: torch.Tensor | None,
@@ -154,97 +141,49 @@ def _solve(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, theta: to
     after one product ``X p`` the 1-D function phi(t) and its first two derivatives cost O(n * classes):
     the line search is a safeguarded Newton iteration on the (convex) phi to |phi'(t)| <= 0.1 |phi'(0)|
     (strong Wolfe with c2 = 0.1, nearly exact), and every iteration costs exactly two matrix products
-    (``X p`` and the gradient ``(P - Y)^T X``) however many trials it takes. The softmax of the accepted
-    trial is reused for the gradient. Stops when max |gradient| <= tol (scikit-learn's criterion) or the
-    step no longer changes theta.
+    (``X p`` and the gradient ``(P - Y)^T X``) however many trials it takes, while the logits are held whole;
+    streamed (:func:`solver_logits`), three per trial. The softmax of the accepted trial is reused for the
+    gradient. Stops when max |gradient| <= tol (scikit-learn's criterion) or the step no longer changes theta.
     """
     n, d = x.shape
     nw = n_classes * d
     reg = 1.0 / (2.0 * C * n)
     theta = torch.zeros(nw + n_classes, dtype=x.dtype, device=x.device) if theta is None else theta.clone()
-    mem = _Memory()
-    rows = y[:, None]
-    minus_one = torch.full_like(rows, -1, dtype=x.dtype)
-    # Memory: only the logits z and the direction's logits zp are (n, classes) tensors; softmax, its products
-    # and the gradient's P - Y are formed for one chunk of rows at a time (one chunk, the whole, when (n, classes)
-    # fits in SOLVER_CHUNK_BYTES: then the operations are exactly the unchunked ones)
-    span = solver_chunk_rows(n, n_classes, x.device)
-    spans = [slice(a, min(n, a + span)) for a in range(0, n, span)]
-    whole = len(spans) == 1
-
-    def logits(t: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        # torch's matmul even on CPU: numpy's OpenBLAS is ~25% faster for this product on one thread, but
-        # alternating OpenBLAS and torch's OpenMP pool made a 2-thread fit twice as slow (measured)
-        return torch.addmm(t[nw:], x, t[:nw].view(n_classes, d).T, out=out)
-
-    def gradient(t: torch.Tensor, prob: torch.Tensor | None = None) -> torch.Tensor:
-        """(P - Y)^T X / n + penalty, and sum for b, at ``t`` whose logits are ``z``: P from ``prob`` (the
-        softmax of the whole of z, overwritten) or, chunk by chunk, from z."""
-        g = torch.empty_like(t)
-        gw = g[:nw].view(n_classes, d)
-        for i, sl in enumerate(spans):
-            p = prob if prob is not None and whole else torch.softmax(z[sl], 1)
-            p.scatter_add_(1, rows[sl], minus_one[sl]).div_(n)
-            if i == 0:
-                torch.addmm(t[:nw].view(n_classes, d), p.T, x[sl], beta=2.0 * reg, out=gw)
-                torch.sum(p, 0, out=g[nw:])
-            else:
-                gw.addmm_(p.T, x[sl])
-                g[nw:].add_(p.sum(0))
-        return g
-
-    def slopes(step: float) -> tuple[float, float, torch.Tensor | None]:
-        """Means over rows of phi'(step) and phi''(step)'s data terms; the softmax at ``step`` when unchunked."""
-        d1 = d2 = 0.0
-        prob = None
-        for sl in spans:
-            zp_s = zp[sl]
-            prob = torch.softmax(torch.add(z[sl], zp_s, alpha=step), 1)
-            pz = prob * zp_s
-            ez = pz.sum(1)
-            first, second = ez - zp_y[sl], pz.mul_(zp_s).sum(1) - ez * ez
-            if whole:
-                return float(first.mean()), float(second.mean()), prob
-            d1, d2 = d1 + float(first.sum()), d2 + float(second.sum())
-        return d1 / n, d2 / n, None
-
-    z = logits(theta)
-    g = gradient(theta)
-    zp = torch.empty_like(z)
+    mem = Memory()
+    passes = solver_logits(x, y, n_classes, reg)
+    g = passes.start(theta)
     it = 0
     while it < max_iter and float(g.abs().max()) > tol:
         it += 1
         if it % 25 == 0:  # refresh the incrementally updated float32 logits against rounding drift
-            logits(theta, out=z)
-        p = _direction(g, mem)
+            passes.refresh(theta)
+        p = direction(g, mem)
         slope0 = float(g @ p)
         if not slope0 < 0:  # memory gone bad (rounding): restart from steepest descent
-            mem = _Memory()
+            mem = Memory()
             p, slope0 = -g, -float(g @ g)
-        logits(p, out=zp)
-        zp_y = zp.gather(1, rows).squeeze(1)
+        passes.along(p)
         pw = p[:nw]
         wp, pp = float(theta[:nw] @ pw), float(pw @ pw)
         step = 1.0 if mem.s else min(1.0, 1.0 / float(g.abs().sum()))
         lo, hi = 0.0, float("inf")
+        tried = False
         for _ in range(30):
-            data1, data2, prob = slopes(step)
+            data1, data2 = passes.slopes(step)
             d1 = data1 + 2.0 * reg * (wp + step * pp)
             if abs(d1) <= 0.1 * abs(slope0):
+                tried = True
                 break
             d2 = data2 + 2.0 * reg * pp
             lo, hi = (step, hi) if d1 < 0 else (lo, step)
             new = step - d1 / d2 if d2 > 0 else float("nan")
             step = new if lo < new < hi else ((lo + hi) / 2 if hi < float("inf") else 2.0 * step)
-        else:  # no trial met the curvature condition: take the last (bracketed) step anyway
-            prob = torch.softmax(torch.add(z, zp, alpha=step), 1) if whole else None
+        # (no trial met the curvature condition: the last, bracketed, step is taken anyway)
         s = p.mul_(step)
         if float(s.abs().max()) <= 1e-12 * max(1.0, float(theta.abs().max())):
             break
         theta = theta + s
-        z.add_(zp, alpha=step)
-        g_new = gradient(theta, prob)
-        prob = None
+        g_new = passes.accept(step, theta, tried)
         y_pair = g_new - g
         if float(s @ y_pair) > 1e-10 * float(s @ s):
             mem.s.append(s)

@@ -22,6 +22,7 @@ reused score buffer, and numpy's OpenBLAS sgemm (``NUMPY_SGEMM``; faiss's BLAS t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ import torch
 
 from benchmark.checks import check_splits, need_choice, need_number
 from benchmark.errors import ContractError, DataError, OptionError
+from benchmark.storage import chunked
 
 OWNER = "protocol 'knn'"
 WEIGHTINGS: tuple[str, ...] = ("dino", "uniform")
@@ -117,30 +119,50 @@ class ChunkedTopk:
     building the full ``N_query x N_gallery`` matrix: the one similarity-and-selection loop that kNN and
     retrieval share.
 
-    Both sides are L2-normalised; ``precision="bf16"`` computes similarities in bfloat16. ``chunk_rows`` is the
+    Both sides are L2-normalised (on CPU in fp32 the gallery is not copied: each chunk's scores are divided by the
+    gallery's row norms instead, the same cosine similarities to float32 rounding); ``precision="bf16"`` computes
+    similarities in bfloat16. ``chunk_rows`` is the
     number of query rows per chunk (default: one chunk's scores take <= 256 MiB on CPU, 1 GiB on CUDA; the used
     value is :attr:`chunk_rows`). ``exclude_self=True`` means the queries ARE the gallery (same rows, same order):
     each query's own column is set to -inf before selection (leave-one-out). Iterate under
-    ``torch.inference_mode()``.
+    ``torch.inference_mode()``. ``order`` (a permutation of the gallery's rows) ranks ``gallery[order]`` without
+    building it: each chunk's scores are computed against the gallery as it is, then their columns permuted (two
+    score buffers, so the default chunk has half the rows).
     """
 
     def __init__(self, gallery: np.ndarray, queries: np.ndarray, k: int, *, device: str = "cpu",
-                 precision: str = "fp32", chunk_rows: int | None = None, exclude_self: bool = False) -> None:
+                 precision: str = "fp32", chunk_rows: int | None = None, exclude_self: bool = False,
+                 order: np.ndarray | None = None) -> None:
         self.dev = torch.device(device)
         self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        self.gallery = l2_normalize(torch.from_numpy(np.asarray(gallery, np.float32)).to(self.dev)).to(self.dtype)
+        raw = _shared_tensor(np.asarray(gallery, np.float32))  # the caller's float32 rows: no copy
+        # CPU fp32: the gallery is used as it is, each chunk's scores divided by the gallery's norms (what
+        # l2_normalize divides by): no normalised copy. Otherwise the copy on the device (or in bf16) is normalised
+        # in place, block by block, so the device never holds two copies.
+        self.norms: torch.Tensor | None = None
+        if self.dev.type == "cpu" and self.dtype == torch.float32:
+            self.gallery = raw
+            self.norms = torch.cat([_norms(raw[sl]) for sl in _blocks(raw)]).view(1, -1) if len(raw) else \
+                raw.new_ones(1, 0)
+        else:
+            self.gallery = raw.to(self.dev) if self.dtype == torch.float32 else \
+                torch.empty(raw.shape, dtype=self.dtype, device=self.dev)
+            for sl in _blocks(raw):
+                self.gallery[sl] = l2_normalize(raw[sl].to(self.dev)).to(self.dtype)
         self.queries = np.asarray(queries, np.float32)
         self.k, self.exclude_self = int(k), exclude_self
+        self.order = None if order is None else torch.from_numpy(np.asarray(order, np.int64)).to(self.dev)
         n_gallery = len(self.gallery)
         if chunk_rows is None:
             budget = DEFAULT_CHUNK_BYTES["cuda" if self.dev.type == "cuda" else "cpu"]
-            chunk_rows = max(1, budget // (4 * max(1, n_gallery)))
+            chunk_rows = max(1, budget // (4 * max(1, n_gallery) * (1 if order is None else 2)))
         self.chunk_rows = max(1, min(int(chunk_rows), max(1, len(self.queries))))
 
     def __iter__(self) -> Iterator[TopkChunk]:
         dev, n_gallery = self.dev, len(self.gallery)
         # one reused score buffer: a fresh multi-hundred-MB allocation per chunk costs page faults each time
         buf = torch.empty(min(self.chunk_rows, len(self.queries)), n_gallery, dtype=self.dtype, device=dev)
+        ordered = buf if self.order is None else torch.empty_like(buf)
         host = NUMPY_SGEMM and dev.type == "cpu" and self.dtype == torch.float32
         gallery_np = self.gallery.numpy() if host else None
         for start in range(0, len(self.queries), self.chunk_rows):
@@ -150,6 +172,10 @@ class ChunkedTopk:
                 np.matmul(q.numpy(), gallery_np.T, out=sims.numpy())
             else:
                 sims = torch.mm(q, self.gallery.T, out=buf[: len(q)])
+            if self.norms is not None:
+                sims.div_(self.norms)
+            if self.order is not None:
+                sims = torch.index_select(sims, 1, self.order, out=ordered[: len(q)])
             if self.exclude_self:
                 rows = torch.arange(len(q), device=dev)
                 sims[rows, rows + start] = float("-inf")
@@ -158,8 +184,27 @@ class ChunkedTopk:
             yield TopkChunk(start, values, indices, sims)
 
 
+def _shared_tensor(x: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy(x)``, sharing its memory; a read-only array (a memory map) too: it is only read."""
+    if x.flags.writeable:
+        return torch.from_numpy(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "the given NumPy array is not writable"
+        return torch.from_numpy(x)
+
+
+def _blocks(x: torch.Tensor) -> Iterator[slice]:
+    """Row blocks of about :data:`~benchmark.storage.chunked.CHUNK_BYTES` each."""
+    return chunked.row_slices(len(x), chunked.chunk_rows(x.shape[1] * 4))
+
+
+def _norms(x: torch.Tensor) -> torch.Tensor:
+    """Row norms, as :func:`l2_normalize` computes and clamps them."""
+    return x.norm(2.0, 1).clamp_min(1e-12)
+
+
 def chunked_topk(gallery: np.ndarray, queries: np.ndarray, k: int, **options: Any) -> ChunkedTopk:
-    """:class:`ChunkedTopk` (``options``: device, precision, chunk_rows, exclude_self)."""
+    """:class:`ChunkedTopk` (``options``: device, precision, chunk_rows, exclude_self, order)."""
     return ChunkedTopk(gallery, queries, k, **options)
 
 

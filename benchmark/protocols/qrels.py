@@ -58,8 +58,9 @@ def search(queries: np.ndarray, corpus: np.ndarray, depth: int, order: np.ndarra
     """Per chunk of queries: (first query row, (rows, depth) corpus indices, (rows, depth) similarities), ranked
     by similarity then by position in ``order`` (see the module); exact top ``depth``."""
     extra = int(depth < len(corpus))  # one more column tells whether a run of ties crosses the cut
-    chunks = chunked_topk(np.asarray(corpus, np.float32)[order], queries, depth + extra, device=device,
-                          chunk_rows=chunk_rows)
+    identity = np.array_equal(order, np.arange(len(order)))  # the corpus ranked in order, never copied
+    chunks = chunked_topk(corpus, queries, depth + extra, device=device, chunk_rows=chunk_rows,
+                          order=None if identity else order)
     with torch.inference_mode():
         for chunk in chunks:
             vals, idx = exact_top(chunk, depth)
