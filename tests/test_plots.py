@@ -189,6 +189,11 @@ def test_methods_plot_points_and_reference_lines(tmp_path):
     assert sum(len(c.get_offsets()) for c in ax.collections) == 2
     assert [round(line.get_ydata()[0], 6) for line in ax.get_lines()] == [97.0]  # pixels as a reference line
     assert sorted(a.get_text() for a in _annotations(ax)) == ["byol", "simclr"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["raw pixels (no pretraining): 97.0"]
+    two = pd.concat([pts, pts.assign(backbone="timm/vit_tiny_patch16_224[img_size=32,patch_size=4]",
+                                     encoder=pts["encoder"] + "v")])
+    ax2 = plots.methods_figure(two[two["seconds"].notna()], "digits").axes[0]
+    assert "simclr · vit_tiny_patch4_32" in {a.get_text() for a in _annotations(ax2)}  # short names, not specs
     paths = plots.plot_methods(recs, tmp_path)
     assert sorted(p.name for p in paths) == ["methods-digits.png", "methods-digits.svg"]
     assert plots.plot_methods(recs[3:], tmp_path) == []  # no pretraining run: no methods plot

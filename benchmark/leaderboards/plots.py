@@ -261,19 +261,22 @@ def methods_figure(points: pd.DataFrame, dataset: str, protocol: str = "knn") ->
     runs = sub[sub["seconds"].notna()].copy()
     # references: raw pixels, random-init weights, and the runs' own backbones untrained; not every encoder
     refs = sub[sub["seconds"].isna() & (sub["reference"] | sub["encoder"].isin(set(runs["backbone"])))]
-    if runs["backbone"].nunique() > 1:  # several backbones: each label names its own
-        runs["label"] = runs["label"] + " (" + runs["backbone"] + ")"
+    from benchmark.leaderboards.methods import backbone_short  # the methods table's short names
+
+    if runs["backbone"].nunique() > 1:  # several backbones: each label names its own, short (dino · resnet18)
+        runs["label"] = runs["label"] + " · " + runs["backbone"].map(backbone_short)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     ax.scatter(runs["seconds"], runs["accuracy"], s=32, color="tab:blue", zorder=3)
     if len(runs) and runs["seconds"].max() > 10 * max(runs["seconds"].min(), 1e-9):
         ax.set_xscale("log")
     for k, (_, ref) in enumerate(refs.sort_values("accuracy").iterrows()):
         ax.axhline(ref["accuracy"], ls="--", lw=1, color=plt.get_cmap("Dark2")(k % 8),
-                   label=mpl_text(f"{ref['label']} (no pretraining): {ref['accuracy']:.1f}"))
+                   label=mpl_text(f"{'raw pixels' if ref['encoder'] == 'pixels' else backbone_short(ref['label'])}"
+                                  f" (no pretraining): {ref['accuracy']:.1f}"))
     ax.set_xlabel("pretraining wall time (s)")
     ax.set_ylabel(f"{protocol} top-1 (%)")
     backbones = set(runs["backbone"])
-    one = f" ({next(iter(backbones))})" if len(backbones) == 1 else ""
+    one = f" ({backbone_short(next(iter(backbones)))})" if len(backbones) == 1 else ""
     ax.set_title(mpl_text(f"Methods{one} on {dataset}: {protocol} accuracy vs pretraining time"))
     ax.grid(True, which="both", alpha=0.25)
     ax.margins(x=0.25, y=0.2)
