@@ -209,9 +209,12 @@ gallery = (rng.random((20_000, 16)) < 0.5).astype(np.float32)
 y = rng.integers(0, 50, 20_000)
 queries, qy = gallery[:2000].copy(), y[:2000].copy()
 retrieve(gallery[:100], y[:100], queries[:10], qy[:10], chunk_rows=5)  # torch's kernels loaded
-res, peak = rss_peak(lambda: retrieve(gallery, y, queries, qy, chunk_rows=500))
-assert np.isfinite(res.map_at_r())
-print(peak / (500 * len(gallery) * 4))
+peaks = []
+for _ in range(3):  # the least of three: the kernel can only add to a peak (huge pages filled in), never take away
+    res, peak = rss_peak(lambda: retrieve(gallery, y, queries, qy, chunk_rows=500))
+    assert np.isfinite(res.map_at_r())
+    peaks.append(peak)
+print(min(peaks) / (500 * len(gallery) * 4))
 """
 
 
