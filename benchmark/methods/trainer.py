@@ -136,7 +136,7 @@ class _Loop:
         self.params = [p for p in self.objective.parameters() if p.requires_grad and id(p) not in target_ids]
         self.optimizer = build_optimizer(self.params, self.defaults.optimizer, self.lr,
                                          self.defaults.weight_decay, self.defaults.momentum,
-                                         tuple(self.defaults.betas))  # type: ignore[arg-type]
+                                         self.defaults.betas)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.model: torch.nn.Module = self.objective
         self.batchnorms: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
