@@ -103,10 +103,9 @@ def evaluate_plan(catalog: Catalog, plan: Plan, config: RunConfig, *, executor: 
 
 
 def _results_dir(value: str | Path) -> Path:
-    results = Path(value)
-    if results.exists() and not results.is_dir():
-        raise OptionError(f"--results {results}: is a file, not a folder; name a folder for the JSON records")
-    return results
+    if Path(value).exists() and not Path(value).is_dir():
+        raise OptionError(f"--results {value}: is a file, not a folder; name a folder for the JSON records")
+    return Path(value)
 
 
 def _exit_for(records: list[Record]) -> int:
@@ -119,9 +118,9 @@ def _exit_for(records: list[Record]) -> int:
 
 
 def _join_ranks(args: argparse.Namespace) -> bool:
-    """Under torchrun (``WORLD_SIZE`` > 1), ``repbench eval`` joins the process group so that the ranks share
-    each extraction (:mod:`benchmark.features.distributed`); ``args.device`` becomes this rank's device
-    (``cuda:<LOCAL_RANK>`` on CUDA). pretrain's evaluation runs on its rank 0 alone and joins nothing."""
+    """Under torchrun (``WORLD_SIZE`` > 1), ``repbench eval`` joins the process group so the ranks share each
+    extraction; ``args.device`` becomes this rank's (``cuda:<LOCAL_RANK>`` on CUDA). pretrain's evaluation runs on
+    its rank 0 alone and joins nothing."""
     if args.command != "eval" or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     from benchmark.features import best_device
@@ -159,6 +158,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from benchmark.methods.runs import PretrainRequest, pretrain
     from benchmark.methods.watch import watch_from_flags
     from benchmark.options import parse_list
+    from benchmark.runtime import distributed
 
     budget = parse_budget(args.budget)
     check_outputs(args.results if args.eval else None, args.cache_dir, bool(args.eval) and not args.no_cache,
@@ -174,8 +174,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             catalog.resolve("datasets", name)
         for proto in protocols:
             catalog.resolve("protocols", proto)
-    from benchmark.runtime import distributed
-
     device = distributed.init_from_env(best_device(args.device))
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     try:
@@ -210,8 +208,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         raise OptionError(f"--out {out}: the folder {out.parent} does not exist; create it first")
     check_outputs(None, args.cache_dir, not args.no_cache, out_file=out)
     catalog = load_catalog()
-    enc = catalog.resolve("encoders", args.encoder)
-    dset = catalog.resolve("datasets", args.dataset)
+    enc, dset = catalog.resolve("encoders", args.encoder), catalog.resolve("datasets", args.dataset)
     config = RunConfig(cache_dir=args.cache_dir, use_cache=not args.no_cache, device=args.device,
                        batch_size=args.batch_size, precision=args.precision, quiet=args.quiet,
                        workers=args.workers)
@@ -421,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval" and args.protocol is None and not args.suite:
         args.protocol = ["knn,linear"]
     try:
-        return args.func(args)
+        code = args.func(args)
+        if "benchmark.runtime.distributed" in sys.modules:  # a torchrun rank ends in step with the others
+            sys.modules["benchmark.runtime.distributed"].leave()
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

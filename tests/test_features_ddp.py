@@ -21,6 +21,7 @@ from benchmark.features import distributed as ranks
 from benchmark.features import extract
 from benchmark.plan import make_plan
 from benchmark.runner import RunConfig, run_plan
+from benchmark.runtime.distributed import leave
 from benchmark.testing import catalog_with
 
 WORLD = 2
@@ -149,8 +150,10 @@ def _worker(rank: int, port: int, out: str) -> None:
         records = [r.to_json() for r in run_plan(CATALOG, plan, _config(folder, rank))]
         again = [r.to_json() for r in run_plan(CATALOG, plan, _config(folder, rank, force=True))]  # rank 0's cache hits: no requests
         report["records"] = [[r["metrics"]["top1"], r["timings"]["features_cached"]] for r in records + again]
+        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
     finally:
-        torch.distributed.destroy_process_group()
+        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
+            torch.distributed.destroy_process_group()
     (folder / f"rank{rank}.json").write_text(json.dumps(report))
 
 

@@ -22,6 +22,7 @@ from test_methods_builtin import images, tiny_backbone
 from benchmark.methods import dino, mocov3
 from benchmark.methods.recent_losses import barlow_twins_loss, dino_center, dino_loss, mocov3_loss
 from benchmark.methods.trainer import train
+from benchmark.runtime.distributed import leave
 from benchmark.specs import Budget, Split
 
 WORLD, N, D = 2, 8, 6
@@ -64,8 +65,10 @@ def _loss_worker(rank: int, port: int, out: str) -> None:
         half = N // WORLD
         results = _losses(_tensors(), slice(rank * half, (rank + 1) * half))
         torch.save(results, f"{out}.{rank}")
+        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
     finally:
-        torch.distributed.destroy_process_group()
+        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
+            torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
@@ -103,8 +106,10 @@ def _train_worker(rank: int, port: int, out: str) -> None:
             save_file(state, str(Path(out) / f"{name}.rank{rank}.safetensors"))
             (Path(out) / f"{name}.rank{rank}.json").write_text(json.dumps(
                 {"losses": result.loss_curve, "world": result.world_size, "global_batch": result.global_batch}))
+        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
     finally:
-        torch.distributed.destroy_process_group()
+        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
+            torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
