@@ -184,8 +184,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         print(f"interrupted: the run's last checkpoint is in {request.folder(Path(args.out))}; run the same "
               "command again to resume from it", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    if not distributed.is_main():
-        return ExitCode.OK  # rank 0 reports and evaluates
+    if not distributed.leave():  # every rank leaves the group here, not at exit after rank 0's evaluation
+        return ExitCode.OK  # rank 0 reports and evaluates alone
     print(f"run folder: {folder}\nencoder: run:{folder}")
     if not protocols:
         return ExitCode.OK

@@ -130,15 +130,17 @@ def test_an_unfinished_run_is_not_an_encoder(tmp_path):
 
 @pytest.mark.slow
 def test_pretrain_under_torchrun_trains_data_parallel_and_rank0_writes_the_run(tmp_path):
-    """`torchrun --nproc_per_node=2 -m benchmark.cli pretrain ...` on CPU (gloo): one run folder, written once,
-    trained with the global batch of both ranks."""
+    """`torchrun --nproc_per_node=2 -m benchmark.cli pretrain ... --eval knn` on CPU (gloo): one run folder,
+    written once, trained with the global batch of both ranks; rank 0 evaluates it alone once every rank has left
+    the group (no rank waits at exit on the evaluation)."""
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "benchmark.cli", "pretrain", "--method", "simclr[proj_hidden=32,proj_dim=16]",
            "--backbone", "timm/resnet18[pretrained=false,img_size=32]", "--dataset", "digits", "--budget", "3steps",
-           "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "runs"), "--quiet"]
+           "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "runs"), "--quiet",
+           "--eval", "knn", "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -146,3 +148,5 @@ def test_pretrain_under_torchrun_trains_data_parallel_and_rank0_writes_the_run(t
     run = read_run(folder)
     assert run["status"] == "finished" and run["result"]["world_size"] == 2 and run["result"]["global_batch"] == 16
     assert proc.stdout.count("run folder:") == 1
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
+    assert record["status"] == "ok" and record["protocol"]["name"] == "knn"
