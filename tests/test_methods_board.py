@@ -80,6 +80,7 @@ def test_online_probe_its_difference_from_the_offline_probe_and_rankme(records):
     rows = methods_frame(records).set_index("label")
     dino = rows.loc["dino · resnet18"]
     # the last check's online probe, ± half the Wilson interval over the 500 held-out samples
+    assert dino["online probe"] == "1000 / 500"  # the sizes of the probe's labelled and held-out subsets
     assert dino["online knn"] == f"79.0 ± {wilson_half(0.79, 500) * 100:.1f}"
     assert dino["online linear"] == f"83.6 ± {wilson_half(0.836, 500) * 100:.1f}"
     assert (dino["Δ linear"], dino["Δ knn"]) == ("−0.6", "−1.1")  # 83.6 - 84.2, 79.0 - 80.1
@@ -130,8 +131,8 @@ def test_the_cli_renders_the_table_with_its_note(tmp_path, capsys):
                  "--out", str(tmp_path / "methods.md")]) == 0
     text = (tmp_path / "methods.md").read_text(encoding="utf-8")
     header, _, *lines = text.splitlines()
-    assert [c.strip() for c in header.strip("|").split("|")][7:13] == [
-        "knn", "linear", "online knn", "online linear", "Δ knn", "Δ linear"]
+    assert [c.strip() for c in header.strip("|").split("|")][7:14] == [
+        "knn", "linear", "online probe", "online knn", "online linear", "Δ knn", "Δ linear"]
     dino = next(line for line in lines if line.startswith("| dino · resnet18"))
     assert "| −0.6 " in dino and "| 61.5 " in dino
     assert "held-out subset" in text and "Δ: online minus offline" in text

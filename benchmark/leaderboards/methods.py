@@ -1,6 +1,6 @@
 """The methods table: one row per (pretraining method, backbone, evaluation dataset), grouped by backbone, with
-offline kNN and linear (95% CIs), the run's final online probe (kNN and linear on the held-out subset, with
-their differences from the offline probes), RankMe at the end, the budget, the steps run, wall time, samples/s
+offline kNN and linear (95% CIs), the run's final online probe (kNN and linear on the held-out subset, the
+subsets' sizes, and the differences from the offline probes), RankMe at the end, the budget, the steps run, wall time, samples/s
 and peak memory, beside reference rows (the same architecture at random init, raw pixels, any other encoder
 evaluated on the same data), whose pretraining columns stay blank.
 
@@ -25,7 +25,7 @@ from benchmark.options import parse
 from benchmark.results.record import Record
 
 PROTOCOLS = ("knn", "linear")
-ONLINE = ("online knn", "online linear", "Δ knn", "Δ linear", "RankMe")
+ONLINE = ("online probe", "online knn", "online linear", "Δ knn", "Δ linear", "RankMe")
 COLUMNS = ["label", "method", "backbone", "trained on", "budget", "steps", "evaluated on", *PROTOCOLS, *ONLINE,
            "wall time", "samples/s", "peak memory"]
 BLANK = "–"
@@ -88,11 +88,11 @@ def watch_curve(pre: Mapping[str, Any]) -> list[dict[str, float]]:
 
 
 def last_watch(pre: Mapping[str, Any]) -> dict[str, float]:
-    """The end of a run's watch curve: ``knn``, ``linear`` (fractions) and ``heldout_n`` from the last point
-    with an online probe, ``rankme`` from the last point with it; {} without a curve."""
+    """The end of a run's watch curve: ``knn``, ``linear`` (fractions), ``probe_n`` and ``heldout_n`` from the last
+    point with an online probe, ``rankme`` from the last point with it; {} without a curve."""
     points = watch_curve(pre)
     probed = [p for p in points if "knn" in p or "linear" in p]
-    out = {k: v for k, v in probed[-1].items() if k in ("knn", "linear", "heldout_n")} if probed else {}
+    out = {k: v for k, v in probed[-1].items() if k in ("knn", "linear", "probe_n", "heldout_n")} if probed else {}
     ranked = [p for p in points if "rankme" in p]
     if ranked:
         out["rankme"] = ranked[-1]["rankme"]
@@ -112,6 +112,8 @@ def _online(watched: Mapping[str, float]) -> dict[str, str]:
             n = watched.get("heldout_n")
             half = f" ± {wilson_half(watched[key], n) * 100:.1f}" if n and n >= 1 else ""
             cells[f"online {key}"] = f"{watched[key] * 100:.1f}{half}"
+    if "probe_n" in watched and "heldout_n" in watched:  # labelled / held-out training images of that probe
+        cells["online probe"] = f"{watched['probe_n']:.0f} / {watched['heldout_n']:.0f}"
     if "rankme" in watched:
         cells["RankMe"] = f"{watched['rankme']:.1f}"
     return cells
@@ -191,7 +193,7 @@ NOTE = ("kNN and linear: top-1 in percent on the evaluation dataset's test split
         "check (`repbench pretrain --probe-every N`): kNN and a logistic regression fitted on the frozen "
         "features of a fixed labelled subset of the training split and scored on a fixed, disjoint held-out "
         "subset of it (± half the width of the 95% Wilson interval over that subset, when the record says its "
-        "size); Δ: online minus offline, in points. RankMe: the effective rank of the embeddings of a fixed "
+        "size); online probe: the sizes of those two subsets (labelled / held-out images); Δ: online minus offline, in points. RankMe: the effective rank of the embeddings of a fixed "
         "batch at the last check. Runs trained without `--probe-every` leave these columns blank. Rows whose "
         "method is `none` are references (the same architecture at random init, raw pixels). Wall time, "
         "samples/s and peak memory (CUDA max allocated, or peak RSS on the CPU) are the pretraining loop's own.")
