@@ -135,3 +135,29 @@ def test_the_throughput_table_holds_only_the_boards_encoders(tmp_path):
 
 def test_base64_is_what_the_page_embeds():  # the SVG pattern above matches what page.py writes
     assert SVG.fullmatch("data:image/svg+xml;base64," + base64.b64encode(b"<svg/>").decode())
+
+
+@pytest.mark.slow  # matplotlib
+def test_an_encoder_keeps_its_colour_in_every_plot_of_the_board():
+    """The legends follow each table's rank, the colours do not: an encoder ranked first under kNN and last under
+    linear is drawn in the same colour in both plots."""
+    from benchmark.leaderboards import plots
+    from benchmark.leaderboards.pageinfo import plot_names
+    from benchmark.leaderboards.tables import to_frame
+
+    linear_first = {"zz-enc": 0.95, "pixels": 0.2}  # reverses the kNN ranking of these two
+    records = [dataclasses.replace(r, metrics={**r.metrics, "top1": (v := linear_first[r.encoder.name]),
+                                               "top1_ci95": [v - 0.02, v + 0.02]})
+               if r.protocol.name == "linear" and r.encoder.name in linear_first else r for r in _records()]
+    board = build_board(records)
+    colours = {}
+    for protocol in ("knn", "linear"):
+        names = plot_names(board)[(protocol, "image")]
+        ax = plots.dataset_bars_figure(to_frame(records), protocol, names=names).axes[0]
+        legend = ax.get_legend()
+        labels = [t.get_text() for t in legend.get_texts()]
+        colours[protocol] = dict(zip(labels, [tuple(h.get_facecolor()) for h in legend.legend_handles], strict=True))
+        if protocol == "linear":
+            assert labels[0] == "zz-enc"  # the legend follows this table's rank
+    assert colours["knn"] == colours["linear"]
+    assert len(set(colours["knn"].values())) == 3

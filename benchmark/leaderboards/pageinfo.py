@@ -142,23 +142,27 @@ def short_caption(t: Table, board: Board) -> str:
 
 @dataclass
 class PlotNames:
-    """How one (protocol, modality) plot names things: full label -> short key, keys in rank order, the axis."""
+    """How one (protocol, modality) plot names things: full label -> short key, keys in rank order, the axis,
+    and the board's palette order (every encoder key of the board, sorted: an encoder keeps its colour in every
+    plot of the board, whatever its rank in each)."""
 
     encoders: dict[str, str] = field(default_factory=dict)
     encoder_order: list[str] = field(default_factory=list)
     datasets: dict[str, str] = field(default_factory=dict)
     dataset_order: list[str] = field(default_factory=list)
     ylabel: str = "primary metric (%)"
+    palette: list[str] = field(default_factory=list)
 
 
 def plot_names(board: Board) -> dict[tuple[str, str | None], PlotNames]:
     """Per (protocol, modality) table, and per (protocol, None) where the protocol has one table."""
     out: dict[tuple[str, str | None], PlotNames] = {}
+    palette = sorted({r.key for t in board.tables for r in [*t.rows, *t.unranked]})
     for t in board.tables:
         rows = [*t.rows, *t.unranked]
         out[(t.protocol, t.modality)] = PlotNames(
             {r.label: r.key for r in rows}, [r.key for r in rows], {c.label: c.key for c in t.columns},
-            [c.key for c in t.columns], axis_label(t.protocol, t.metric))
+            [c.key for c in t.columns], axis_label(t.protocol, t.metric), palette)
     for protocol in {t.protocol for t in board.tables}:
         tables = [t for t in board.tables if t.protocol == protocol]
         if len(tables) == 1:

@@ -160,8 +160,8 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
                         names: PlotNames | None = None) -> Any:
     """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers. With
     ``names`` (:func:`benchmark.leaderboards.pageinfo.plot_names`) encoders and datasets show by their tables'
-    short labels in rank (and column) order and the axis names the metric; without, full labels sorted and the
-    metric of the frame's ``metric`` column."""
+    short labels in rank (and column) order, each encoder in its colour on the whole board, and the axis names
+    the metric; without, full labels sorted and the metric of the frame's ``metric`` column."""
     plt = _plt()
     bars = bar_data(frame, protocol)
     if names is not None:
@@ -171,8 +171,10 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
     encoders = _in_order(bars["encoder"].unique(), names.encoder_order if names else ())
     width = 0.8 / max(len(encoders), 1)
     fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5))), 4.5))
-    colours = plt.get_cmap("tab20" if len(encoders) > 10 else "tab10")
+    palette = names.palette if names is not None and names.palette else encoders  # a colour per encoder of the board
+    colours = plt.get_cmap("tab20" if len(palette) > 10 else "tab10")
     for k, enc in enumerate(encoders):
+        k = palette.index(enc) if enc in palette else k
         sub = bars[bars["encoder"] == enc].set_index("dataset").reindex(datasets).dropna(subset=["value"])
         xs = [datasets.index(d) - 0.4 + width * (k + 0.5) for d in sub.index]
         yerr = [(sub["value"] - sub["low"]).clip(lower=0), (sub["high"] - sub["value"]).clip(lower=0)]
