@@ -141,6 +141,8 @@ def test_base64_is_what_the_page_embeds():  # the SVG pattern above matches what
 def test_an_encoder_keeps_its_colour_in_every_plot_of_the_board():
     """The legends follow each table's rank, the colours do not: an encoder ranked first under kNN and last under
     linear is drawn in the same colour in both plots."""
+    from matplotlib.container import BarContainer
+
     from benchmark.leaderboards import plots
     from benchmark.leaderboards.pageinfo import plot_names
     from benchmark.leaderboards.tables import to_frame
@@ -159,5 +161,10 @@ def test_an_encoder_keeps_its_colour_in_every_plot_of_the_board():
         colours[protocol] = dict(zip(labels, [tuple(h.get_facecolor()) for h in legend.legend_handles], strict=True))
         if protocol == "linear":
             assert labels[0] == "zz-enc"  # the legend follows this table's rank
+        # and so do the bars: within each dataset's group, left to right in the legend's order, inside the group
+        containers = [c for c in ax.containers if isinstance(c, BarContainer)]
+        for group in range(2):
+            xs = [c.patches[group].get_x() for c in containers]
+            assert xs == sorted(xs) and group - 0.4 <= xs[0] and xs[-1] < group + 0.4
     assert colours["knn"] == colours["linear"]
     assert len(set(colours["knn"].values())) == 3

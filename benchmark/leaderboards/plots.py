@@ -173,12 +173,12 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
     fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5))), 4.5))
     palette = names.palette if names is not None and names.palette else encoders  # a colour per encoder of the board
     colours = plt.get_cmap("tab20" if len(palette) > 10 else "tab10")
-    for k, enc in enumerate(encoders):
-        k = palette.index(enc) if enc in palette else k
+    for k, enc in enumerate(encoders):  # k places the bar in its group; the palette gives its colour
+        colour = colours((palette.index(enc) if enc in palette else k) % colours.N)
         sub = bars[bars["encoder"] == enc].set_index("dataset").reindex(datasets).dropna(subset=["value"])
         xs = [datasets.index(d) - 0.4 + width * (k + 0.5) for d in sub.index]
         yerr = [(sub["value"] - sub["low"]).clip(lower=0), (sub["high"] - sub["value"]).clip(lower=0)]
-        ax.bar(xs, sub["value"], width=width * 0.92, color=colours(k % colours.N), label=mpl_text(str(enc)),
+        ax.bar(xs, sub["value"], width=width * 0.92, color=colour, label=mpl_text(str(enc)),
                yerr=yerr, capsize=2, error_kw={"lw": 0.8, "ecolor": "0.2"})
     ax.set_xticks(range(len(datasets)))
     # a label's options go on a second line: "fashion-mnist\n[test_size=1000,train_size=3000]"
