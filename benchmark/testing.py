@@ -8,7 +8,8 @@ message naming the plugin, the split and the fix; the harness runs the same chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -155,3 +156,22 @@ def check_protocol(spec: ProtocolSpec, task: EvalTask, **options: Any) -> Protoc
         raise ContractError(f"protocol {spec.name!r} returned no predictions and no {spec.primary_metric!r} "
                             "metric: return predictions and labels, or score itself in metrics")
     return output
+
+
+@contextmanager
+def gloo_group(**init: Any) -> Iterator[None]:
+    """One rank of a CPU (gloo) process group for a multi-process test: ``init`` goes to
+    ``torch.distributed.init_process_group`` (``init_method``, ``rank``, ``world_size``; none under torchrun). On
+    a clean exit the rank leaves in step with the others (:func:`benchmark.runtime.distributed.leave`: a barrier,
+    then destroy); after an error it destroys its group without waiting for ranks that may never arrive."""
+    import torch.distributed
+
+    from benchmark.runtime.distributed import leave
+
+    torch.distributed.init_process_group("gloo", **init)
+    try:
+        yield
+    except BaseException:
+        torch.distributed.destroy_process_group()
+        raise
+    leave()

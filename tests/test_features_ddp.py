@@ -21,8 +21,7 @@ from benchmark.features import distributed as ranks
 from benchmark.features import extract
 from benchmark.plan import make_plan
 from benchmark.runner import RunConfig, run_plan
-from benchmark.runtime.distributed import leave
-from benchmark.testing import catalog_with
+from benchmark.testing import catalog_with, gloo_group
 
 WORLD = 2
 CATALOG = catalog_with()
@@ -127,10 +126,8 @@ def _config(out: Path, rank: int, **kw) -> RunConfig:
 
 def _worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                                         world_size=WORLD)
     folder, report = Path(out), {}
-    try:
+    with gloo_group(init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD):
         enc = CATALOG.resolve("encoders", "pixels").load()
         images = CATALOG.resolve("datasets", "digits").load().split("test").samples[:37]  # odd: padded
         report["features"] = ranks.gather_rows(37, lambda: ranks.local_rows(enc, images, _req(37, 8), device="cpu",
@@ -150,10 +147,6 @@ def _worker(rank: int, port: int, out: str) -> None:
         records = [r.to_json() for r in run_plan(CATALOG, plan, _config(folder, rank))]
         again = [r.to_json() for r in run_plan(CATALOG, plan, _config(folder, rank, force=True))]  # rank 0's cache hits: no requests
         report["records"] = [[r["metrics"]["top1"], r["timings"]["features_cached"]] for r in records + again]
-        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
-    finally:
-        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
-            torch.distributed.destroy_process_group()
     (folder / f"rank{rank}.json").write_text(json.dumps(report))
 
 

@@ -31,7 +31,6 @@ from benchmark.encoders.roles import with_prompts
 from benchmark.hookspecs import hookimpl
 from benchmark.protocols.qrels import evaluate_qrels
 from benchmark.specs import DatasetSpec, EncoderSpec, ProtocolSpec
-from benchmark.runtime.distributed import leave
 
 ENCODED = [0]
 WORDS = "cat dog market stock purr bark rates young kitten puppy fell rose day night".split()
@@ -96,16 +95,13 @@ def run(out, distributed):
 
 
 if __name__ == "__main__":
+    from benchmark.testing import gloo_group
+
     out = Path(sys.argv[1])
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo")
     os.environ["FIELDS_OUT"] = str(out / "fields-ranks.npz")
-    try:
+    with gloo_group():
         rank, records = run(out, True)
-        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
-    finally:
-        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
-            torch.distributed.destroy_process_group()
     (out / f"rank{rank}.json").write_text(json.dumps({"encoded": ENCODED[0], "records": records}))
 '''
 

@@ -14,7 +14,7 @@ import torch
 
 from benchmark.methods import losses
 from benchmark.methods.losses import byol_loss, nt_xent, vicreg_loss
-from benchmark.runtime.distributed import leave
+from benchmark.testing import gloo_group
 
 ATOL = 1e-5
 
@@ -196,8 +196,7 @@ def _worker(r: int, world: int, init: str, out: str) -> None:
     # the batch is made here from its seed, not sent: tensors passed to spawned processes travel through torch's
     # shared-memory file descriptors, which aborted the children (SIGABRT) late in a full test session
     z1, z2 = _pair(n=8, d=5, seed=7)
-    torch.distributed.init_process_group("gloo", init_method=init, rank=r, world_size=world)
-    try:
+    with gloo_group(init_method=init, rank=r, world_size=world):
         n = z1.shape[0] // world
         results = {}
         for name, fn in (("nt_xent", lambda a, b: nt_xent(a, b, 0.5)), ("vicreg", vicreg_loss)):
@@ -206,10 +205,6 @@ def _worker(r: int, world: int, init: str, out: str) -> None:
             loss.backward()
             results[name] = (float(loss.detach()), a.grad)
         torch.save(results, f"{out}.{r}")
-        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
-    finally:
-        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
-            torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow

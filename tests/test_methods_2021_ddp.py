@@ -22,8 +22,8 @@ from test_methods_builtin import images, tiny_backbone
 from benchmark.methods import dino, mocov3
 from benchmark.methods.recent_losses import barlow_twins_loss, dino_center, dino_loss, mocov3_loss
 from benchmark.methods.trainer import train
-from benchmark.runtime.distributed import leave
 from benchmark.specs import Budget, Split
+from benchmark.testing import gloo_group
 
 WORLD, N, D = 2, 8, 6
 ATOL = 1e-6
@@ -59,16 +59,10 @@ def _losses(t: dict[str, torch.Tensor], part: slice) -> dict[str, tuple[torch.Te
 
 def _loss_worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                                         world_size=WORLD)
-    try:
+    with gloo_group(init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD):
         half = N // WORLD
         results = _losses(_tensors(), slice(rank * half, (rank + 1) * half))
         torch.save(results, f"{out}.{rank}")
-        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
-    finally:
-        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
-            torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
@@ -92,9 +86,7 @@ SMALL = {"dino": (dino, {"out_dim": 32, "hidden": 32, "bottleneck": 16, "local_c
 
 def _train_worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                                         world_size=WORLD)
-    try:
+    with gloo_group(init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD):
         for name, (module, options) in SMALL.items():
             torch.manual_seed(rank)  # different inits: DDP starts every rank from rank 0's
             backbone = tiny_backbone(seed=rank)
@@ -106,10 +98,6 @@ def _train_worker(rank: int, port: int, out: str) -> None:
             save_file(state, str(Path(out) / f"{name}.rank{rank}.safetensors"))
             (Path(out) / f"{name}.rank{rank}.json").write_text(json.dumps(
                 {"losses": result.loss_curve, "world": result.world_size, "global_batch": result.global_batch}))
-        leave()  # a barrier first: no rank tears gloo down while another still reads its last message
-    finally:
-        if torch.distributed.is_initialized():  # a rank that failed leaves without waiting
-            torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
