@@ -1,9 +1,10 @@
 """The landing page of a folder of published leaderboards: ``python -m benchmark.leaderboards.index leaderboards``.
 
 Every subfolder holding ``records/`` is one published board (written by ``repbench leaderboard --out``): the page
-gets a section per board, titled as the board's own page is (its suite, or what it measures) and its folder, with a summary table read from its records (each encoder's mean score per protocol
-table, or the methods, throughput or profile table the folder is about), the folder's own description (the first
-paragraph under its heading in the folder's README, when there is one) and links to the board's page and tables.
+gets a section per board, titled as the board's own page is (its suite, or what it measures) and its folder, with
+a summary table read from its records (each encoder's mean score per protocol table, or the methods, throughput or
+profile table the folder is about), the folder's own description (the first paragraph under its heading in the
+folder's README, when there is one) and links to the board's page and tables, each saying what the file is.
 """
 
 from __future__ import annotations

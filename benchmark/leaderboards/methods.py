@@ -1,8 +1,8 @@
 """The methods table: one row per (pretraining method, backbone, evaluation dataset), grouped by backbone, with
 offline kNN and linear (95% CIs), the run's final online probe (kNN and linear on the held-out subset, the
-subsets' sizes, and the differences from the offline probes), RankMe at the end, the budget, the steps run, wall time, samples/s
-and peak memory, beside reference rows (the same architecture at random init, raw pixels, any other encoder
-evaluated on the same data), whose pretraining columns stay blank.
+subsets' sizes, and the differences from the offline probes), RankMe at the end, the budget, the steps run,
+wall time, samples/s and peak memory, beside reference rows (the same architecture at random init, raw pixels,
+any other encoder evaluated on the same data), whose pretraining columns stay blank.
 
 Built from ordinary evaluation records: an encoder ``run:<folder>`` carries its pretraining in
 ``encoder.pretraining`` (method, recipe, budget, what the loop measured); the online probe and RankMe are the
@@ -193,7 +193,8 @@ NOTE = ("kNN and linear: top-1 in percent on the evaluation dataset's test split
         "check (`repbench pretrain --probe-every N`): kNN and a logistic regression fitted on the frozen "
         "features of a fixed labelled subset of the training split and scored on a fixed, disjoint held-out "
         "subset of it (± half the width of the 95% Wilson interval over that subset, when the record says its "
-        "size); online probe: the sizes of those two subsets (labelled / held-out images); Δ: online minus offline, in points. RankMe: the effective rank of the embeddings of a fixed "
+        "size); online probe: the sizes of those two subsets (labelled / held-out images); Δ: online minus "
+        "offline, in points. RankMe: the effective rank of the embeddings of a fixed "
         "batch at the last check. Runs trained without `--probe-every` leave these columns blank. Rows whose "
         "method is `none` are references (the same architecture at random init, raw pixels). Wall time, "
         "samples/s and peak memory (CUDA max allocated, or peak RSS on the CPU) are the pretraining loop's own.")
