@@ -28,7 +28,8 @@ def _point(step: int, knn: float, linear: float, rankme: float, heldout: int = 5
 
 CURVES = {"dino-r": [_point(100, 0.70, 0.76, 40.0), _point(200, 0.79, 0.836, 61.5)],
           "simclr-r": None,
-          "dino-v": [_point(100, 0.66, 0.70, 20.0), _point(200, 0.712, 0.774, 33.25)],
+          # a newer run: the probe's chosen C in its points, the checks' time in its result
+          "dino-v": [_point(100, 0.66, 0.70, 20.0), {**_point(200, 0.712, 0.774, 33.25), "probe_C": 10.0}],
           # the last check ran the monitors only (a run stopped early): the probe comes from the check before
           "mae-v": [_point(100, 0.50, 0.664, 12.0), {"step": 150, "rankme": 14.0, "std": 0.02, "loss": 0.4}]}
 RUNS = {"dino-r": ("dino", RESNET), "simclr-r": ("simclr", RESNET), "dino-v": ("dino", VIT),
@@ -41,6 +42,8 @@ def _encoder(key: str) -> dict:
         result = {"steps": 200, "seconds": 1234.5, "samples_per_s": 20.7, "peak_memory_bytes": 3 * 2**30}
         if CURVES[key] is not None:
             result["watch_curve"] = CURVES[key]
+        if key == "dino-v":  # 200 steps of 128 in 1234.5 - 240 s of training
+            result.update(watch_seconds=240.0, train_samples_per_s=200 * 128 / 994.5)
         return {"name": f"run:{key}", "label": f"run:{key}", "weights": f"pretrained-run:{method}",
                 "pretraining": {"method": method, "backbone": backbone, "seed": 0,
                                 "data": {"dataset": "fashion-mnist", "size": 60000},
@@ -96,6 +99,9 @@ def test_online_probe_its_difference_from_the_offline_probe_and_rankme(records):
             == {"–"}
     assert rows.loc["simclr · resnet18", ["wall time", "samples/s", "peak memory"]].tolist() == [
         "1234 s", "21", "3072 MiB"]
+    # a run that timed its checks: wall time says how much they took, samples/s is the training steps' own
+    assert rows.loc["dino · vit_tiny_patch4_32", ["wall time", "samples/s", "online probe"]].tolist() == [
+        "1234 s (240 s checks)", "26", "1000 / 500, C 10"]
 
 
 def test_wilson_half_width_matches_scipy():

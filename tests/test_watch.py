@@ -141,7 +141,9 @@ def test_a_healthy_run_is_not_flagged_and_the_probe_scores_the_held_out_subset(t
     assert result.collapse == "" and result.stopped_by == "steps"
     assert [p["step"] for p in result.watch_curve] == [3, 6]
     for point in result.watch_curve:
-        assert set(point) == {"step", "rankme", "std", "loss", "knn", "linear", "lr", "probe_n", "heldout_n"}
+        assert set(point) == {"step", "rankme", "std", "loss", "knn", "linear", "lr", "probe_n", "heldout_n",
+                              "probe_C", "seconds"}
+        assert point["seconds"] > 0.0 and point["probe_C"] in (0.001, 0.01, 0.1, 1.0, 10.0)
         assert (point["probe_n"], point["heldout_n"]) == (24, 12)
         assert point["lr"] == result.lr_curve[point["step"] - 1]  # the lr of the step just done
         assert 0.0 <= point["knn"] <= 1.0 and 0.0 <= point["linear"] <= 1.0 and point["rankme"] > 1.2
@@ -149,6 +151,41 @@ def test_a_healthy_run_is_not_flagged_and_the_probe_scores_the_held_out_subset(t
     assert result.watch_curve[-1]["knn"] >= 0.9  # the bands separate the classes for any conv net
     assert any(line.startswith("watch at step 6:") for line in lines)
     assert all(labels is None for labels in method.objective.labels_seen)  # labels never reach the objective
+
+
+def test_the_online_linear_probe_is_the_linear_protocol_on_the_probe_subsets(tmp_path):
+    """The probe's logistic regression chooses C as ``repbench eval --protocol linear`` does (a seeded stratified 20%
+    of its labelled subset, the default Cs, refit on all of it): on the same features the two give the same C and
+    the same held-out accuracy, so online and offline differ only by the data they see."""
+    from benchmark.methods.views import plain_view
+    from benchmark.methods.watch import Watcher
+    from benchmark.protocols.linear import evaluate_linear
+
+    backbone, data = tiny_backbone(size=16), _data(n=90)
+    watch = Watch(every=1, probe_size=50, heldout_size=30, seed=3)
+    method = Method(Recorder(backbone), backbone)
+    watcher = Watcher(watch, method, backbone, data, torch.device("cpu"), "t")
+    point, _ = watcher.check(1, method.objective, lambda line: None)
+    view, labels = plain_view(backbone), np.asarray(data.labels)
+    with torch.no_grad():
+        feats = {name: (backbone.encoder.encode(torch.stack([view(data.samples[i]) for i in idx])).numpy(),
+                        labels[idx]) for name, idx in (("train", watcher.probe_idx), ("test", watcher.heldout_idx))}
+
+    class Task:  # the harness's handle over the probe's two subsets
+        seed, device, num_classes, encoder_name = watch.seed, "cpu", 3, "t"
+
+        def features(self, split):
+            return feats[split]
+
+        def has_split(self, split):
+            return split in feats
+
+    offline = evaluate_linear(Task())
+    assert point["probe_C"] == offline.chosen["C"]
+    assert point["linear"] == pytest.approx(float(np.mean(offline.predictions == feats["test"][1])), abs=1e-12)
+    fixed, _ = Watcher(Watch(every=1, probe_size=50, heldout_size=30, seed=3, C=0.01), method, backbone, data,
+                       torch.device("cpu"), "t").check(1, method.objective, lambda line: None)
+    assert fixed["probe_C"] == 0.01  # a fixed C is used as given
 
 
 def test_a_watched_run_trains_bit_identically_to_an_unwatched_one_and_resumes(tmp_path):
@@ -160,7 +197,9 @@ def test_a_watched_run_trains_bit_identically_to_an_unwatched_one_and_resumes(tm
         assert torch.equal(a, b), name
     _run(Recorder, tmp_path, watch, pause_at_step=3, workdir=tmp_path / "paused")
     resumed_method, resumed = _run(Recorder, tmp_path, watch, workdir=tmp_path / "paused")
-    assert resumed.watch_curve == full.watch_curve and resumed.resumed_from_step == 3
+    untimed = [[{k: v for k, v in p.items() if k != "seconds"} for p in r.watch_curve] for r in (resumed, full)]
+    assert untimed[0] == untimed[1] and resumed.resumed_from_step == 3  # the same checks; only their times differ
+    assert resumed.watch_seconds == pytest.approx(sum(p["seconds"] for p in resumed.watch_curve))
     for a, b in zip(watched.objective.state_dict().values(), resumed_method.objective.state_dict().values(),
                     strict=True):
         assert torch.equal(a, b)

@@ -75,7 +75,7 @@ def run_label(pre: Mapping[str, Any]) -> str:
 
 
 #: What a point of a run's watch curve can hold (:mod:`benchmark.methods.watch`, and the trainer's lr and sizes)
-WATCH_KEYS = ("step", "loss", "lr", "knn", "linear", "rankme", "std", "probe_n", "heldout_n")
+WATCH_KEYS = ("step", "loss", "lr", "knn", "linear", "rankme", "std", "probe_n", "heldout_n", "probe_C", "seconds")
 
 
 def watch_curve(pre: Mapping[str, Any]) -> list[dict[str, float]]:
@@ -88,11 +88,13 @@ def watch_curve(pre: Mapping[str, Any]) -> list[dict[str, float]]:
 
 
 def last_watch(pre: Mapping[str, Any]) -> dict[str, float]:
-    """The end of a run's watch curve: ``knn``, ``linear`` (fractions), ``probe_n`` and ``heldout_n`` from the last
-    point with an online probe, ``rankme`` from the last point with it; {} without a curve."""
+    """The end of a run's watch curve: ``knn``, ``linear`` (fractions), ``probe_n``, ``heldout_n`` and ``probe_C``
+    (when recorded) from the last point with an online probe, ``rankme`` from the last point with it; {} without a
+    curve."""
     points = watch_curve(pre)
     probed = [p for p in points if "knn" in p or "linear" in p]
-    out = {k: v for k, v in probed[-1].items() if k in ("knn", "linear", "probe_n", "heldout_n")} if probed else {}
+    out = {k: v for k, v in probed[-1].items() if k in ("knn", "linear", "probe_n", "heldout_n", "probe_C")} \
+        if probed else {}
     ranked = [p for p in points if "rankme" in p]
     if ranked:
         out["rankme"] = ranked[-1]["rankme"]
@@ -113,7 +115,8 @@ def _online(watched: Mapping[str, float]) -> dict[str, str]:
             half = f" ± {wilson_half(watched[key], n) * 100:.1f}" if n and n >= 1 else ""
             cells[f"online {key}"] = f"{watched[key] * 100:.1f}{half}"
     if "probe_n" in watched and "heldout_n" in watched:  # labelled / held-out training images of that probe
-        cells["online probe"] = f"{watched['probe_n']:.0f} / {watched['heldout_n']:.0f}"
+        chosen = f", C {watched['probe_C']:g}" if isinstance(watched.get("probe_C"), (int, float)) else ""
+        cells["online probe"] = f"{watched['probe_n']:.0f} / {watched['heldout_n']:.0f}{chosen}"
     if "rankme" in watched:
         cells["RankMe"] = f"{watched['rankme']:.1f}"
     return cells
@@ -127,11 +130,15 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
         labels = " (uses labels)" if pre.get("uses_labels") else ""
         backbone = str(pre.get("backbone"))
         seconds, rate = _number(res.get("seconds")), _number(res.get("samples_per_s"))
+        watch_s, train_rate = _number(res.get("watch_seconds")), _number(res.get("train_samples_per_s"))
+        if watch_s and train_rate:  # the loop's own rate, the watch's checks left out (they are timed apart)
+            rate = train_rate
         watched = last_watch(pre)
         return {"label": run_label(pre), "method": f"{pre.get('method')}{labels}",
                 "backbone": backbone, "trained on": f"{data.get('dataset')} ({data.get('size')})",
                 "budget": _budget(pre.get("budget")), "steps": str(res.get("steps", BLANK)),
-                "wall time": BLANK if seconds is None else f"{seconds:.0f} s",
+                "wall time": BLANK if seconds is None else f"{seconds:.0f} s" + (
+                    f" ({watch_s:.0f} s checks)" if watch_s and train_rate else ""),
                 "samples/s": BLANK if rate is None else f"{rate:.0f}", "peak memory": _bytes(res.get("peak_memory_bytes")),
                 **_online(watched), "_watched": watched}
     weights = str(enc.get("weights") or "")
@@ -193,11 +200,14 @@ NOTE = ("kNN and linear: top-1 in percent on the evaluation dataset's test split
         "check (`repbench pretrain --probe-every N`): kNN and a logistic regression fitted on the frozen "
         "features of a fixed labelled subset of the training split and scored on a fixed, disjoint held-out "
         "subset of it (± half the width of the 95% Wilson interval over that subset, when the record says its "
-        "size); online probe: the sizes of those two subsets (labelled / held-out images); Δ: online minus "
+        "size); online probe: the sizes of those two subsets (labelled / held-out images) and the C the probe "
+        "chose on a 20% split of its labelled subset, as the linear protocol does; Δ: online minus "
         "offline, in points. RankMe: the effective rank of the embeddings of a fixed "
         "batch at the last check. Runs trained without `--probe-every` leave these columns blank. Rows whose "
-        "method is `none` are references (the same architecture at random init, raw pixels). Wall time, "
-        "samples/s and peak memory (CUDA max allocated, or peak RSS on the CPU) are the pretraining loop's own.")
+        "method is `none` are references (the same architecture at random init, raw pixels). Wall time "
+        "(with the part the watch's checks took, where the run timed them), samples/s (training steps only, "
+        "where the checks were timed) and peak memory (CUDA max allocated, or peak RSS on the CPU) are the "
+        "pretraining loop's own.")
 
 
 def methods_markdown(records: Iterable[Record]) -> str:

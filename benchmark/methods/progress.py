@@ -14,7 +14,9 @@ class TrainResult:
     """What :func:`~benchmark.methods.trainer.train` returns. ``epochs`` is fractional (steps / steps_per_epoch); ``seconds`` and the curves
     cover the whole run, before a resume included; ``stopped_by`` is ``steps``, ``epochs``, ``seconds``,
     ``paused`` (``pause_at_step``) or ``collapse``; ``estimate`` says how ``estimated_total_steps`` (the schedule's
-    K) was fixed; ``watch_curve`` and ``collapse`` come from the watch (:mod:`benchmark.methods.watch`)."""
+    K) was fixed; ``watch_curve`` and ``collapse`` come from the watch (:mod:`benchmark.methods.watch`).
+    ``samples_per_s`` is over all of ``seconds``; ``watch_seconds`` is the part the watch's checks took, and
+    ``train_samples_per_s`` the rate without it (the loop's own throughput)."""
 
     steps: int
     epochs: float
@@ -37,6 +39,8 @@ class TrainResult:
     checkpoint: str = ""
     watch_curve: list[dict[str, Any]] = field(default_factory=list)
     collapse: str = ""
+    watch_seconds: float = 0.0
+    train_samples_per_s: float = 0.0
 
 
 @dataclass

@@ -358,10 +358,11 @@ class _Loop:
 
     def result(self, resumed: int | None) -> TrainResult:
         p = self.progress
-        seconds = p.elapsed_s
+        seconds, watched = p.elapsed_s, float(sum(point.get("seconds", 0.0) for point in p.watch_curve))
         return TrainResult(
             steps=p.step, epochs=p.step / self.per_epoch, seconds=seconds,
-            samples_per_s=p.step * self.global_batch / seconds if seconds > 0 else 0.0,
+            samples_per_s=p.step * self.global_batch / seconds if seconds > 0 else 0.0, watch_seconds=watched,
+            train_samples_per_s=p.step * self.global_batch / (seconds - watched) if seconds > watched else 0.0,
             peak_memory_bytes=peak_memory(self.dev)[0], loss_curve=list(p.loss_curve), lr_curve=list(p.lr_curve),
             estimated_total_steps=self.schedule() if p.total is not None or self.cap else p.step,
             stopped_by=p.stopped_by or "", resumed_from_step=resumed, estimate=p.estimate,

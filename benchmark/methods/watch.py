@@ -6,9 +6,12 @@ after every ``every`` steps and after the last step):
 - Online probe: a fixed, seeded subset of the training split (``probe_size`` samples, labelled) and a disjoint
   held-out subset (``heldout_size``) are chosen once. At each check the backbone encodes both, unaugmented
   (:func:`~benchmark.methods.views.plain_view`), in eval mode without gradients; a kNN classifier (cosine,
-  k = ``knn_k``, :func:`benchmark.protocols.knn.knn_classify`) and a logistic regression (fixed ``C``,
-  standardised features, :func:`benchmark.protocols.linear.fit_logreg`) are fitted on the probe features and
-  scored on the held-out ones. Labels never reach the objective. ``--eval`` at the end remains the reference.
+  k = ``knn_k``, :func:`benchmark.protocols.knn.knn_classify`) and a logistic regression are fitted on the probe
+  features and scored on the held-out ones. The regression follows the ``linear`` protocol's own rule
+  (:func:`benchmark.protocols.linear.evaluate_linear` with its defaults): standardised features, C chosen from
+  :data:`~benchmark.protocols.logreg.DEFAULT_CS` on a seeded stratified 20% of the probe subset, then refit on
+  all of it; ``C`` fixes it instead. So the online number differs from the offline one only by the data it
+  sees. Labels never reach the objective. ``--eval`` at the end remains the reference.
 - Collapse monitors on a fixed batch (the first ``monitor_size`` held-out samples): RankMe (Garrido et al., 2023,
   "RankMe: Assessing the Downstream Performance of Pretrained Self-Supervised Representations by Their Rank":
   ``exp(entropy(sigma / ||sigma||_1 + 1e-7))`` over the embeddings' singular values; k equal non-zero singular
@@ -18,13 +21,15 @@ after every ``every`` steps and after the last step):
   naming the step, and with ``stop_on_collapse`` the loop stops there (``stopped_by='collapse'``).
 - Every check runs inside a fork of torch's RNG (and the device's), so a watched run trains bit-identically to an
   unwatched one; modules go back to their train/eval mode afterwards. Under DDP every rank runs the checks (the
-  objective's loss may gather), and rank 0's log says so. Each check is one dict of the curve (step, knn, linear, probe_n, heldout_n,
-  rankme, std, loss), kept in the checkpoint and in the run's result.
+  objective's loss may gather), and rank 0's log says so. Each check is one dict of the curve (step, knn, linear,
+  probe_n, heldout_n, probe_C, rankme, std, loss, and ``seconds``: the check's own wall time, so that a reader
+  can tell training throughput from the watch's cost), kept in the checkpoint and in the run's result.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +48,8 @@ __all__ = ["Watch", "Watcher", "effective_rank", "normalized_std"]
 @dataclass(frozen=True)
 class Watch:
     """How a run is watched: checks every ``every`` steps (and after the last), an online probe when ``probe``,
-    collapse monitors always, stopping at a collapse when ``stop_on_collapse``."""
+    collapse monitors always, stopping at a collapse when ``stop_on_collapse``. ``C`` None: the probe's C is
+    chosen at each check as the linear protocol chooses it."""
 
     every: int = 100
     probe: bool = True
@@ -51,7 +57,7 @@ class Watch:
     heldout_size: int = 500
     monitor_size: int = 256
     knn_k: int = 20
-    C: float = 1.0
+    C: float | None = None
     min_rankme: float = 1.2
     min_std_ratio: float = 0.02
     stop_on_collapse: bool = False
@@ -62,8 +68,8 @@ class Watch:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise OptionError(f"watch {name} {value!r}: use a whole number >= 1")
-        if not self.C > 0:
-            raise OptionError(f"watch C {self.C!r}: use a number > 0")
+        if self.C is not None and not self.C > 0:
+            raise OptionError(f"watch C {self.C!r}: use a number > 0, or None to choose it as the linear protocol does")
 
 
 def watch_from_flags(probe_every: int | None, stop_on_collapse: bool, seed: int,
@@ -133,7 +139,7 @@ class Watcher:
         return torch.cat(out).numpy()
 
     def _probe(self) -> dict[str, float]:
-        from benchmark.protocols.logreg import fit_logreg
+        from benchmark.protocols.logreg import DEFAULT_CS, carve_val, fit_logreg, sweep_C
         from benchmark.protocols.neighbors import knn_classify
 
         if len(self.probe_idx) < 2 or len(np.unique(self.labels[self.probe_idx])) < 2:
@@ -142,10 +148,16 @@ class Watcher:
         train_y, test_y = self.labels[self.probe_idx], self.labels[self.heldout_idx]
         k = min(self.watch.knn_k, len(train_y))
         knn = knn_classify(train_x, train_y, test_x, [k], num_classes=int(self.labels.max()) + 1)
-        linear = fit_logreg(train_x, train_y, self.watch.C)
+        if self.watch.C is None and len(train_y) >= 10:  # the linear protocol's defaults: 20% val, patience 2
+            fit, val, _ = carve_val(train_y, 0.2, self.watch.seed)
+            sweep = sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], DEFAULT_CS, patience=2)
+            linear, C = sweep.model, sweep.C
+        else:
+            C = 1.0 if self.watch.C is None else self.watch.C  # under 10 probe samples: no val split to carve
+            linear = fit_logreg(train_x, train_y, C)
         return {"knn": float(np.mean(knn.predictions[k] == test_y)),  # with the subsets' sizes: a reader of the
                 "linear": float(np.mean(linear.predict(test_x) == test_y)),  # record can put an interval on them
-                "probe_n": len(train_y), "heldout_n": len(test_y)}
+                "probe_n": len(train_y), "heldout_n": len(test_y), "probe_C": float(C)}
 
     def _monitors(self, model: Any) -> dict[str, float]:
         z = self.backbone.encoder.encode(self.monitor_x.to(self.dev)).float()
@@ -156,6 +168,7 @@ class Watcher:
     def check(self, step: int, objective: torch.nn.Module, log: Callable[[str], None]) -> tuple[dict[str, Any], str]:
         """One check after ``step`` steps: (the curve point, a collapse message or ''); ``log`` gets one line."""
         modes = {m: m.training for m in objective.modules()}
+        start = time.perf_counter()
         try:
             with torch.random.fork_rng(devices=fork_rng_devices(self.dev)), torch.no_grad():
                 objective.eval()
@@ -165,6 +178,7 @@ class Watcher:
         finally:
             for module, mode in modes.items():
                 module.training = mode
+        point["seconds"] = time.perf_counter() - start
         width = int(self.backbone.embed_dim)
         why = ""
         if point["rankme"] < self.watch.min_rankme:
@@ -172,6 +186,6 @@ class Watcher:
         elif point["std"] < self.watch.min_std_ratio / math.sqrt(width):
             why = (f"std of the normalised embeddings {point['std']:.3g} < {self.watch.min_std_ratio:g}/sqrt({width})"
                    f" = {self.watch.min_std_ratio / math.sqrt(width):.3g}")
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in point.items() if k != "step")
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in point.items() if k not in ("step", "seconds"))
         log(f"watch at step {step}: {shown}")
         return point, f"method '{self.name}': collapse at step {step}: {why}" if why else ""
