@@ -226,3 +226,7 @@ def test_a_run_stopped_by_a_collapse_says_why_in_its_record(tmp_path, monkeypatc
     assert "collapse at step 2: RankMe 1 < 1.2" in result["collapse"]
     assert any(line.startswith("training stopped early: method 'tiny': collapse at step 2") for line in lines)
     assert json.loads((folder / "curves.json").read_text())["collapse"] == result["collapse"]
+    # the checks are timed apart from training: the run's result and its last line give both rates
+    assert 0.0 < result["watch_seconds"] < result["seconds"]
+    assert result["train_samples_per_s"] > result["samples_per_s"] > 0.0
+    assert any(f"without the watch's {result['watch_seconds']:.0f} s of checks" in line for line in lines)

@@ -166,7 +166,9 @@ def pretrain(catalog: Catalog, request: PretrainRequest, out_root: Path, *, devi
     _write_curves(folder, result, request.method.label)
     write_json(folder / RUN_FILE, {**base, "status": "finished", "finished_at": now_iso(), "result": summary})
     say(f"trained {request.method.label} on {request.dataset.label}: {result.steps} steps in "
-        f"{result.seconds:.0f} s ({result.samples_per_s:.0f} samples/s); run folder {folder}")
+        f"{result.seconds:.0f} s ({result.samples_per_s:.0f} samples/s" + (
+            f"; {result.train_samples_per_s:.0f} without the watch's {result.watch_seconds:.0f} s of checks"
+            if result.watch_seconds else "") + f"); run folder {folder}")
     if result.stopped_by == "collapse":
         say(f"training stopped early: {result.collapse} (recorded in {folder / RUN_FILE})")
     return folder
