@@ -33,6 +33,17 @@ def test_short_name_keeps_what_changes_the_encoder(name, options, weights, short
     assert encoder_short_name(_enc(name, options, weights)) == short
 
 
+def test_a_pretraining_run_is_named_by_its_method_and_backbone_as_in_the_methods_table():
+    """Two runs of one method on two backbones were ``run:dino (1)`` and ``run:dino (2)`` in a board's tables."""
+    def run(backbone):
+        block = {"name": f"run:dino__{backbone}__fashion-mnist__s0__1a2b3c4d5e", "options": {}, "weights": "x",
+                 "pretraining": {"method": "dino", "backbone": backbone, "seed": 0}}
+        return EncoderBlock.from_json(block, "t", "e")
+    assert encoder_short_name(run("timm/resnet18[img_size=32,pretrained=false]")) == "dino · resnet18"
+    assert encoder_short_name(run("timm/vit_tiny_patch16_224[img_size=32,patch_size=4,pretrained=false]")) \
+        == "dino · vit_tiny_patch4_32"
+
+
 def test_the_board_frame_uses_them():
     record = Record.from_json({
         "schema_version": 1, "id": "x", "status": "ok",

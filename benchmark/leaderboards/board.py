@@ -19,6 +19,7 @@ import pandas as pd
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
 from benchmark.leaderboards.kinds import kind_means
+from benchmark.leaderboards.methods import run_label
 from benchmark.leaderboards.model import Board, BoardCell, Column, Row, Table
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
@@ -71,8 +72,12 @@ def short_name(name: str) -> str:
 
 def encoder_short_name(encoder: EncoderBlock) -> str:
     """An encoder's short name keeps what changes what the encoder is: ``timm/resnet18 (random init, 32 px)``,
-    ``timm/resnet18 (ckpt best.safetensors@1a2b3c)``, ``hf/bert (layer 3)``, a ViT's patch size, query/document prompts
-    (options a reader would otherwise take for the published model's)."""
+    ``timm/resnet18 (ckpt best.safetensors@1a2b3c)``, ``hf/bert (layer 3)``, a ViT's patch size, query/document
+    prompts (options a reader would otherwise take for the published model's). A pretraining run (``run:<folder>``
+    whose record carries ``pretraining``) is named as the methods table names it: ``dino · resnet18``."""
+    pre = encoder.extra.get("pretraining")
+    if isinstance(pre, Mapping) and pre.get("method") and pre.get("backbone"):
+        return run_label(pre)
     options = encoder.options or {}
     weights = str(encoder.weights or "")
     parts = []
