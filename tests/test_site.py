@@ -54,3 +54,28 @@ def test_write_site_plots_page_and_published_apart(tmp_path):
     # matplotlib's SVG keeps each label's text in a comment: the measured encoders are there, the published not
     bars = (tmp_path / "lb" / "plots" / "bars-knn-image.svg").read_text(encoding="utf-8")
     assert "<!-- a -->" in bars and "<!-- b -->" in bars and "resnet50" not in bars
+
+
+@pytest.mark.slow  # draws plots
+def test_a_board_of_some_protocols_draws_only_their_plots_and_drops_stale_ones(tmp_path):
+    """`repbench leaderboard --protocol cluster` over records that also hold kNN used to draw kNN bars with full
+    labels under a section of their own (the profiles board's 70-dataset kNN bars); and a plot of a table the
+    board no longer has stayed in plots/ beside the page."""
+    from benchmark.cli import main
+    from benchmark.results.store import ResultStore
+
+    store = ResultStore(tmp_path / "records")
+    for r in [rec(e, d, p, v) for e, v in (("a", 0.9), ("b", 0.8)) for d in ("digits", "mnist5k")
+              for p in ("knn", "cluster")]:
+        store.write(r)
+    out = tmp_path / "board"
+    (out / "plots").mkdir(parents=True)
+    for stale in ("bars-linear.png", "bars-linear.svg", "curves-run-gone.png"):
+        (out / "plots" / stale).write_text("old")
+    (out / "plots" / "depth.png").write_text("another command's plot")
+    assert main(["leaderboard", "--results", str(tmp_path / "records"), "--protocol", "cluster", "--out",
+                 str(out)]) == 0
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["bars-cluster.png", "bars-cluster.svg",
+                                                                 "depth.png"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<h2>knn: plots</h2>" not in page and page.count('src="data:image/svg+xml;base64,') == 1

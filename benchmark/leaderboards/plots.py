@@ -214,9 +214,13 @@ def plot_dataset_bars(frame: pd.DataFrame, out_dir: Path | str,
                       names: Mapping[tuple[str, str | None], PlotNames] | None = None
                       ) -> dict[tuple[str, str | None], list[Path]]:
     """One bar chart per :func:`bar_groups` pair, saved as :func:`bars_stem` ``.png/.svg``; the paths by pair.
-    ``names``: :func:`benchmark.leaderboards.pageinfo.plot_names` of the board the plots go with."""
+    ``names``: :func:`benchmark.leaderboards.pageinfo.plot_names` of the board the plots go with; then only the
+    board's own tables get bars (``repbench leaderboard --protocol cluster`` draws no kNN bars from the same
+    records)."""
     out = {}
     for protocol, modality in bar_groups(frame):
+        if names is not None and (protocol, modality) not in names:
+            continue
         sub = frame if modality is None else frame[frame["modality"] == modality]
         title = protocol if modality is None else f"{protocol} ({modality})"
         named = (names or {}).get((protocol, modality))

@@ -105,6 +105,20 @@ def _claim(svgs: dict[Any, list[str]], claimed: set[Any], s: Section) -> list[st
     return []
 
 
+#: The stems this module draws into ``plots/`` (other commands' plots there, such as ``depth``, are left alone)
+DRAWN_STEMS = ("bars-", "accuracy-vs-throughput-", "methods-", "curves-")
+
+
+def _drop_stale_plots(folder: Path, drawn: set[str]) -> None:
+    """Remove this module's plots in ``folder`` that this render did not draw: a page never sits beside plots of
+    a table, protocol or run it no longer has."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.suffix in (".png", ".svg") and path.name.startswith(DRAWN_STEMS) and path.name not in drawn:
+            path.unlink()
+
+
 def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], records: Iterable[Record | Any],
                throughput: Iterable[ThroughputRecord] = (), *, intro: str = "", plots: bool = True,
                names: Mapping[tuple[str, str | None], PlotNames] | None = None) -> dict[str, Any]:
@@ -117,6 +131,8 @@ def write_site(out_dir: Path | str, title: str, sections: Sequence[Section], rec
     frame = source_frame(records)
     measured, published = split_frame(frame)
     drawn = write_plots(measured, records, throughput, out / "plots", names) if plots and len(measured) else {}
+    if plots:
+        _drop_stale_plots(out / "plots", {p.name for ps in drawn.values() for p in ps})
     svgs = {k: [_svg(p) for p in v if p.suffix == ".svg"] for k, v in drawn.items()}
     claimed: set[Any] = set()
     page = [replace(s, plots=[*s.plots, *_claim(svgs, claimed, s)]) for s in sections]
