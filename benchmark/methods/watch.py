@@ -150,11 +150,12 @@ class Watcher:
         knn = knn_classify(train_x, train_y, test_x, [k], num_classes=int(self.labels.max()) + 1)
         if self.watch.C is None and len(train_y) >= 10:  # the linear protocol's defaults: 20% val, patience 2
             fit, val, _ = carve_val(train_y, 0.2, self.watch.seed)
-            sweep = sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], DEFAULT_CS, patience=2)
+            sweep = sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], DEFAULT_CS, patience=2,
+                            device=str(self.dev))  # on the run's device, as the offline probe fits on the task's
             linear, C = sweep.model, sweep.C
         else:
             C = 1.0 if self.watch.C is None else self.watch.C  # under 10 probe samples: no val split to carve
-            linear = fit_logreg(train_x, train_y, C)
+            linear = fit_logreg(train_x, train_y, C, device=str(self.dev))
         return {"knn": float(np.mean(knn.predictions[k] == test_y)),  # with the subsets' sizes: a reader of the
                 "linear": float(np.mean(linear.predict(test_x) == test_y)),  # record can put an interval on them
                 "probe_n": len(train_y), "heldout_n": len(test_y), "probe_C": float(C)}
