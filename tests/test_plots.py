@@ -162,12 +162,14 @@ def test_quality_throughput_points_use_common_datasets_and_fastest_run():
     assert no_resnet.loc["pixels", "accuracy"] == pytest.approx(85.0) and set(no_resnet["datasets"]) == {2}
 
 
-def mrec(enc, dset, v, seconds=None, method=None, created="2026-01-01", **extra):
+def mrec(enc, dset, v, seconds=None, method=None, created="2026-01-01", watch_seconds=None, **extra):
     """A knn record (a typed Record, as the plots take) of ``enc`` on ``dset``; ``extra`` adds top-level fields."""
     e = {"name": enc, "label": enc}
     if seconds is not None:
         e["pretraining"] = {"method": method, "backbone": "timm/resnet18[pretrained=false]",
                             "result": {"seconds": seconds}}
+        if watch_seconds is not None:
+            e["pretraining"]["result"]["watch_seconds"] = watch_seconds
     rec = make_record(encoder=e, dataset={"name": dset, "label": dset},
                       protocol={"name": "knn", "label": "knn", "primary_metric": "top1"}, metrics={"top1": v},
                       seed=0, precision="fp32", timings={}, environment={}, error=None, config_digest="0",
@@ -197,3 +199,20 @@ def test_methods_plot_points_and_reference_lines(tmp_path):
     paths = plots.plot_methods(recs, tmp_path)
     assert sorted(p.name for p in paths) == ["methods-digits.png", "methods-digits.svg"]
     assert plots.plot_methods(recs[3:], tmp_path) == []  # no pretraining run: no methods plot
+
+
+@pytest.mark.slow  # draws a figure
+def test_methods_plot_leaves_out_the_watchs_checks_where_a_run_timed_them():
+    """A run that timed its probe checks apart sits at its training time; one that did not keeps its wall time,
+    drawn hollow and named in the legend, and the axis says which is which."""
+    recs = [mrec("run:a", "digits", 0.91, 180, "simclr", watch_seconds=60), mrec("run:b", "digits", 0.93, 900, "byol")]
+    pts = plots.methods_points(recs).set_index("encoder")
+    assert pts.loc["run:a", "seconds"] == 120 and bool(pts.loc["run:a", "timed"])
+    assert pts.loc["run:b", "seconds"] == 900 and not bool(pts.loc["run:b", "timed"])
+    ax = plots.methods_figure(pts.reset_index(), "digits").axes[0]
+    filled, hollow = ([tuple(xy) for xy in c.get_offsets()] for c in ax.collections)
+    assert (filled, hollow) == ([(120.0, 91.0)], [(900.0, 93.0)])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["run whose time includes the watch's checks"]
+    assert ax.get_xlabel() == "pretraining time (s): without the watch's checks, where the run timed them"
+    every = plots.methods_figure(plots.methods_points(recs[:1]), "digits").axes[0]
+    assert every.get_xlabel() == "pretraining time without the watch's checks (s)" and every.get_legend() is None
