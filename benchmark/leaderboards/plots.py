@@ -251,10 +251,11 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
         pre = enc.get("pretraining") if isinstance(enc.get("pretraining"), Mapping) else None
         reference = enc.get("name") == "pixels" or str(enc.get("weights") or "").startswith("random-init")
         result = (pre or {}).get("result") or {}
-        seconds, watched = result.get("seconds"), result.get("watch_seconds")
+        seconds: Any = result.get("seconds")
+        watched: Any = result.get("watch_seconds")
         timed = isinstance(seconds, (int, float)) and isinstance(watched, (int, float)) and 0 < watched < seconds
         if timed:
-            seconds -= watched
+            seconds = seconds - watched
         label = str(pre.get("method")) if pre else key[0]
         rows[key] = {"encoder": key[0], "dataset": key[1], "label": label,
                      "backbone": str(pre.get("backbone")) if pre else "", "reference": reference,
