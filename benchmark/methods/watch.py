@@ -8,9 +8,9 @@ after every ``every`` steps and after the last step):
   (:func:`~benchmark.methods.views.plain_view`), in eval mode without gradients; a kNN classifier (cosine,
   k = ``knn_k``, :func:`benchmark.protocols.knn.knn_classify`) and a logistic regression are fitted on the probe
   features and scored on the held-out ones. The regression follows the ``linear`` protocol's own rule
-  (:func:`benchmark.protocols.linear.evaluate_linear` with its defaults): standardised features, C chosen from
-  :data:`~benchmark.protocols.logreg.DEFAULT_CS` on a seeded stratified 20% of the probe subset, then refit on
-  all of it; ``C`` fixes it instead. So the online number differs from the offline one only by the data it
+  (:func:`benchmark.protocols.linear.evaluate_linear` with its defaults, read from
+  :data:`~benchmark.protocols.linear.LINEAR_DEFAULTS`): standardised features, C chosen from its Cs on a seeded
+  stratified 20% of the probe subset, then refit on all of it; ``C`` fixes it instead. So the online number differs from the offline one only by the data it
   sees. Labels never reach the objective. ``--eval`` at the end remains the reference.
 - Collapse monitors on a fixed batch (the first ``monitor_size`` held-out samples): RankMe (Garrido et al., 2023,
   "RankMe: Assessing the Downstream Performance of Pretrained Self-Supervised Representations by Their Rank":
@@ -139,7 +139,8 @@ class Watcher:
         return torch.cat(out).numpy()
 
     def _probe(self) -> dict[str, float]:
-        from benchmark.protocols.logreg import DEFAULT_CS, carve_val, fit_logreg, sweep_C
+        from benchmark.protocols.linear import LINEAR_DEFAULTS as LIN
+        from benchmark.protocols.logreg import carve_val, fit_logreg, sweep_C
         from benchmark.protocols.neighbors import knn_classify
 
         if len(self.probe_idx) < 2 or len(np.unique(self.labels[self.probe_idx])) < 2:
@@ -148,10 +149,11 @@ class Watcher:
         train_y, test_y = self.labels[self.probe_idx], self.labels[self.heldout_idx]
         k = min(self.watch.knn_k, len(train_y))
         knn = knn_classify(train_x, train_y, test_x, [k], num_classes=int(self.labels.max()) + 1)
-        if self.watch.C is None and len(train_y) >= 10:  # the linear protocol's defaults: 20% val, patience 2
-            fit, val, _ = carve_val(train_y, 0.2, self.watch.seed)
-            sweep = sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], DEFAULT_CS, patience=2,
-                            device=str(self.dev))  # on the run's device, as the offline probe fits on the task's
+        if self.watch.C is None and len(train_y) >= 10:  # the linear protocol's own defaults, read from it
+            fit, val, _ = carve_val(train_y, LIN["val_fraction"], self.watch.seed)
+            sweep = sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], LIN["Cs"],
+                            patience=LIN["patience"], standardize=LIN["standardize"], max_iter=LIN["max_iter"],
+                            tol=LIN["tol"], device=str(self.dev))  # on the run's device, as offline on the task's
             linear, C = sweep.model, sweep.C
         else:
             C = 1.0 if self.watch.C is None else self.watch.C  # under 10 probe samples: no val split to carve
