@@ -131,14 +131,15 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
         backbone = str(pre.get("backbone"))
         seconds, rate = _number(res.get("seconds")), _number(res.get("samples_per_s"))
         watch_s, train_rate = _number(res.get("watch_seconds")), _number(res.get("train_samples_per_s"))
-        if watch_s and train_rate:  # the loop's own rate, the watch's checks left out (they are timed apart)
+        timed = bool(watch_s and train_rate)  # the checks timed apart: the loop's own rate, their share shown
+        if timed:
             rate = train_rate
         watched = last_watch(pre)
         return {"label": run_label(pre), "method": f"{pre.get('method')}{labels}",
                 "backbone": backbone, "trained on": f"{data.get('dataset')} ({data.get('size')})",
                 "budget": _budget(pre.get("budget")), "steps": str(res.get("steps", BLANK)),
                 "wall time": BLANK if seconds is None else f"{seconds:.0f} s" + (
-                    f" ({watch_s:.0f} s checks)" if watch_s and train_rate else ""),
+                    f" ({watch_s:.0f} s checks)" if timed else ""),
                 "samples/s": BLANK if rate is None else f"{rate:.0f}", "peak memory": _bytes(res.get("peak_memory_bytes")),
                 **_online(watched), "_watched": watched}
     weights = str(enc.get("weights") or "")
