@@ -61,6 +61,8 @@ def test_plot_writes_png_and_svg(records, tmp_path: Path) -> None:
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = paths[1].read_text()
     assert "<svg" in svg and "relative depth" in svg and "tiny / knn[k=5]" in svg
+    again = plot_depth(depth_frame(records), tmp_path / "again")  # same records, same bytes (no date, no salt)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from benchmark.cli import main
-from benchmark.leaderboards.methods import backbone_short, methods_frame, wilson_half
+from benchmark.leaderboards.methods import _delta, backbone_short, methods_frame, training_time, wilson_half
 from benchmark.results.record import make_record
 from benchmark.results.store import ResultStore, load_records
 
@@ -102,6 +102,21 @@ def test_online_probe_its_difference_from_the_offline_probe_and_rankme(records):
     # a run that timed its checks: wall time says how much they took, samples/s is the training steps' own
     assert rows.loc["dino · vit_tiny_patch4_32", ["wall time", "samples/s", "online probe"]].tolist() == [
         "1234 s (240 s checks)", "26", "1000 / 500, C 10"]
+
+
+def test_a_difference_that_rounds_to_zero_has_no_sign():
+    # online 79.96 against offline 80.00 is -0.04 points: shown as 0.0, not "−0.0" (which reads as a loss)
+    assert [_delta(0.7996, 0.80), _delta(0.8004, 0.80), _delta(0.7994, 0.80), _delta(0.8006, 0.80)] == [
+        "0.0", "0.0", "−0.1", "+0.1"]
+    assert _delta(None, 0.8) == "–"
+
+
+def test_training_time_leaves_out_the_checks_only_where_the_run_timed_them():
+    assert training_time({"seconds": 100.0, "watch_seconds": 30.0}) == (70.0, True)
+    # checks that took all the time (or none, or more: a malformed record) are not a training time
+    for watched in (0.0, 100.0, 130.0, None, "30", True):
+        assert training_time({"seconds": 100.0, "watch_seconds": watched}) == (100.0, False)
+    assert training_time({}) == (None, False)
 
 
 def test_wilson_half_width_matches_scipy():

@@ -139,6 +139,16 @@ def test_dataset_bars_one_bar_per_cell_with_ci_whiskers(tmp_path):
     assert plots.bars_stem("knn", "text") == "bars-knn-text"
 
 
+def test_the_same_plot_rendered_twice_gives_the_same_files(tmp_path):
+    # re-rendering unchanged records must not rewrite the published SVGs (matplotlib salts clip-path ids at random)
+    df = frame_rows()
+    first = plots.plot_dataset_bars(df, tmp_path / "a")
+    second = plots.plot_dataset_bars(df, tmp_path / "b")
+    for a, b in zip(sorted(p for v in first.values() for p in v), sorted(p for v in second.values() for p in v),
+                    strict=True):
+        assert a.name == b.name and a.read_bytes() == b.read_bytes(), a.name
+
+
 def throughput(label, rate, device="cpu", status="ok"):
     return ThroughputRecord.from_json({
         "kind": "throughput", "schema_version": 1, "id": label + device, "created_at": "2026", "status": status,

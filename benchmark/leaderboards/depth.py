@@ -22,7 +22,6 @@ from benchmark.leaderboards.labels import mpl_text
 from benchmark.leaderboards.tables import md_escape, to_frame
 from benchmark.options import parse
 from benchmark.results.record import Record
-from benchmark.storage.atomic import atomic_path
 
 DEPTH_COLUMNS = ["layer", "layers", "relative_depth", "layer_label"]
 #: Protocols shown first (then any others, alphabetically).
@@ -107,10 +106,9 @@ def depth_markdown(df: pd.DataFrame) -> str:
 def plot_depth(df: pd.DataFrame, stem: Path | str, protocols: Sequence[str] | None = None) -> list[Path]:
     """Draw accuracy (%) against relative depth: one panel per (dataset, protocol), one line per encoder with
     its 95% CI band; write ``<stem>.png`` and ``<stem>.svg`` atomically and return their paths."""
-    import matplotlib
+    from benchmark.leaderboards.plots import _plt, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _plt()
 
     ok = df[(df["status"] == "ok") & df["value"].notna()]
     if ok.empty:
@@ -137,14 +135,7 @@ def plot_depth(df: pd.DataFrame, stem: Path | str, protocols: Sequence[str] | No
                bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.04 + 0.035 * len(encoders), 1, 1))
     stem = Path(stem)
-    written = []
-    for fmt in ("png", "svg"):
-        target = stem.with_name(f"{stem.name}.{fmt}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-        written.append(target)
-    plt.close(fig)
-    return written
+    return save(fig, stem.parent, stem.name)
 
 
 def _title(dataset: str, protocol: str, width: int = 44) -> str:

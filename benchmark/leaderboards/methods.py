@@ -36,6 +36,16 @@ def _number(value: Any) -> float | None:
         and math.isfinite(value) else None
 
 
+def training_time(result: Mapping[str, Any]) -> tuple[float | None, bool]:
+    """A pretraining result's time without the watch's checks and whether the run timed them apart:
+    ``(seconds - watch_seconds, True)`` when ``0 < watch_seconds < seconds``, else ``(seconds, False)`` (the wall
+    time, None when absent). The methods table and the methods plot both read a run's time through this."""
+    seconds, watched = _number(result.get("seconds")), _number(result.get("watch_seconds"))
+    if seconds is not None and watched is not None and 0 < watched < seconds:
+        return seconds - watched, True
+    return seconds, False
+
+
 def as_mapping(value: Any) -> Mapping[str, Any]:
     """``value`` when it is a JSON object, else {} (a record's free-form blocks are untrusted input)."""
     return value if isinstance(value, Mapping) else {}
@@ -131,7 +141,7 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
         backbone = str(pre.get("backbone"))
         seconds, rate = _number(res.get("seconds")), _number(res.get("samples_per_s"))
         watch_s, train_rate = _number(res.get("watch_seconds")), _number(res.get("train_samples_per_s"))
-        timed = bool(watch_s and train_rate)  # the checks timed apart: the loop's own rate, their share shown
+        timed = training_time(res)[1] and train_rate is not None  # the loop's own rate, the checks' share shown
         if timed:
             rate = train_rate
         watched = last_watch(pre)
@@ -153,7 +163,8 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
 def _delta(online: float | None, offline: float | None) -> str:
     if online is None or offline is None:
         return BLANK
-    return f"{(online - offline) * 100:+.1f}".replace("-", "−")
+    points = round((online - offline) * 100, 1)
+    return "0.0" if points == 0 else f"{points:+.1f}".replace("-", "−")  # no signed zero: "−0.0" reads as a loss
 
 
 def methods_frame(records: Iterable[Record]) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from benchmark.errors import MissingDependency
 from benchmark.leaderboards.labels import mpl_text, place_labels
+from benchmark.leaderboards.methods import as_mapping, training_time
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
 
@@ -43,13 +44,17 @@ def save(fig: Any, out_dir: Path | str, stem: str) -> list[Path]:
     from benchmark.storage.atomic import atomic_path
 
     paths = []
-    for ext in ("png", "svg"):
-        target = Path(out_dir) / f"{stem}.{ext}"
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight", metadata={"Date": None}
-                        if ext == "svg" else None)
-        paths.append(target)
-    _plt().close(fig)
+    plt = _plt()
+    # the same figure gives the same bytes: no date in the SVG and a fixed salt for its clip-path ids (random per
+    # process otherwise), so re-rendering unchanged records leaves the published files unchanged
+    with plt.rc_context({"svg.hashsalt": "repbench"}):
+        for ext in ("png", "svg"):
+            target = Path(out_dir) / f"{stem}.{ext}"
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight", metadata={"Date": None}
+                            if ext == "svg" else None)
+            paths.append(target)
+    plt.close(fig)
     return paths
 
 
@@ -251,16 +256,12 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
         pre = enc.get("pretraining") if isinstance(enc.get("pretraining"), Mapping) else None
         reference = enc.get("name") == "pixels" or str(enc.get("weights") or "").startswith("random-init")
         result = (pre or {}).get("result") or {}
-        seconds: Any = result.get("seconds")
-        watched: Any = result.get("watch_seconds")
-        timed = isinstance(seconds, (int, float)) and isinstance(watched, (int, float)) and 0 < watched < seconds
-        if timed:
-            seconds = seconds - watched
+        seconds, timed = training_time(as_mapping(result))
         label = str(pre.get("method")) if pre else key[0]
         rows[key] = {"encoder": key[0], "dataset": key[1], "label": label,
                      "backbone": str(pre.get("backbone")) if pre else "", "reference": reference,
                      "accuracy": value * 100,
-                     "seconds": float(seconds) if isinstance(seconds, (int, float)) else float("nan"),
+                     "seconds": float("nan") if seconds is None else seconds,
                      "timed": timed, "created_at": str(r.get("created_at") or "")}
     out = pd.DataFrame(list(rows.values()), columns=["encoder", "dataset", "label", "backbone", "reference",
                                                      "accuracy", "seconds", "timed", "created_at"])
