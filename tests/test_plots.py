@@ -139,6 +139,33 @@ def test_dataset_bars_one_bar_per_cell_with_ci_whiskers(tmp_path):
     assert plots.bars_stem("knn", "text") == "bars-knn-text"
 
 
+def test_many_datasets_get_a_heatmap_with_every_value_and_blank_missing_cells():
+    from matplotlib.image import AxesImage
+
+    rows = []
+    for e, enc in enumerate(("pixels", "resnet", "vit")):
+        for d in range(plots.MAX_BAR_GROUPS + 3):
+            if (enc, d) != ("vit", 3):  # one missing cell
+                v = 0.3 + 0.04 * d + 0.01 * e
+                rows.append({"encoder": enc, "dataset": f"d{d:02d}", "protocol": "knn", "modality": "image",
+                             "seed": 0, "status": "ok", "metric": "top1", "value": v, "ci_low": v, "ci_high": v})
+    fig = plots.dataset_bars_figure(pd.DataFrame(rows), "knn")
+    ax = fig.axes[0]
+    assert not [c for c in ax.containers if isinstance(c, BarContainer)]  # no bars too thin to read
+    image = next(a for a in ax.get_children() if isinstance(a, AxesImage))
+    cells = image.get_array()
+    assert cells.shape == (3, plots.MAX_BAR_GROUPS + 3)
+    assert bool(cells.mask[2, 3]) and cells.mask.sum() == 1  # blank, not a zero
+    assert cells[1, 5] == pytest.approx((0.3 + 0.2 + 0.01) * 100)
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["d00", "d01"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["pixels", "resnet", "vit"]
+    printed = sorted(t.get_text() for t in ax.texts)
+    assert len(printed) == cells.count() and "51" in printed  # every present cell printed with its value
+    # at the limit the bars stay
+    few = pd.DataFrame([r for r in rows if int(r["dataset"][1:]) < plots.MAX_BAR_GROUPS])
+    assert [c for c in plots.dataset_bars_figure(few, "knn").axes[0].containers if isinstance(c, BarContainer)]
+
+
 def test_the_same_plot_rendered_twice_gives_the_same_files(tmp_path):
     # re-rendering unchanged records must not rewrite the published SVGs (matplotlib salts clip-path ids at random)
     df = frame_rows()

@@ -163,7 +163,8 @@ def axis_of(frame: pd.DataFrame, protocol: str) -> str:
 
 def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = None,
                         names: PlotNames | None = None) -> Any:
-    """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers. With
+    """Grouped bars: datasets on x, one bar per encoder (same colour across datasets), CI whiskers; past
+    :data:`MAX_BAR_GROUPS` datasets a heatmap of encoders by datasets instead (:func:`_dataset_heatmap`). With
     ``names`` (:func:`benchmark.leaderboards.pageinfo.plot_names`) encoders and datasets show by their tables'
     short labels in rank (and column) order, each encoder in its colour on the whole board, and the axis names
     the metric; without, full labels sorted and the metric of the frame's ``metric`` column."""
@@ -174,6 +175,9 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
         bars["dataset"] = [names.datasets.get(d, d) for d in bars["dataset"]]
     datasets = _in_order(bars["dataset"].unique(), names.dataset_order if names else ())
     encoders = _in_order(bars["encoder"].unique(), names.encoder_order if names else ())
+    if len(datasets) > MAX_BAR_GROUPS:
+        return _dataset_heatmap(bars, datasets, encoders, protocol, title,
+                                names.ylabel if names else axis_of(frame, protocol))
     width = 0.8 / max(len(encoders), 1)
     fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 1.2 + len(datasets) * (0.45 * len(encoders) + 0.5))), 4.5))
     palette = names.palette if names is not None and names.palette else encoders  # a colour per encoder of the board
@@ -193,6 +197,35 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
     ax.set_ylim(0, min(105.0, max(100.0, float(bars["high"].max()) + 3 if len(bars) else 100.0)))
     ax.grid(True, axis="y", alpha=0.25)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+MAX_BAR_GROUPS = 12  # past this many datasets, grouped bars are too thin to read: a heatmap instead
+
+
+def _dataset_heatmap(bars: pd.DataFrame, datasets: list[str], encoders: list[str], protocol: str,
+                     title: str | None, metric: str) -> Any:
+    """Encoders (rows, rank order) by datasets (columns): each cell coloured and printed with its value; a
+    missing cell stays blank (not a zero). For boards with more datasets than grouped bars can show; the CIs
+    are in the tables."""
+    import numpy as np
+
+    plt = _plt()
+    grid = bars.pivot(index="encoder", columns="dataset", values="value").reindex(index=encoders, columns=datasets)
+    values = np.ma.masked_invalid(grid.to_numpy(dtype=float))
+    fig, ax = plt.subplots(figsize=(min(40.0, 2.5 + 0.42 * len(datasets)), 1.6 + 0.36 * len(encoders)))
+    image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=float(values.min()), vmax=float(values.max()))
+    ax.set_xticks(range(len(datasets)))
+    ax.set_xticklabels([mpl_text(str(d)) for d in datasets], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(encoders)))
+    ax.set_yticklabels([mpl_text(str(e)) for e in encoders], fontsize=8)
+    middle = (float(values.min()) + float(values.max())) / 2
+    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(value):  # dark text on the light (high) end of viridis, light on the dark end
+            ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=6,
+                    color="black" if value > middle else "white")
+    fig.colorbar(image, ax=ax, label=mpl_text(metric), fraction=0.03, pad=0.01)
+    ax.set_title(mpl_text(f"{title or protocol}: per dataset (95% CIs in the table)"))
     return fig
 
 
