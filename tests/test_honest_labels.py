@@ -53,3 +53,29 @@ def test_the_board_frame_uses_them():
         "protocol": {"name": "knn", "label": "knn", "primary_metric": "top1"},
         "metrics": {"top1": 0.5}, "seed": 0, "timings": {}, "environment": {}, "error": None})
     assert cells_frame([record])["encoder_name"].tolist() == ["timm/resnet18 (random init, 32 px)"]
+
+
+def _run_record(budget_steps: int, seed: int = 0, method: str = "dino") -> Record:
+    folder = f"run:{method}__timm-resnet18__fashion-mnist__s{seed}__{budget_steps:010d}"
+    return Record.from_json({
+        "schema_version": 1, "id": folder, "status": "ok",
+        "encoder": {"name": folder, "label": folder, "options": {}, "weights": f"pretrained-run:{method}",
+                    "pretraining": {"method": method, "backbone": "timm/resnet18[img_size=32,pretrained=false]",
+                                    "seed": seed, "budget": {"steps": budget_steps},
+                                    "data": {"dataset": "fashion-mnist", "size": 60000}}},
+        "dataset": {"name": "fashion-mnist", "label": "fashion-mnist", "modality": "image", "classes": ["a", "b"]},
+        "protocol": {"name": "knn", "label": "knn", "primary_metric": "top1"},
+        "metrics": {"top1": 0.5 + budget_steps / 1e5, "top1_ci95": [0.49, 0.51], "n_test": 10000}, "seed": 0,
+        "timings": {}, "environment": {}, "error": None, "created_at": "2026-12-01T00:00:00+00:00"})
+
+
+def test_runs_of_one_method_and_backbone_are_told_apart_by_what_differs():
+    """Two budgets of one method and backbone (the common ablation) were both ``dino · resnet18``: ``(1)`` and
+    ``(2)`` in a board's tables, and two rows of the same label in the methods table."""
+    from benchmark.leaderboards.methods import methods_frame
+
+    records = [_run_record(100), _run_record(2000), _run_record(2000, seed=1), _run_record(100, method="simclr")]
+    names = dict(zip(*[cells_frame(records)[c] for c in ("encoder", "encoder_name")], strict=True))
+    assert sorted(names.values()) == ["dino · resnet18 · 100 steps", "dino · resnet18 · 2000 steps · seed 0",
+                                      "dino · resnet18 · 2000 steps · seed 1", "simclr · resnet18"]
+    assert sorted(methods_frame(records)["label"]) == sorted(names.values())  # the same names in both tables

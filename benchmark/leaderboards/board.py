@@ -12,14 +12,14 @@ are the suite's datasets and nothing outside its cells is shown. Renderers live 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
 from benchmark.errors import OptionError
 from benchmark.leaderboards import aggregate as agg
 from benchmark.leaderboards.kinds import kind_means
-from benchmark.leaderboards.methods import run_label
+from benchmark.leaderboards.methods import distinct_run_labels, run_label
 from benchmark.leaderboards.model import Board, BoardCell, Column, Row, Table
 from benchmark.leaderboards.quality import quality_vs_throughput, throughput_rows
 from benchmark.leaderboards.suites import ResolvedSuite
@@ -39,7 +39,8 @@ PROTOCOL_ORDER = ("knn", "linear", "fewshot", "finetune")
 def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per record with what tables need; the newest record per cell and seed."""
     rows = []
-    for r in newest_per_cell(records):
+    kept = newest_per_cell(records)
+    for r in kept:
         lo, hi = r.ci
         value = r.value if isinstance(r.value, (int, float)) else None
         rows.append({"encoder": r.encoder.display, "encoder_name": encoder_short_name(r.encoder),
@@ -51,6 +52,10 @@ def cells_frame(records: Iterable[Record]) -> pd.DataFrame:
                      "n_test": r.n_test, "metric": r.metric, "higher_is_better": r.protocol.higher_is_better
                      is not False, "created_at": str(r.created_at or ""),
                      "kind": r.dataset.extra.get("kind") or "classification"})
+    runs = {r.encoder.display: pre for r in kept if _is_run(pre := r.encoder.extra.get("pretraining"))}
+    distinct = distinct_run_labels(runs)  # two runs of one method and backbone: their budgets (or seeds) apart
+    for row in rows:
+        row["encoder_name"] = distinct.get(row["encoder"], row["encoder_name"])
     frame = pd.DataFrame(rows, columns=["encoder", "encoder_name", "dataset", "dataset_name", "protocol", "modality",
                                         "seed", "status", "value", "ci_low", "ci_high", "classes", "n_test",
                                         "metric", "higher_is_better", "created_at", "kind"])
@@ -70,13 +75,18 @@ def short_name(name: str) -> str:
     return f"{family}:{variant.rstrip('/').rsplit('/', 1)[-1].split('__')[0]}"
 
 
+def _is_run(pre: Any) -> TypeGuard[Mapping[str, Any]]:
+    """Whether an encoder's ``pretraining`` block names a run (its method and backbone)."""
+    return isinstance(pre, Mapping) and bool(pre.get("method")) and bool(pre.get("backbone"))
+
+
 def encoder_short_name(encoder: EncoderBlock) -> str:
     """An encoder's short name keeps what changes what the encoder is: ``timm/resnet18 (random init, 32 px)``,
     ``timm/resnet18 (ckpt best.safetensors@1a2b3c)``, ``hf/bert (layer 3)``, a ViT's patch size, query/document
     prompts (options a reader would otherwise take for the published model's). A pretraining run (``run:<folder>``
     whose record carries ``pretraining``) is named as the methods table names it: ``dino · resnet18``."""
     pre = encoder.extra.get("pretraining")
-    if isinstance(pre, Mapping) and pre.get("method") and pre.get("backbone"):
+    if _is_run(pre):
         return run_label(pre)
     options = encoder.options or {}
     weights = str(encoder.weights or "")

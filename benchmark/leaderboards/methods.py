@@ -84,6 +84,25 @@ def run_label(pre: Mapping[str, Any]) -> str:
     return f"{pre.get('method')} · {backbone_short(str(pre.get('backbone')))}"
 
 
+def distinct_run_labels(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each run's :func:`run_label`, keyed as ``runs`` (an encoder's label -> its ``pretraining`` block), with what
+    tells apart runs that would share one: the budget, then the seed, then the training data
+    (``dino · resnet18 · 2000 steps`` beside ``dino · resnet18 · 100 steps``). Runs with a label of their own keep
+    it bare; runs that agree on all of these keep the same label."""
+    def data(pre: Mapping[str, Any]) -> str:
+        d = as_mapping(pre.get("data"))
+        return f"{d.get('dataset')} ({d.get('size')})"
+
+    parts = (lambda pre: _budget(as_mapping(pre.get("budget"))), lambda pre: f"seed {pre.get('seed')}", data)
+    labels = {key: run_label(pre) for key, pre in runs.items()}
+    for part in parts:
+        for label in {v for v in labels.values() if list(labels.values()).count(v) > 1}:
+            same = [k for k, v in labels.items() if v == label]
+            if len({part(runs[k]) for k in same}) > 1:  # this part tells them apart (at least in part)
+                labels.update({k: f"{label} · {part(runs[k])}" for k in same})
+    return labels
+
+
 #: What a point of a run's watch curve can hold (:mod:`benchmark.methods.watch`, and the trainer's lr and sizes)
 WATCH_KEYS = ("step", "loss", "lr", "knn", "linear", "rankme", "std", "probe_n", "heldout_n", "probe_C", "seconds")
 
@@ -151,7 +170,7 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
                 "wall time": BLANK if seconds is None else f"{seconds:.0f} s" + (
                     f" ({watch_s:.0f} s checks)" if timed else ""),
                 "samples/s": BLANK if rate is None else f"{rate:.0f}", "peak memory": _bytes(res.get("peak_memory_bytes")),
-                **_online(watched), "_watched": watched}
+                **_online(watched), "_watched": watched, "_pretraining": pre}
     weights = str(enc.get("weights") or "")
     backbone = str(enc.get("label") or enc.get("name"))
     what = "none: raw pixels" if enc.get("name") == "pixels" else \
@@ -194,6 +213,10 @@ def methods_frame(records: Iterable[Record]) -> pd.DataFrame:
     for row in rows.values():
         for proto in PROTOCOLS:
             row[f"Δ {proto}"] = _delta(row["_watched"].get(proto), row.get(f"_{proto}"))
+    distinct = distinct_run_labels({enc: row["_pretraining"] for (enc, _), row in rows.items()
+                                    if row.get("_pretraining") is not None})
+    for (enc, _), row in rows.items():
+        row["label"] = distinct.get(enc, row["label"])
     frame = pd.DataFrame(list(rows.values()), columns=COLUMNS).astype(object).fillna(BLANK)
     if frame.empty:
         return frame
