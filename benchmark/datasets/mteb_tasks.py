@@ -2,6 +2,11 @@
 repositories at the revisions MTEB pins (``mteb/<Task>`` datasets; registered by
 :mod:`benchmark.datasets.embedding_tasks`).
 
+The pins are MTEB 1.x's (``mteb/tasks/<Type>/eng/<Task>.py`` from 1.12.75 to 1.39.7, the line most published
+results were measured with), one version for all: MTEB 2 re-pinned SciFact (``d56462d0``) and moved
+AskUbuntuDupQuestions to a retrieval-format repository (``mteb/AskUbuntuDupQuestions``, main score
+``map_at_1000``), which the reranking reader here does not read.
+
 Each :class:`MtebTask` names the hub repository, the pinned revision and the split from MTEB's task metadata
 (``TaskMetadata(dataset={"path": ..., "revision": ...}, eval_splits=..., main_score=...)``), and the MTEB main
 score that repbench's protocol reports as its primary metric (``cosine_spearman`` = ``sts``'s ``spearman``,
@@ -76,7 +81,7 @@ TASKS: tuple[MtebTask, ...] = (
              "cosine_spearman", "STS Benchmark sentence pairs, gold 0-5"),
     MtebTask("SICK-R", "mteb/sickr-sts", "20a6d6f312dd54037fe07a32d58e5e168867909d", "test", "sts",
              "cosine_spearman", "SICK relatedness sentence pairs, gold 1-5"),
-    MtebTask("SciFact", "mteb/scifact", "d56462d0e63a25450459c4f213e49ffdb866f7f9", "test", "retrieval",
+    MtebTask("SciFact", "mteb/scifact", "0228b52cf27578f30900b9e5271d331663a030d7", "test", "retrieval",
              "ndcg_at_10", "scientific claims retrieve the abstracts that support or refute them"),
     MtebTask("NFCorpus", "mteb/nfcorpus", "ec0fa4fe99da2ff19ca1214b7966684033a58814", "test", "retrieval",
              "ndcg_at_10", "nutrition questions retrieve medical articles (graded)"),
