@@ -106,9 +106,9 @@ def depth_markdown(df: pd.DataFrame) -> str:
 def plot_depth(df: pd.DataFrame, stem: Path | str, protocols: Sequence[str] | None = None) -> list[Path]:
     """Draw accuracy (%) against relative depth: one panel per (dataset, protocol), one line per encoder with
     its 95% CI band; write ``<stem>.png`` and ``<stem>.svg`` atomically and return their paths."""
-    from benchmark.leaderboards.plots import _plt, save
+    from benchmark.leaderboards.plots import pyplot, save
 
-    plt = _plt()
+    plt = pyplot()
 
     ok = df[(df["status"] == "ok") & df["value"].notna()]
     if ok.empty:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from benchmark.leaderboards.pageinfo import PlotNames
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the headless Agg backend, or one line saying how to install matplotlib."""
     try:
         import matplotlib
     except ImportError:
@@ -44,7 +45,7 @@ def save(fig: Any, out_dir: Path | str, stem: str) -> list[Path]:
     from benchmark.storage.atomic import atomic_path
 
     paths = []
-    plt = _plt()
+    plt = pyplot()
     # the same figure gives the same bytes: no date in the SVG and a fixed salt for its clip-path ids (random per
     # process otherwise), so re-rendering unchanged records leaves the published files unchanged
     with plt.rc_context({"svg.hashsalt": "repbench"}):
@@ -97,7 +98,7 @@ def accuracy_throughput_figure(points: pd.DataFrame, *, title: str = "Accuracy v
                                ylabel: str = "accuracy (%)") -> Any:
     """Scatter of ``accuracy`` against ``samples_per_s`` (log x), the Pareto front as a step line, each point
     labelled with its ``encoder``."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
     front = pareto_front(points)
     on_front = points.index.isin(front.index)
@@ -168,7 +169,7 @@ def dataset_bars_figure(frame: pd.DataFrame, protocol: str, title: str | None = 
     ``names`` (:func:`benchmark.leaderboards.pageinfo.plot_names`) encoders and datasets show by their tables'
     short labels in rank (and column) order, each encoder in its colour on the whole board, and the axis names
     the metric; without, full labels sorted and the metric of the frame's ``metric`` column."""
-    plt = _plt()
+    plt = pyplot()
     bars = bar_data(frame, protocol)
     if names is not None:
         bars["encoder"] = [names.encoders.get(e, e) for e in bars["encoder"]]
@@ -210,7 +211,7 @@ def _dataset_heatmap(bars: pd.DataFrame, datasets: list[str], encoders: list[str
     are in the tables."""
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     grid = bars.pivot(index="encoder", columns="dataset", values="value").reindex(index=encoders, columns=datasets)
     values = np.ma.masked_invalid(grid.to_numpy(dtype=float))
     fig, ax = plt.subplots(figsize=(min(40.0, 2.5 + 0.42 * len(datasets)), 1.6 + 0.36 * len(encoders)))
@@ -303,7 +304,7 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
 
 def methods_figure(points: pd.DataFrame, dataset: str, protocol: str = "knn") -> Any:
     """Pretraining runs on ``dataset`` as points (wall time, accuracy), references as dashed lines."""
-    plt = _plt()
+    plt = pyplot()
     sub = points[points["dataset"] == dataset]
     runs = sub[sub["seconds"].notna()].copy()
     # references: raw pixels, random-init weights, and the runs' own backbones untrained; not every encoder
