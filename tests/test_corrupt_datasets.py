@@ -168,6 +168,7 @@ def r8_clean():
     return load("r8[test_size=300]").split("test")
 
 
+@pytest.mark.offline_text
 @pytest.mark.parametrize("kind", TEXT_KINDS)
 def test_text_corruption_is_seeded_monotone_and_test_only(kind, r8_clean):
     levels = [load(f"corrupt:r8[kind={kind},severity={s},base.test_size=300]") for s in range(1, 6)]
@@ -229,6 +230,7 @@ def test_bad_corruptions_fail_at_resolve_time_with_one_line(name, words):
         assert word in message
 
 
+@pytest.mark.offline_text
 def test_fingerprint_covers_kind_severity_seed_and_base():
     names = ["corrupt:photos[kind=contrast,severity=2]", "corrupt:photos[kind=contrast,severity=3]",
              "corrupt:photos[kind=jpeg,severity=2]", "corrupt:photos[kind=contrast,severity=2,seed=5]",

@@ -65,6 +65,7 @@ def test_eval_pixels_knn_on_shift_and_corrupt(capsys, tmp_path):
     assert robust["drop"] == pytest.approx(in_domain - by[(NOISE, "knn")]["metrics"]["top1"])
 
 
+@pytest.mark.offline_text
 @pytest.mark.slow
 def test_cli_errors_are_one_line(capsys, tmp_path):
     base = ["--results", str(tmp_path / "res"), "--cache-dir", str(tmp_path / "cache"), "--quiet"]

@@ -93,6 +93,7 @@ def test_mnist5k_to_digits_upsamples_digits_to_28_px():
     assert test.samples[0].size == (28, 28) and len(test) == 540
 
 
+@pytest.mark.offline_text
 def test_r8_to_r52_tests_on_the_r52_documents_of_the_r8_topics():
     shifted, r8, r52 = load("shift:r8>r52"), load("r8"), load("r52")
     check_dataset(shifted)
@@ -186,6 +187,7 @@ def test_inner_options_are_prefixed_coerced_and_labelled():
     assert shifted.info["source_dataset"]["label"] == "pets-a[seed=3]"
 
 
+@pytest.mark.offline_text
 def test_fingerprint_covers_both_sides_and_is_stable():
     base = load("shift:pets-a>pets-b").fingerprint
     assert load("shift:pets-a>pets-b").fingerprint == base
@@ -202,6 +204,7 @@ def test_pickles_for_dataloader_workers(digits_to_mnist):
     assert len(lazy) == 10 and lazy[0].tobytes() == digits_to_mnist.split("test").samples[10].tobytes()
 
 
+@pytest.mark.offline_text
 def test_families_nest_and_the_registered_load_works_on_its_own():
     nested = load("shift:digits>corrupt:mnist5k[target.kind=contrast,target.severity=5]")
     assert nested.split("test").samples[0].size == (8, 8)

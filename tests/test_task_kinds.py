@@ -127,6 +127,7 @@ def test_bad_corpus_and_pair_files_fail_in_one_line(tmp_path):
         read_pairs(bad, "score")
 
 
+@pytest.mark.offline_text
 @pytest.mark.slow
 def test_offline_derived_retrieval_task_runs_from_the_cli(tmp_path, capsys):
     from benchmark.cli import main
@@ -152,6 +153,7 @@ def test_suite_cells_pair_each_protocol_with_the_kinds_it_accepts(catalog):
     assert set(v1.cells) < set(suite.cells)  # v2 = v1's classification cells plus the embedding tasks
 
 
+@pytest.mark.offline_text
 @pytest.mark.slow
 def test_derived_20ng_tasks_are_built_as_documented(catalog):
     from benchmark.datasets.pairs import LabelledPairs, RetrievalData, ScoredPairs
