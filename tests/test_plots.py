@@ -238,6 +238,20 @@ def test_methods_plot_points_and_reference_lines(tmp_path):
     assert plots.plot_methods(recs[3:], tmp_path) == []  # no pretraining run: no methods plot
 
 
+def test_methods_plot_tells_apart_runs_of_one_method_by_their_budgets():
+    recs = [mrec("run:a", "digits", 0.91, 180, "mae"), mrec("run:b", "digits", 0.93, 900, "mae"),
+            mrec("run:c", "digits", 0.80, 200, "dino")]
+    budgets = {"run:a": 100, "run:b": 2000}
+    recs = [Record.from_json({**(j := r.to_json()), "encoder": {**j["encoder"], "pretraining": {
+        **j["encoder"]["pretraining"], "budget": {"steps": budgets[j["encoder"]["name"]]}}}})
+            if r.encoder.name in budgets else r for r in recs]
+    pts = plots.methods_points(recs)
+    assert dict(zip(pts["encoder"], pts["detail"], strict=True)) == {
+        "run:a": " · 100 steps", "run:b": " · 2000 steps", "run:c": ""}
+    labels = {a.get_text() for a in _annotations(plots.methods_figure(pts, "digits").axes[0])}
+    assert labels == {"mae · 100 steps", "mae · 2000 steps", "dino"}
+
+
 @pytest.mark.slow  # draws a figure
 def test_methods_plot_leaves_out_the_watchs_checks_where_a_run_timed_them():
     """A run that timed its probe checks apart sits at its training time; one that did not keeps its wall time,

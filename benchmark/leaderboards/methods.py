@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -29,6 +29,9 @@ ONLINE = ("online probe", "online knn", "online linear", "Δ knn", "Δ linear", 
 COLUMNS = ["label", "method", "backbone", "trained on", "budget", "steps", "evaluated on", *PROTOCOLS, *ONLINE,
            "wall time", "samples/s", "peak memory"]
 BLANK = "–"
+
+
+K = TypeVar("K")
 
 
 def _number(value: Any) -> float | None:
@@ -84,7 +87,7 @@ def run_label(pre: Mapping[str, Any]) -> str:
     return f"{pre.get('method')} · {backbone_short(str(pre.get('backbone')))}"
 
 
-def distinct_run_labels(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def distinct_run_labels(runs: Mapping[K, Mapping[str, Any]]) -> dict[K, str]:
     """Each run's :func:`run_label`, keyed as ``runs`` (an encoder's label -> its ``pretraining`` block), with what
     tells apart runs that would share one: the budget, then the seed, then the training data
     (``dino · resnet18 · 2000 steps`` beside ``dino · resnet18 · 100 steps``). Runs with a label of their own keep

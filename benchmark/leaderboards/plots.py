@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.errors import MissingDependency
 from benchmark.leaderboards.labels import mpl_text, place_labels
-from benchmark.leaderboards.methods import as_mapping, training_time
+from benchmark.leaderboards.methods import as_mapping, distinct_run_labels, run_label, training_time
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
 
@@ -274,8 +274,9 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
     ``dataset``, ``label`` (the method for a pretraining run, else the encoder), ``backbone`` (a run's; "" for
     references), ``reference`` (raw pixels or random-init weights), ``accuracy`` (percent),
     ``seconds`` (the run's pretraining time: without the watch's checks where the run timed them apart, else its
-    wall time; NaN for references such as pixels or random init) and ``timed`` (whether the checks were left
-    out)."""
+    wall time; NaN for references such as pixels or random init), ``timed`` (whether the checks were left
+    out) and ``detail`` (what tells the run apart from others of its method and backbone, `` · 2000 steps``,
+    as :func:`benchmark.leaderboards.methods.distinct_run_labels` says it; "" for most)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in records:
         r = rec.to_json()
@@ -296,9 +297,14 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
                      "backbone": str(pre.get("backbone")) if pre else "", "reference": reference,
                      "accuracy": value * 100,
                      "seconds": float("nan") if seconds is None else seconds,
-                     "timed": timed, "created_at": str(r.get("created_at") or "")}
+                     "timed": timed, "detail": "", "created_at": str(r.get("created_at") or ""), "_pre": pre}
+    # runs of one method and backbone: what tells them apart (" · 2000 steps"), as the tables say it
+    runs = {key: row["_pre"] for key, row in rows.items() if row["_pre"] is not None}
+    distinct = distinct_run_labels(runs)
+    for key, pre in runs.items():
+        rows[key]["detail"] = distinct[key][len(run_label(pre)):]
     out = pd.DataFrame(list(rows.values()), columns=["encoder", "dataset", "label", "backbone", "reference",
-                                                     "accuracy", "seconds", "timed", "created_at"])
+                                                     "accuracy", "seconds", "timed", "detail", "created_at"])
     return out.drop(columns="created_at")
 
 
@@ -313,6 +319,8 @@ def methods_figure(points: pd.DataFrame, dataset: str, protocol: str = "knn") ->
 
     if runs["backbone"].nunique() > 1:  # several backbones: each label names its own, short (dino · resnet18)
         runs["label"] = runs["label"] + " · " + runs["backbone"].map(backbone_short)
+    if "detail" in runs:  # and what tells apart runs of one method and backbone (· 2000 steps)
+        runs["label"] = runs["label"] + runs["detail"]
     fig, ax = plt.subplots(figsize=(7.5, 5))
     timed = runs["timed"].astype(bool) if "timed" in runs else pd.Series(False, index=runs.index)
     mixed = bool(timed.any() and not timed.all())
