@@ -67,6 +67,12 @@ def test_filters_cover_sections_and_rows():
     # captions: escaped first, then `code` spans (so a backtick cannot open a tag)
     cap = render_page("t", [Section("s", None, caption="`mean` of <b>`x`</b>")])
     assert "<p><code>mean</code> of &lt;b&gt;<code>x</code>&lt;/b&gt;</p>" in cap
+    # a README's hard-wrapped paragraph flows, as Markdown renders it: a single line break is a space, so a code
+    # span wrapped across lines is one span (it was left open, and the next backtick opened a wrong one)
+    wrapped = render_page("t", [Section("s", None, caption="images (`--probe-every 50 --probe-size\n30000`). The"
+                                                           "\nrecords in `records/` hold\n\nnext")])
+    assert "<p>images (<code>--probe-every 50 --probe-size 30000</code>). The records in <code>records/</code> " \
+           "hold</p><p>next</p>" in wrapped
 
 
 def test_multiindex_headers_and_numeric_alignment():

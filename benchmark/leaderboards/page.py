@@ -187,10 +187,11 @@ def _table(df: pd.DataFrame) -> str:
 
 
 def _caption(text: str) -> str:
-    paras = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    """Markdown's paragraphs: a blank line between them; a single line break inside one is a space (a README's
+    hard-wrapped prose reads as flowing text, and a `code span` may wrap across lines)."""
+    paras = [" ".join(p.split("\n")).strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
     # escaped first: the `code` spans then wrap text that holds no markup of its own
-    return "".join("<p>" + re.sub(r"`([^`\n]+)`", r"<code>\1</code>", esc(p)).replace("\n", "<br>") + "</p>"
-                   for p in paras)
+    return "".join("<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(p)) + "</p>" for p in paras)
 
 
 def _plot(svg: str, n: int, title: str) -> str:
