@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -87,23 +88,32 @@ def run_label(pre: Mapping[str, Any]) -> str:
     return f"{pre.get('method')} · {backbone_short(str(pre.get('backbone')))}"
 
 
-def distinct_run_labels(runs: Mapping[K, Mapping[str, Any]]) -> dict[K, str]:
-    """Each run's :func:`run_label`, keyed as ``runs`` (an encoder's label -> its ``pretraining`` block), with what
-    tells apart runs that would share one: the budget, then the seed, then the training data
-    (``dino · resnet18 · 2000 steps`` beside ``dino · resnet18 · 100 steps``). Runs with a label of their own keep
-    it bare; runs that agree on all of these keep the same label."""
-    def data(pre: Mapping[str, Any]) -> str:
-        d = as_mapping(pre.get("data"))
-        return f"{d.get('dataset')} ({d.get('size')})"
+def trained_on(pre: Mapping[str, Any]) -> str:
+    """A run's training data as the methods table shows it: ``fashion-mnist (60000)``."""
+    data = as_mapping(pre.get("data"))
+    return f"{data.get('dataset')} ({data.get('size')})"
 
-    parts = (lambda pre: _budget(as_mapping(pre.get("budget"))), lambda pre: f"seed {pre.get('seed')}", data)
+
+def run_distinctions(runs: Mapping[K, Mapping[str, Any]]) -> dict[K, str]:
+    """What tells apart runs (``pretraining`` blocks, keyed as ``runs``) that share a :func:`run_label`: the
+    budget, then the seed, then the training data, as a suffix (`` · 2000 steps`` beside `` · 100 steps``); ""
+    for a run with a label of its own, and for runs that agree on all of these."""
+    parts = (lambda pre: _budget(as_mapping(pre.get("budget"))), lambda pre: f"seed {pre.get('seed')}", trained_on)
     labels = {key: run_label(pre) for key, pre in runs.items()}
+    suffix = dict.fromkeys(runs, "")
     for part in parts:
-        for label in {v for v in labels.values() if list(labels.values()).count(v) > 1}:
-            same = [k for k, v in labels.items() if v == label]
+        counts = Counter(labels[k] + suffix[k] for k in runs)
+        for label in [v for v, n in counts.items() if n > 1]:
+            same = [k for k in runs if labels[k] + suffix[k] == label]
             if len({part(runs[k]) for k in same}) > 1:  # this part tells them apart (at least in part)
-                labels.update({k: f"{label} · {part(runs[k])}" for k in same})
-    return labels
+                suffix.update({k: f"{suffix[k]} · {part(runs[k])}" for k in same})
+    return suffix
+
+
+def distinct_run_labels(runs: Mapping[K, Mapping[str, Any]]) -> dict[K, str]:
+    """Each run's :func:`run_label` with its :func:`run_distinctions` (``dino · resnet18 · 2000 steps``)."""
+    extra = run_distinctions(runs)
+    return {key: run_label(pre) + extra[key] for key, pre in runs.items()}
 
 
 #: What a point of a run's watch curve can hold (:mod:`benchmark.methods.watch`, and the trainer's lr and sizes)
@@ -158,7 +168,7 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
     """The descriptive columns of an encoder: its pretraining when it is a run, else what it is."""
     pre = enc.get("pretraining")
     if isinstance(pre, Mapping):
-        res, data = as_mapping(pre.get("result")), as_mapping(pre.get("data"))
+        res = as_mapping(pre.get("result"))
         labels = " (uses labels)" if pre.get("uses_labels") else ""
         backbone = str(pre.get("backbone"))
         seconds, rate = _number(res.get("seconds")), _number(res.get("samples_per_s"))
@@ -168,7 +178,7 @@ def _identity(enc: Mapping[str, Any]) -> dict[str, Any]:
             rate = train_rate
         watched = last_watch(pre)
         return {"label": run_label(pre), "method": f"{pre.get('method')}{labels}",
-                "backbone": backbone, "trained on": f"{data.get('dataset')} ({data.get('size')})",
+                "backbone": backbone, "trained on": trained_on(pre),
                 "budget": _budget(pre.get("budget")), "steps": str(res.get("steps", BLANK)),
                 "wall time": BLANK if seconds is None else f"{seconds:.0f} s" + (
                     f" ({watch_s:.0f} s checks)" if timed else ""),

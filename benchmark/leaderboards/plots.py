@@ -19,7 +19,7 @@ import pandas as pd
 
 from benchmark.errors import MissingDependency
 from benchmark.leaderboards.labels import mpl_text, place_labels
-from benchmark.leaderboards.methods import as_mapping, distinct_run_labels, run_label, training_time
+from benchmark.leaderboards.methods import as_mapping, run_distinctions, training_time
 from benchmark.results.record import Record
 from benchmark.results.throughput import ThroughputRecord
 
@@ -213,7 +213,8 @@ def _dataset_heatmap(bars: pd.DataFrame, datasets: list[str], encoders: list[str
 
     plt = pyplot()
     grid = bars.pivot(index="encoder", columns="dataset", values="value").reindex(index=encoders, columns=datasets)
-    values = np.ma.masked_invalid(grid.to_numpy(dtype=float))
+    cells = grid.to_numpy(dtype=float)
+    values = np.ma.masked_invalid(cells)
     fig, ax = plt.subplots(figsize=(min(40.0, 2.5 + 0.42 * len(datasets)), 1.6 + 0.36 * len(encoders)))
     image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=float(values.min()), vmax=float(values.max()))
     ax.set_xticks(range(len(datasets)))
@@ -221,7 +222,7 @@ def _dataset_heatmap(bars: pd.DataFrame, datasets: list[str], encoders: list[str
     ax.set_yticks(range(len(encoders)))
     ax.set_yticklabels([mpl_text(str(e)) for e in encoders], fontsize=8)
     middle = (float(values.min()) + float(values.max())) / 2
-    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+    for (row, col), value in np.ndenumerate(cells):
         if np.isfinite(value):  # dark text on the light (high) end of viridis, light on the dark end
             ax.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=6,
                     color="black" if value > middle else "white")
@@ -276,7 +277,7 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
     ``seconds`` (the run's pretraining time: without the watch's checks where the run timed them apart, else its
     wall time; NaN for references such as pixels or random init), ``timed`` (whether the checks were left
     out) and ``detail`` (what tells the run apart from others of its method and backbone, `` · 2000 steps``,
-    as :func:`benchmark.leaderboards.methods.distinct_run_labels` says it; "" for most)."""
+    as :func:`benchmark.leaderboards.methods.run_distinctions` says it; "" for most)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in records:
         r = rec.to_json()
@@ -299,10 +300,8 @@ def methods_points(records: Iterable[Record], protocol: str = "knn") -> pd.DataF
                      "seconds": float("nan") if seconds is None else seconds,
                      "timed": timed, "detail": "", "created_at": str(r.get("created_at") or ""), "_pre": pre}
     # runs of one method and backbone: what tells them apart (" · 2000 steps"), as the tables say it
-    runs = {key: row["_pre"] for key, row in rows.items() if row["_pre"] is not None}
-    distinct = distinct_run_labels(runs)
-    for key, pre in runs.items():
-        rows[key]["detail"] = distinct[key][len(run_label(pre)):]
+    for key, detail in run_distinctions({k: row["_pre"] for k, row in rows.items() if row["_pre"]}).items():
+        rows[key]["detail"] = detail
     out = pd.DataFrame(list(rows.values()), columns=["encoder", "dataset", "label", "backbone", "reference",
                                                      "accuracy", "seconds", "timed", "detail", "created_at"])
     return out.drop(columns="created_at")
